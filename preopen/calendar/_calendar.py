@@ -1,0 +1,412 @@
+"""ExchangeCalendar: sessions, opens and closes of one exchange.
+
+An :class:`ExchangeCalendar` answers questions about a
+:class:`~preopen.calendar._spec.CalendarSpec`. It is immutable: its answers
+depend only on the spec, and :meth:`ExchangeCalendar.amended` returns a new
+calendar rather than changing this one, so one instance can be shared by
+every thread and actor without a lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pendulum
+
+from preopen.calendar._spec import CalendarSpec, YearInfo, compute_year
+from preopen.errors import CalendarError, DateOutOfRangeError, NotASessionError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+__all__ = ["ExchangeCalendar"]
+
+_ONE_DAY = dt.timedelta(days=1)
+_NO_EARLY_CLOSES: Mapping[dt.date, dt.time] = MappingProxyType({})
+
+
+def _as_date(value: object, what: str) -> dt.date:
+    """``value`` as a plain date; a datetime or anything else is refused."""
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        msg = f"{what}={value!r} is not accepted: a datetime.date"
+        raise CalendarError(msg)
+    return dt.date(value.year, value.month, value.day)
+
+
+def _minutes(delta: dt.timedelta) -> int:
+    return int(delta.total_seconds() // 60)
+
+
+class ExchangeCalendar:
+    """The trading calendar of one exchange.
+
+    Dates are ``datetime.date``; instants are time-zone aware datetimes; the
+    opens and closes it returns are pendulum DateTimes in the exchange's zone.
+    A date outside ``first_session..last_session``'s years raises
+    :class:`DateOutOfRangeError`; a non-session where a session is required
+    raises :class:`NotASessionError`.
+    """
+
+    __slots__ = ("_first", "_last", "_spec", "_tz", "_years")
+
+    _spec: CalendarSpec
+    _tz: pendulum.Timezone
+    _years: dict[int, YearInfo]
+    _first: dt.date
+    _last: dt.date
+
+    def __init__(self, spec: CalendarSpec) -> None:
+        """Build the calendar a spec describes.
+
+        Args:
+            spec: the description.
+
+        Raises:
+            CalendarError: the spec's time zone is unknown, or its range holds no session.
+        """
+        try:
+            tz = pendulum.timezone(spec.timezone)
+        except Exception as exc:  # pendulum raises several kinds for an unknown zone
+            msg = f"timezone={spec.timezone!r} is not accepted: an IANA time zone name ({exc})"
+            raise CalendarError(msg) from exc
+        set_ = object.__setattr__
+        set_(self, "_spec", spec)
+        set_(self, "_tz", tz)
+        # Per-year non-sessions, filled on first use. No lock is needed: the
+        # value for a year is a pure function of the immutable spec, so two
+        # threads that compute the same year store equal values, and a dict
+        # item assignment is atomic.
+        set_(self, "_years", {})
+        year_start = dt.date(spec.first_year, 1, 1)
+        year_end = dt.date(spec.last_year, 12, 31)
+        first = self._scan(year_start, 1, year_end)
+        last = self._scan(year_end, -1, year_start)
+        if first is None or last is None:
+            msg = f"calendar {spec.name} has no session in {spec.first_year}..{spec.last_year}"
+            raise CalendarError(msg)
+        set_(self, "_first", first)
+        set_(self, "_last", last)
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        """Refuse every change: a calendar is immutable."""
+        msg = f"ExchangeCalendar is immutable: cannot set {name!r}"
+        raise AttributeError(msg)
+
+    def __repr__(self) -> str:
+        """The name, zone and range."""
+        return (
+            f"<ExchangeCalendar {self.name} {self.timezone} "
+            f"{self._first.isoformat()}..{self._last.isoformat()}>"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        """Calendars are equal when their specs are."""
+        if not isinstance(other, ExchangeCalendar):
+            return NotImplemented
+        return self._spec == other._spec
+
+    def __hash__(self) -> int:
+        """Hash of the spec."""
+        return hash(self._spec)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by spec (the year cache is rebuilt on demand)."""
+        return (ExchangeCalendar, (self._spec,))
+
+    # -- description ------------------------------------------------------
+
+    @property
+    def spec(self) -> CalendarSpec:
+        """The description this calendar follows."""
+        return self._spec
+
+    @property
+    def name(self) -> str:
+        """The exchange's code ("XNYS")."""
+        return self._spec.name
+
+    @property
+    def timezone(self) -> str:
+        """The IANA name of the exchange's time zone."""
+        return self._spec.timezone
+
+    @property
+    def first_session(self) -> dt.date:
+        """The first session the calendar knows."""
+        return self._first
+
+    @property
+    def last_session(self) -> dt.date:
+        """The last session the calendar knows."""
+        return self._last
+
+    @property
+    def shortest_break(self) -> dt.timedelta:
+        """The shortest gap from a regular close to the next regular open.
+
+        A regular close and the next day's regular open, in wall-clock time
+        (XNYS: 16:00 to 09:30, 17 h 30 min). Early closes only lengthen the
+        gap. A daylight-saving change in the night between two sessions would
+        shorten it by the shift; US and European zones change on a Sunday,
+        which is a weekend day on those exchanges.
+        """
+        day = dt.date(2000, 1, 3)
+        close = dt.datetime.combine(day, self._spec.close)
+        following_open = dt.datetime.combine(day + _ONE_DAY, self._spec.open)
+        return following_open - close
+
+    # -- dates ------------------------------------------------------------
+
+    def _check(self, value: object, what: str = "date") -> dt.date:
+        day = _as_date(value, what)
+        if not self._spec.first_year <= day.year <= self._spec.last_year:
+            self._out_of_range(day)
+        return day
+
+    def _out_of_range(self, day: dt.date, what: str = "") -> NoReturn:
+        raise DateOutOfRangeError(day, self._first, self._last, what=what)
+
+    def _year(self, year: int) -> YearInfo:
+        info = self._years.get(year)
+        if info is None:
+            info = compute_year(self._spec, year)
+            self._years[year] = info
+        return info
+
+    def _is_session(self, day: dt.date) -> bool:
+        # ``day`` is within the supported years.
+        if day.weekday() in self._spec.weekend:
+            return False
+        return day not in self._year(day.year).holiday_set
+
+    def _scan(self, start: dt.date, step: int, stop: dt.date) -> dt.date | None:
+        """The first session from ``start`` (inclusive) towards ``stop`` (inclusive)."""
+        delta = dt.timedelta(days=step)
+        day = start
+        while (day <= stop) if step > 0 else (day >= stop):
+            if self._is_session(day):
+                return day
+            day += delta
+        return None
+
+    def is_session(self, d: dt.date) -> bool:
+        """Whether the exchange trades on ``d``."""
+        return self._is_session(self._check(d))
+
+    def next_session(self, d: dt.date) -> dt.date:
+        """The first session strictly after ``d`` (``d`` need not be a session).
+
+        Raises:
+            DateOutOfRangeError: ``d`` is out of range, or no session follows it in range.
+        """
+        day = self._check(d)
+        if day >= self._last:
+            self._out_of_range(day, "no session after it within the calendar's range")
+        found = self._scan(day + _ONE_DAY, 1, self._last)
+        assert found is not None  # noqa: S101 - _last is a session after day
+        return found
+
+    def previous_session(self, d: dt.date) -> dt.date:
+        """The last session strictly before ``d`` (``d`` need not be a session).
+
+        Raises:
+            DateOutOfRangeError: ``d`` is out of range, or no session precedes it in range.
+        """
+        day = self._check(d)
+        if day <= self._first:
+            self._out_of_range(day, "no session before it within the calendar's range")
+        found = self._scan(day - _ONE_DAY, -1, self._first)
+        assert found is not None  # noqa: S101 - _first is a session before day
+        return found
+
+    def sessions(self, start: dt.date, end: dt.date) -> tuple[dt.date, ...]:
+        """The sessions from ``start`` to ``end``, both inclusive, oldest first.
+
+        Empty when ``start`` is after ``end``.
+        """
+        first = self._check(start, "start")
+        last = self._check(end, "end")
+        found: list[dt.date] = []
+        day = first
+        while day <= last:
+            if self._is_session(day):
+                found.append(day)
+            day += _ONE_DAY
+        return tuple(found)
+
+    def trailing_sessions(self, d: dt.date, n: int) -> tuple[dt.date, ...]:
+        """The ``n`` sessions strictly before ``d``, oldest first.
+
+        Raises:
+            CalendarError: ``n`` is negative or not an int.
+            DateOutOfRangeError: fewer than ``n`` sessions precede ``d`` in range.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            msg = f"n={n!r} is not accepted: a number of sessions >= 0"
+            raise CalendarError(msg)
+        day = self._check(d)
+        found: list[dt.date] = []
+        while len(found) < n:
+            if day <= self._first:
+                self._out_of_range(
+                    _as_date(d, "date"),
+                    f"fewer than {n} sessions before it within the calendar's range",
+                )
+            day = self.previous_session(day)
+            found.append(day)
+        found.reverse()
+        return tuple(found)
+
+    def holidays(self, year: int) -> tuple[dt.date, ...]:
+        """The weekday dates of ``year`` that are not sessions (rules and ad-hoc closures)."""
+        return self._year(self._check_year(year)).holidays
+
+    def early_closes(self, year: int) -> dict[dt.date, dt.time]:
+        """The sessions of ``year`` that close early, with their local close time."""
+        return dict(self._year(self._check_year(year)).early_closes)
+
+    def _check_year(self, year: int) -> int:
+        if isinstance(year, bool) or not isinstance(year, int):
+            msg = f"year={year!r} is not accepted: an int"
+            raise CalendarError(msg)
+        if not self._spec.first_year <= year <= self._spec.last_year:
+            self._out_of_range(dt.date(year, 1, 1), f"year {year}")
+        return year
+
+    # -- times ------------------------------------------------------------
+
+    def _session(self, d: dt.date) -> dt.date:
+        day = self._check(d)
+        if not self._is_session(day):
+            raise NotASessionError(day, self.name)
+        return day
+
+    def _at(self, day: dt.date, local: dt.time) -> pendulum.DateTime:
+        return pendulum.datetime(
+            day.year, day.month, day.day, local.hour, local.minute, local.second, tz=self._tz
+        )
+
+    def _close_time(self, day: dt.date) -> dt.time:
+        return self._year(day.year).early_closes.get(day, self._spec.close)
+
+    def open_at(self, d: dt.date) -> pendulum.DateTime:
+        """The open of session ``d`` in the exchange's zone.
+
+        Raises:
+            NotASessionError: ``d`` is not a session.
+        """
+        day = self._session(d)
+        return self._at(day, self._spec.open)
+
+    def close_at(self, d: dt.date) -> pendulum.DateTime:
+        """The close of session ``d`` (an early close where there is one)."""
+        day = self._session(d)
+        return self._at(day, self._close_time(day))
+
+    def premarket_open_at(self, d: dt.date) -> pendulum.DateTime:
+        """The start of pre-market trading on session ``d`` (XNYS 04:00)."""
+        day = self._session(d)
+        return self._at(day, self._spec.premarket_open or self._spec.open)
+
+    def afterhours_close_at(self, d: dt.date) -> pendulum.DateTime:
+        """The end of after-hours trading on session ``d``.
+
+        XNYS: 20:00, and 17:00 after a 13:00 early close (after-hours runs as
+        long after an early close as after a regular one).
+        """
+        day = self._session(d)
+        regular_close = self._spec.close
+        extra = dt.datetime.combine(day, self._spec.afterhours_close or regular_close) - (
+            dt.datetime.combine(day, regular_close)
+        )
+        return self._at(day, self._close_time(day)).add(seconds=int(extra.total_seconds()))
+
+    def session_minutes(self, d: dt.date) -> int:
+        """Minutes from open to close of session ``d`` (XNYS 390, or 210 on a 13:00 close)."""
+        day = self._session(d)
+        return _minutes(
+            dt.datetime.combine(day, self._close_time(day))
+            - dt.datetime.combine(day, self._spec.open)
+        )
+
+    def local_date(self, instant: dt.datetime) -> dt.date:
+        """The exchange-local date of a tz-aware instant.
+
+        Raises:
+            CalendarError: ``instant`` is naive or not a datetime.
+        """
+        if not isinstance(instant, dt.datetime) or instant.utcoffset() is None:
+            msg = f"instant={instant!r} is not accepted: a time-zone aware datetime"
+            raise CalendarError(msg)
+        return instant.astimezone(self._tz).date()
+
+    def session_at(self, instant: dt.datetime) -> dt.date | None:
+        """The session in progress at ``instant`` (open <= instant < close), or None."""
+        day = self._check(self.local_date(instant))
+        if not self._is_session(day):
+            return None
+        if self._at(day, self._spec.open) <= instant < self._at(day, self._close_time(day)):
+            return day
+        return None
+
+    def next_open(self, instant: dt.datetime) -> pendulum.DateTime:
+        """The first open strictly after ``instant``.
+
+        Raises:
+            DateOutOfRangeError: no session opens after it within the range.
+        """
+        day = self._check(self.local_date(instant))
+        if self._is_session(day):
+            opening = self._at(day, self._spec.open)
+            if instant < opening:
+                return opening
+        return self._at(self.next_session(day), self._spec.open)
+
+    # -- amendments -------------------------------------------------------
+
+    def amended(
+        self,
+        *,
+        closures: Iterable[dt.date] = (),
+        early_closes: Mapping[dt.date, dt.time] = _NO_EARLY_CLOSES,
+    ) -> ExchangeCalendar:
+        """A new calendar with closures or early closes announced after release.
+
+        This calendar is left unchanged.
+
+        Args:
+            closures: sessions on which the exchange will not open.
+            early_closes: sessions that will close early, with the local time.
+
+        Returns:
+            The amended calendar.
+
+        Raises:
+            DateOutOfRangeError: a date outside the range.
+            NotASessionError: a date that is not a session here.
+            CalendarError: a time not strictly between open and close, or a date
+                both closed and closing early.
+        """
+        closed = frozenset(self._session(_as_date(d, "closure")) for d in closures)
+        early: dict[dt.date, dt.time] = {}
+        for d, t in early_closes.items():
+            day = self._session(_as_date(d, "early close"))
+            if not isinstance(t, dt.time) or not self._spec.open < t < self._spec.close:
+                msg = (
+                    f"early close {t!r} on {day.isoformat()} is not accepted: a time "
+                    f"strictly between {self._spec.open} and {self._spec.close}"
+                )
+                raise CalendarError(msg)
+            if day in closed:
+                msg = f"{day.isoformat()} is not accepted both as a closure and as an early close"
+                raise CalendarError(msg)
+            early[day] = t
+        if not closed and not early:
+            return self
+        spec = self._spec.replace(
+            closures=self._spec.closures | closed,
+            early_closes={**self._spec.early_closes, **early},
+        )
+        return ExchangeCalendar(spec)

@@ -1,0 +1,240 @@
+"""What defines an exchange calendar, and the non-sessions of one year.
+
+A :class:`CalendarSpec` is the whole description of an exchange's calendar
+as a value: time zone, regular hours, weekend, supported years, holiday
+rules, ad-hoc closures, early-close rules and ad-hoc early closes. The
+built-in XNYS and every TOML calendar are specs; :class:`ExchangeCalendar`
+answers questions about one.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from preopen.calendar._value import Value
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Iterable, Mapping
+
+    from preopen.calendar._rules import HolidayRule
+
+__all__ = ["CalendarSpec", "EarlyCloseRule", "YearInfo", "compute_year"]
+
+
+class EarlyCloseRule(Value):
+    """A regular early close: the dates a rule gives, closing at ``close``.
+
+    Attributes:
+        rule: the dates (the day after Thanksgiving, December 24 Mon-Thu, ...).
+        close: the local close time on those dates.
+    """
+
+    __slots__ = ("close", "rule")
+    _fields = ("rule", "close")
+
+    rule: HolidayRule
+    close: dt.time
+
+    def __init__(self, rule: HolidayRule, close: dt.time) -> None:
+        """Make the rule; see the class attributes."""
+        self._set(rule=rule, close=close)
+
+
+class CalendarSpec(Value):
+    """The complete description of one exchange's calendar.
+
+    Attributes:
+        name: the exchange's code ("XNYS").
+        timezone: the IANA zone the hours are in ("America/New_York").
+        open: the regular local open time.
+        close: the regular local close time (same day, after ``open``).
+        premarket_open: the local start of pre-market trading (``open`` if none).
+        afterhours_close: the local end of after-hours trading on a regular day
+            (``close`` if none); on an early close day it ends as long after the
+            early close as it regularly does after ``close``.
+        weekend: the weekdays that are never sessions (0 = Monday).
+        first_year: the first year the calendar answers for.
+        last_year: the last year the calendar answers for.
+        holidays: holiday rules, applied in order (NEXT_WEEKDAY looks at the
+            dates earlier rules took).
+        closures: ad-hoc closures.
+        early_close_rules: regular early closes.
+        early_closes: ad-hoc early closes; they override a rule's time.
+    """
+
+    __slots__ = (
+        "afterhours_close",
+        "close",
+        "closures",
+        "early_close_rules",
+        "early_closes",
+        "first_year",
+        "holidays",
+        "last_year",
+        "name",
+        "open",
+        "premarket_open",
+        "timezone",
+        "weekend",
+    )
+    _fields = (
+        "name", "timezone", "open", "close", "weekend", "first_year", "last_year",
+        "premarket_open", "afterhours_close", "holidays", "closures", "early_close_rules",
+        "early_closes",
+    )
+
+    name: str
+    timezone: str
+    open: dt.time
+    close: dt.time
+    weekend: frozenset[int]
+    first_year: int
+    last_year: int
+    premarket_open: dt.time | None
+    afterhours_close: dt.time | None
+    holidays: tuple[HolidayRule, ...]
+    closures: frozenset[dt.date]
+    early_close_rules: tuple[EarlyCloseRule, ...]
+    early_closes: Mapping[dt.date, dt.time]
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        timezone: str,
+        open: dt.time,  # noqa: A002 - the exchange's open, named as in the TOML format
+        close: dt.time,
+        weekend: Iterable[int],
+        first_year: int,
+        last_year: int,
+        premarket_open: dt.time | None = None,
+        afterhours_close: dt.time | None = None,
+        holidays: Iterable[HolidayRule] = (),
+        closures: Iterable[dt.date] = (),
+        early_close_rules: Iterable[EarlyCloseRule] = (),
+        early_closes: Mapping[dt.date, dt.time] | None = None,
+    ) -> None:
+        """Make and check a description; see the class attributes.
+
+        Raises:
+            ValueError: naming the field and its value.
+        """
+        self._set(
+            name=name, timezone=timezone, open=open, close=close, weekend=frozenset(weekend),
+            first_year=first_year, last_year=last_year, premarket_open=premarket_open,
+            afterhours_close=afterhours_close, holidays=tuple(holidays),
+            closures=frozenset(closures), early_close_rules=tuple(early_close_rules),
+            # A read-only copy, so that the spec stays a value however it was built.
+            early_closes=MappingProxyType(dict(early_closes or {})),
+        )
+        self._validate()
+
+    def _validate(self) -> None:
+        if not self.open < self.close:
+            msg = f"calendar {self.name}: open={self.open} is not before close={self.close}"
+            raise ValueError(msg)
+        if self.premarket_open is not None and self.premarket_open > self.open:
+            msg = (
+                f"calendar {self.name}: premarket_open={self.premarket_open} "
+                f"is after open={self.open}"
+            )
+            raise ValueError(msg)
+        if self.afterhours_close is not None and self.afterhours_close < self.close:
+            msg = (
+                f"calendar {self.name}: afterhours_close={self.afterhours_close} "
+                f"is before close={self.close}"
+            )
+            raise ValueError(msg)
+        if len(self.weekend) >= 7 or not all(0 <= w <= 6 for w in self.weekend):  # noqa: PLR2004 - weekdays
+            msg = (
+                f"calendar {self.name}: weekend={sorted(self.weekend)} is not accepted: "
+                "weekday numbers 0..6, at least one weekday left"
+            )
+            raise ValueError(msg)
+        if not 1583 <= self.first_year <= self.last_year <= 9998:  # noqa: PLR2004 - Gregorian years
+            msg = (
+                f"calendar {self.name}: years {self.first_year}..{self.last_year} "
+                "are not accepted: first_year <= last_year within 1583..9998"
+            )
+            raise ValueError(msg)
+        for day, close in self.early_closes.items():
+            if not self.open < close < self.close:
+                msg = (
+                    f"calendar {self.name}: early close {close} on {day.isoformat()} is not "
+                    f"between open={self.open} and close={self.close}"
+                )
+                raise ValueError(msg)
+        for early in self.early_close_rules:
+            if not self.open < early.close < self.close:
+                msg = (
+                    f"calendar {self.name}: early close {early.close} of rule "
+                    f"{early.rule.name!r} is not between open={self.open} and close={self.close}"
+                )
+                raise ValueError(msg)
+
+
+class YearInfo(Value):
+    """The non-sessions and early closes of one year.
+
+    Attributes:
+        holidays: weekday dates that are not sessions, sorted.
+        holiday_set: the same, for membership tests.
+        early_closes: session dates with an early close, and the close time.
+    """
+
+    __slots__ = ("early_closes", "holiday_set", "holidays")
+    _fields = ("holidays", "holiday_set", "early_closes")
+
+    holidays: tuple[dt.date, ...]
+    holiday_set: frozenset[dt.date]
+    early_closes: Mapping[dt.date, dt.time]
+
+    def __init__(
+        self, holidays: tuple[dt.date, ...], early_closes: Mapping[dt.date, dt.time]
+    ) -> None:
+        """Hold one year's answers; see the class attributes."""
+        self._set(
+            holidays=holidays, holiday_set=frozenset(holidays),
+            early_closes=MappingProxyType(dict(early_closes)),
+        )
+
+
+def _rule_dates(spec: CalendarSpec, year: int) -> set[dt.date]:
+    """Observed holiday dates that fall in ``year``.
+
+    A rule of the neighbouring years can land in ``year`` (January 1 on a
+    Saturday observed on the Friday before), so their rules are applied too.
+    """
+    found: set[dt.date] = set()
+    for rule_year in (year - 1, year, year + 1):
+        taken: set[dt.date] = set()
+        for rule in spec.holidays:
+            day = rule.observed(rule_year, spec.weekend, taken)
+            if day is not None:
+                taken.add(day)
+        found.update(d for d in taken if d.year == year)
+    return found
+
+
+def compute_year(spec: CalendarSpec, year: int) -> YearInfo:
+    """The holidays and early closes of ``year`` under ``spec``.
+
+    A holiday (by rule or ad hoc) always wins over an early close, and an
+    ad-hoc early close's time wins over a rule's.
+    """
+    closed = {d for d in _rule_dates(spec, year) if d.weekday() not in spec.weekend}
+    closed.update(d for d in spec.closures if d.year == year and d.weekday() not in spec.weekend)
+    early: dict[dt.date, dt.time] = {}
+    for rule_year in (year - 1, year, year + 1):
+        for early_rule in spec.early_close_rules:
+            day = early_rule.rule.observed(rule_year, spec.weekend, frozenset())
+            if day is not None and day.year == year:
+                early[day] = early_rule.close
+    early.update((d, t) for d, t in spec.early_closes.items() if d.year == year)
+    sessions_early = {
+        d: t for d, t in sorted(early.items())
+        if d not in closed and d.weekday() not in spec.weekend
+    }
+    return YearInfo(tuple(sorted(closed)), sessions_early)

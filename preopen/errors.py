@@ -1,0 +1,221 @@
+"""Every error preopen raises.
+
+Each class subclasses :class:`PreopenError` and the builtin it refines, so a
+host can catch either, and carries its context as attributes. Messages are
+lowercase and carry the values (``window_minutes=-5 is not accepted: ...``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+__all__ = [
+    "BarsError",
+    "CalendarError",
+    "CalendarFileError",
+    "DateOutOfRangeError",
+    "EscalationError",
+    "NoSnapshotError",
+    "NotASessionError",
+    "PreopenError",
+    "PreopenTimeoutError",
+    "RuntimeStoppedError",
+    "SettingsError",
+    "StoreConnectionError",
+    "StoreError",
+    "StoreSchemaError",
+    "UnknownExchangeError",
+]
+
+
+class PreopenError(Exception):
+    """Base class of every error preopen raises."""
+
+
+class SettingsError(PreopenError, ValueError):
+    """A setting has a value that is not accepted.
+
+    Attributes:
+        key: the setting's name.
+        value: the value that was refused.
+        accepted: what would have been accepted, in words.
+    """
+
+    def __init__(self, key: str, value: Any, accepted: str, *, source: str = "") -> None:  # noqa: ANN401 - any value can be refused
+        self.key = key
+        self.value = value
+        self.accepted = accepted
+        self.source = source
+        where = f" (from {source})" if source else ""
+        super().__init__(f"{key}={value!r}{where} is not accepted: {accepted}")
+
+
+class CalendarError(PreopenError, ValueError):
+    """A calendar question that cannot be answered."""
+
+
+class UnknownExchangeError(CalendarError, LookupError):
+    """No calendar is known under that name.
+
+    Attributes:
+        name: the name asked for.
+        known: the names that are known.
+    """
+
+    def __init__(self, name: str, known: tuple[str, ...]) -> None:
+        self.name = name
+        self.known = known
+        super().__init__(
+            f"unknown exchange {name!r}: accepted are {', '.join(known)} "
+            "or the path of a calendar TOML file"
+        )
+
+
+class CalendarFileError(CalendarError):
+    """A calendar TOML file that cannot be read or is malformed.
+
+    Attributes:
+        path: the file.
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"calendar file {path!r}: {reason}")
+
+
+class DateOutOfRangeError(CalendarError):
+    """A date outside the range the calendar knows.
+
+    Attributes:
+        value: the date asked about.
+        first: the first date supported.
+        last: the last date supported.
+    """
+
+    def __init__(self, value: dt.date, first: dt.date, last: dt.date, *, what: str = "") -> None:
+        self.value = value
+        self.first = first
+        self.last = last
+        detail = f" ({what})" if what else ""
+        super().__init__(
+            f"date {value.isoformat()} is outside the calendar's range "
+            f"{first.isoformat()}..{last.isoformat()}{detail}"
+        )
+
+
+class NotASessionError(CalendarError):
+    """A date that is not a trading session where one is required.
+
+    Attributes:
+        value: the date.
+        exchange: the calendar's name.
+    """
+
+    def __init__(self, value: dt.date, exchange: str) -> None:
+        self.value = value
+        self.exchange = exchange
+        super().__init__(f"{value.isoformat()} is not a {exchange} session")
+
+
+class BarsError(PreopenError, ValueError):
+    """Arrays that cannot make a Bars value (lengths, dtypes, interval)."""
+
+
+class StoreError(PreopenError, RuntimeError):
+    """A bar store failed or was given something it cannot handle.
+
+    Attributes:
+        url: the store's URL with any password removed.
+    """
+
+    def __init__(self, message: str, *, url: str = "") -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class StoreConnectionError(StoreError, ConnectionError):
+    """The store's server cannot be reached.
+
+    Attributes:
+        host: the host tried.
+        port: the port tried.
+        database: the database asked for.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str = "",
+        host: str = "",
+        port: int | None = None,
+        database: str = "",
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.database = database
+        super().__init__(message, url=url)
+
+
+class StoreSchemaError(StoreError):
+    """The bars table is missing or its columns are not the expected ones."""
+
+
+class PreopenTimeoutError(PreopenError, TimeoutError):
+    """A wait did not end in time.
+
+    Attributes:
+        what: what was waited for.
+        seconds: how long.
+    """
+
+    def __init__(self, what: str, seconds: float) -> None:
+        self.what = what
+        self.seconds = seconds
+        super().__init__(f"{what}: no answer after {seconds:.2f} sec")
+
+
+class RuntimeStoppedError(PreopenError, RuntimeError):
+    """The runtime is stopped (or stopping) and cannot answer."""
+
+
+class EscalationError(PreopenError, RuntimeError):
+    """Too many restarts in the restart period: the runtime gave up.
+
+    Attributes:
+        child: the child that crashed last.
+        restarts: restarts counted within the period.
+        period_s: the period in seconds.
+    """
+
+    def __init__(self, child: str, restarts: int, period_s: float, cause: str = "") -> None:
+        self.child = child
+        self.restarts = restarts
+        self.period_s = period_s
+        self.cause = cause
+        tail = f": {cause}" if cause else ""
+        super().__init__(
+            f"{child} crashed {restarts} times within {period_s:.2f} sec, "
+            f"past the restart intensity{tail}"
+        )
+
+
+class NoSnapshotError(PreopenError, LookupError):
+    """The runtime serves no snapshot (yet, or not any more).
+
+    Attributes:
+        phase: the calendar phase at the time.
+        session: the session in progress or next, if known.
+    """
+
+    def __init__(self, phase: str, session: dt.date | None, detail: str = "") -> None:
+        self.phase = phase
+        self.session = session
+        which = f"; session {session.isoformat()}" if session else ""
+        tail = f": {detail}" if detail else ""
+        super().__init__(f"no snapshot is served (phase {phase}{which}){tail}")

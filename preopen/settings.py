@@ -1,0 +1,292 @@
+"""Settings: defaults, a TOML file, ``PREOPEN_*`` environment variables.
+
+Precedence, lowest first: the defaults below < a TOML file < ``PREOPEN_*``
+environment variables < explicit keyword arguments (the CLI's flags). Every
+value is checked when a :class:`Settings` is built; a refused value raises
+one :class:`~preopen.errors.SettingsError` naming the key, the value, where
+it came from and what is accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, get_type_hints
+
+from preopen.errors import CalendarError, SettingsError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["ENV_PREFIX", "Settings"]
+
+ENV_PREFIX: Final = "PREOPEN_"
+
+# A table name, optionally qualified by its schema; it reaches SQL only
+# through psycopg.sql.Identifier, the pattern keeps typos out early.
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+_STORE_SCHEMES: Final = ("sqlite:///", "postgresql://", "postgres://")
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a runtime is configured with. Immutable; checked when built.
+
+    Attributes:
+        enabled: whether the scheduler prefetches at all (false: the host
+            loads at the open itself, preopen only answers questions).
+        window_minutes: how long before the open the prefetch starts.
+        check_interval_minutes: the longest the scheduler sleeps between
+            two looks at the clock, whatever is planned.
+        auto_activate: swap the prefetched snapshot in at the open.
+        trailing_days: how many sessions before the session to load.
+        intervals: the bar intervals to load (``1m``, ``5m``, ``15m``,
+            ``30m``, ``1h``, ``1d``).
+        exchange: a built-in calendar name (``XNYS``) or a calendar TOML file.
+        store: where bars come from: ``sqlite:///path`` or ``postgresql://...``.
+        table: the bars table (``name`` or ``schema.name``).
+        symbols: the active symbols; empty means every symbol in the store.
+        loaders: how many LoaderActors (and PostgreSQL connections).
+        batch_size: symbols per load request.
+        max_attempts: tries per batch before its symbols are marked failed.
+        restart_intensity: restarts allowed within ``restart_period_s``
+            before the supervisor gives up and stops the runtime.
+        restart_period_s: the period of the restart intensity, in seconds.
+    """
+
+    enabled: bool = True
+    window_minutes: int = 60
+    check_interval_minutes: int = 5
+    auto_activate: bool = True
+    trailing_days: int = 5
+    intervals: tuple[str, ...] = ("1m", "1d")
+    exchange: str = "XNYS"
+    store: str = "sqlite:///preopen.db"
+    table: str = "bars"
+    symbols: tuple[str, ...] = ()
+    loaders: int = 2
+    batch_size: int = 100
+    max_attempts: int = 3
+    restart_intensity: int = 5
+    restart_period_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        """Check every value; see :meth:`load` for where values come from."""
+        _check(self)
+
+    @property
+    def window(self) -> dt.timedelta:
+        """The prefetch window as a timedelta."""
+        return dt.timedelta(minutes=self.window_minutes)
+
+    @property
+    def check_interval(self) -> dt.timedelta:
+        """The check interval as a timedelta."""
+        return dt.timedelta(minutes=self.check_interval_minutes)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The names of every setting, in declaration order."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def replace(self, **changes: Any) -> Settings:  # noqa: ANN401 - values of any setting
+        """A copy with some values changed (checked like any other)."""
+        return _build(
+            {**dataclasses.asdict(self), **changes}, sources=dict.fromkeys(changes, "arguments")
+        )
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        **overrides: Any,  # noqa: ANN401 - values of any setting
+    ) -> Settings:
+        """Build settings from a TOML file, the environment and explicit values.
+
+        Args:
+            path: a TOML file of top-level ``key = value`` lines (or the same
+                keys under a ``[preopen]`` table); None for none.
+            env: the environment to read ``PREOPEN_*`` variables from
+                (default: ``os.environ``). Variables that name no setting,
+                such as ``PREOPEN_TEST_DSN``, are ignored.
+            **overrides: explicit values, highest precedence; None means
+                "not given" (so CLI flags can be passed through unset).
+
+        Raises:
+            SettingsError: an unknown key in the file, a wrong type, or a
+                value that is not accepted.
+        """
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        if path is not None:
+            for key, value in _read_toml(Path(path)).items():
+                values[key] = value
+                sources[key] = str(path)
+        environ = os.environ if env is None else env
+        for key in cls.names():
+            name = ENV_PREFIX + key.upper()
+            if name in environ:
+                values[key] = _from_text(key, environ[name], source=name)
+                sources[key] = name
+        for key, value in overrides.items():
+            if key not in _TYPES:
+                raise SettingsError(
+                    key, value, f"one of {', '.join(cls.names())}", source="arguments"
+                )
+            if value is not None:
+                values[key] = value
+                sources[key] = "arguments"
+        return _build(values, sources=sources)
+
+
+_TYPES: Final[dict[str, Any]] = get_type_hints(Settings)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError("config", str(path), f"a readable TOML file ({exc.strerror})") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError("config", str(path), f"valid TOML ({exc})") from exc
+    table = data.get("preopen", data)
+    if not isinstance(table, dict):
+        raise SettingsError("preopen", table, "a table of settings", source=str(path))
+    for key in table:
+        if key not in _TYPES:
+            raise SettingsError(
+                key, table[key], f"one of {', '.join(Settings.names())}", source=str(path)
+            )
+    return dict(table)
+
+
+def _from_text(key: str, text: str, *, source: str) -> Any:  # noqa: ANN401 - a value of the key's type
+    """Parse an environment variable's text into the key's type."""
+    kind = _TYPES[key]
+    raw = text.strip()
+    if kind is bool:
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise SettingsError(key, text, "true or false (also 1/0, yes/no, on/off)", source=source)
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(key, text, "a whole number", source=source) from None
+    if kind is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(key, text, "a number", source=source) from None
+    if kind == tuple[str, ...]:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw
+
+
+def _build(values: Mapping[str, Any], *, sources: Mapping[str, str]) -> Settings:
+    """Coerce types strictly, then build (which checks values)."""
+    coerced: dict[str, Any] = {}
+    for key, value in values.items():
+        coerced[key] = _coerce(key, value, source=sources.get(key, ""))
+    try:
+        return Settings(**coerced)
+    except SettingsError as exc:
+        if exc.source or exc.key not in sources:
+            raise
+        raise SettingsError(exc.key, exc.value, exc.accepted, source=sources[exc.key]) from None
+
+
+def _coerce(key: str, value: Any, *, source: str) -> Any:  # noqa: ANN401, C901 - a branch per type
+    """Accept a value of the key's type (ints for floats, lists for tuples); refuse the rest."""
+    kind = _TYPES[key]
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise SettingsError(key, value, "true or false", source=source)
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise SettingsError(key, value, "a whole number", source=source)
+    if kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise SettingsError(key, value, "a number", source=source)
+    if kind == tuple[str, ...]:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise SettingsError(key, value, "a list of strings", source=source)
+    if isinstance(value, str):
+        return value
+    raise SettingsError(key, value, "a string", source=source)
+
+
+def _check_range(key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise SettingsError(key, value, f"a number from {low:g} to {high:g}")
+
+
+def _check(s: Settings) -> None:
+    """Refuse values no runtime could work with. Cheap except for the calendar."""
+    _check_range("window_minutes", s.window_minutes, 1, 24 * 60)
+    _check_range("check_interval_minutes", s.check_interval_minutes, 1, 24 * 60)
+    _check_range("trailing_days", s.trailing_days, 1, 1000)
+    _check_range("loaders", s.loaders, 1, 64)
+    _check_range("batch_size", s.batch_size, 1, 100_000)
+    _check_range("max_attempts", s.max_attempts, 1, 100)
+    _check_range("restart_intensity", s.restart_intensity, 1, 10_000)
+    _check_range("restart_period_s", s.restart_period_s, 0.001, 86_400.0)
+    _check_intervals(s.intervals)
+    if not s.store.startswith(_STORE_SCHEMES):
+        raise SettingsError("store", s.store, "a URL starting with " + " or ".join(_STORE_SCHEMES))
+    if not _TABLE.match(s.table):
+        raise SettingsError("table", s.table, "a table name such as bars or myschema.bars")
+    bad = [symbol for symbol in s.symbols if not symbol or symbol != symbol.strip()]
+    if bad:
+        raise SettingsError("symbols", bad[0], "non-empty symbols without surrounding spaces")
+    if len(set(s.symbols)) != len(s.symbols):
+        dupes = sorted({x for x in s.symbols if s.symbols.count(x) > 1})
+        raise SettingsError("symbols", dupes[0], "each symbol once")
+    _check_window(s)
+
+
+def _check_intervals(intervals: tuple[str, ...]) -> None:
+    from preopen.model import INTERVALS  # noqa: PLC0415 - numpy loads only when settings are checked
+
+    if not intervals:
+        raise SettingsError("intervals", intervals, f"one or more of {', '.join(INTERVALS)}")
+    for interval in intervals:
+        if interval not in INTERVALS:
+            raise SettingsError("intervals", interval, f"one or more of {', '.join(INTERVALS)}")
+    if len(set(intervals)) != len(intervals):
+        raise SettingsError("intervals", intervals, "each interval once")
+
+
+def _check_window(s: Settings) -> None:
+    from preopen.calendar import get_calendar  # noqa: PLC0415 - the calendar is only needed here
+
+    try:
+        calendar = get_calendar(s.exchange)
+    except CalendarError as exc:
+        raise SettingsError("exchange", s.exchange, str(exc)) from None
+    gap = calendar.shortest_break
+    if s.window > gap:
+        minutes = int(gap.total_seconds() // 60)
+        raise SettingsError(
+            "window_minutes",
+            s.window_minutes,
+            f"at most {minutes} minutes, the shortest gap between two {calendar.name} sessions",
+        )
