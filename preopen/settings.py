@@ -50,7 +50,8 @@ class Settings:
             ``30m``, ``1h``, ``1d``).
         exchange: a built-in calendar name (``XNYS``) or a calendar TOML file.
         store: where bars come from: ``sqlite:///path`` or ``postgresql://...``.
-        table: the bars table (``name`` or ``schema.name``).
+        table: the bars table (``name`` or ``schema.name``); empty: the
+            store URL's ``?table=`` parameter, else ``bars``.
         symbols: the active symbols; empty means every symbol in the store.
         loaders: how many LoaderActors (and PostgreSQL connections).
         batch_size: symbols per load request.
@@ -68,7 +69,7 @@ class Settings:
     intervals: tuple[str, ...] = ("1m", "1d")
     exchange: str = "XNYS"
     store: str = "sqlite:///preopen.db"
-    table: str = "bars"
+    table: str = ""
     symbols: tuple[str, ...] = ()
     loaders: int = 2
     batch_size: int = 100
@@ -79,6 +80,11 @@ class Settings:
     def __post_init__(self) -> None:
         """Check every value; see :meth:`load` for where values come from."""
         _check(self)
+
+    @property
+    def table_or_none(self) -> str | None:
+        """The table to pass to ``open_store`` (None: let the URL decide)."""
+        return self.table or None
 
     @property
     def window(self) -> dt.timedelta:
@@ -252,7 +258,7 @@ def _check(s: Settings) -> None:
     _check_intervals(s.intervals)
     if not s.store.startswith(_STORE_SCHEMES):
         raise SettingsError("store", s.store, "a URL starting with " + " or ".join(_STORE_SCHEMES))
-    if not _TABLE.match(s.table):
+    if s.table and not _TABLE.match(s.table):
         raise SettingsError("table", s.table, "a table name such as bars or myschema.bars")
     bad = [symbol for symbol in s.symbols if not symbol or symbol != symbol.strip()]
     if bad:

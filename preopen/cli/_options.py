@@ -1,0 +1,60 @@
+"""Options shared by several commands, and how they become Settings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from preopen.cli._common import BadInputError
+
+__all__ = [
+    "ConfigOption",
+    "StoreOption",
+    "parse_count",
+    "parse_intervals",
+    "parse_symbol_list",
+]
+
+ConfigOption = Annotated[
+    str | None, typer.Option("--config", help="A settings TOML file (see examples/preopen.toml).")
+]
+StoreOption = Annotated[
+    str | None,
+    typer.Option("--store", help="sqlite:///path/to/file.db or postgresql://user@host:port/db"),
+]
+
+
+def parse_count(option: str, text: str, *, low: int = 1, high: int = 1_000_000) -> int:
+    """A whole number in ``low..high`` given to ``option``."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadInputError(option, text, f"a whole number from {low} to {high}") from None
+    if not low <= value <= high:
+        raise BadInputError(option, text, f"a whole number from {low} to {high}")
+    return value
+
+
+def parse_intervals(option: str, text: str) -> tuple[str, ...]:
+    """Comma-separated intervals, each one the model knows."""
+    from preopen.model import INTERVALS  # noqa: PLC0415 - numpy only when needed
+
+    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    accepted = f"a comma-separated list of {', '.join(INTERVALS)}"
+    if not parts:
+        raise BadInputError(option, text, accepted)
+    for part in parts:
+        if part not in INTERVALS:
+            raise BadInputError(option, part, accepted)
+    return parts
+
+
+def parse_symbol_list(option: str, text: str) -> tuple[str, ...]:
+    """Comma-separated symbols, none empty, none twice."""
+    parts = tuple(p.strip() for p in text.split(","))
+    if not parts or any(not p for p in parts):
+        raise BadInputError(option, text, "a comma-separated list of non-empty symbols")
+    if len(set(parts)) != len(parts):
+        raise BadInputError(option, text, "each symbol once")
+    return parts

@@ -1,0 +1,176 @@
+"""``preopen serve`` (the real clock until a signal) and ``preopen prefetch`` (one session now)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from preopen.cli._common import console, parse_date
+from preopen.cli._options import ConfigOption, StoreOption, parse_count, parse_symbol_list
+
+if TYPE_CHECKING:
+    from preopen.actors import Event
+    from preopen.runtime import Runtime, RuntimeStatus
+
+__all__ = ["prefetch", "serve"]
+
+log = logging.getLogger("preopen")
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_STOP_TIMEOUT_S = 4.0  # serve must be gone within 5 s of SIGTERM
+_WAIT_S = 600.0
+
+
+def _log_events(events: tuple[Event, ...], after: int) -> int:
+    """Log the events newer than ``after`` as key=value lines; return the last seq."""
+    for event in events:
+        if event.seq > after:
+            level = (
+                logging.WARNING
+                if event.kind in {"error", "fallback", "restart", "escalated", "refused"}
+                else logging.INFO
+            )
+            session = event.session.isoformat() if event.session else "-"
+            log.log(
+                level,
+                "event=%s session=%s at=%s detail=%r",
+                event.kind,
+                session,
+                event.at.isoformat(),
+                event.detail,
+            )
+            after = event.seq
+    return after
+
+
+def _status_line(status: RuntimeStatus) -> str:
+    p = status.progress
+    return (
+        f"phase={status.phase} session={status.session} serving={status.serving} "
+        f"done={p.done} total={p.total} failed={p.failed} bars={status.bars_loaded} "
+        f"activations={status.activations} fallbacks={status.fallbacks} "
+        f"restarts={status.restarts}"
+    )
+
+
+def serve(
+    config: ConfigOption = None,
+    store: StoreOption = None,
+    status_interval: Annotated[
+        str | None, typer.Option("--status-interval", help="Seconds between status lines.")
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Run on the real clock until SIGINT or SIGTERM."""
+    from preopen.runtime import Runtime  # noqa: PLC0415
+    from preopen.settings import Settings  # noqa: PLC0415
+
+    interval = (
+        parse_count("--status-interval", status_interval, high=86_400) if status_interval else None
+    )
+    level = logging.getLevelNamesMapping().get(log_level.upper())
+    if level is None:
+        from preopen.cli._common import BadInputError  # noqa: PLC0415
+
+        raise BadInputError("--log-level", log_level, "DEBUG, INFO, WARNING or ERROR")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings.load(config, store=store)
+    # Block the stop signals before any thread starts: every thread inherits
+    # the mask, so the signal stays pending for the main thread's sigtimedwait.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        with Runtime.start(settings) as runtime:
+            log.info(
+                "event=serving exchange=%s store=%s symbols=%s",
+                settings.exchange,
+                runtime.store.url,
+                len(settings.symbols) or "all",
+            )
+            _serve_until_signal(runtime, interval)
+            log.info("event=stopping timeout_s=%.1f", _STOP_TIMEOUT_S)
+            runtime.stop(_STOP_TIMEOUT_S)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    log.info("event=stopped")
+
+
+def _serve_until_signal(runtime: Runtime, interval: int | None) -> None:
+    seen = 0
+    next_status = time.monotonic() + interval if interval else None
+    while True:
+        received = signal.sigtimedwait(_STOP_SIGNALS, 0.5)
+        seen = _log_events(runtime.status().events, seen)
+        if received is not None:
+            log.info("event=signal signal=%s", signal.Signals(received.si_signo).name)
+            return
+        if not runtime.status().running:
+            log.error("event=gave-up reason=%r", runtime.status().last_error)
+            raise typer.Exit(1)
+        if next_status is not None and time.monotonic() >= next_status:
+            log.info("event=status %s", _status_line(runtime.status()))
+            next_status += interval or 0
+
+
+def prefetch(
+    session: Annotated[
+        str | None, typer.Option("--session", help="The session (YYYY-MM-DD); default: next.")
+    ] = None,
+    symbols: Annotated[
+        str | None, typer.Option("--symbols", help="Comma-separated symbols; default: settings.")
+    ] = None,
+    config: ConfigOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Load one session now; print the summary and the validation findings."""
+    from preopen.calendar import get_calendar  # noqa: PLC0415
+    from preopen.calendar.timing import prefetch_start  # noqa: PLC0415
+    from preopen.clock import SimulatedClock, SystemClock  # noqa: PLC0415
+    from preopen.errors import NotASessionError  # noqa: PLC0415
+    from preopen.runtime import Runtime  # noqa: PLC0415
+    from preopen.settings import Settings  # noqa: PLC0415
+
+    wanted = parse_symbol_list("--symbols", symbols) if symbols is not None else None
+    settings = Settings.load(config, store=store, symbols=wanted)
+    calendar = get_calendar(settings.exchange)
+    day: dt.date
+    if session is None:
+        day = calendar.next_open(SystemClock().now()).date()
+    else:
+        day = parse_date("--session", session)
+        if not calendar.is_session(day):
+            raise NotASessionError(day, calendar.name)
+    # The runtime's own path, on a clock put at the session's prefetch start.
+    clock = SimulatedClock(prefetch_start(calendar, day, settings.window))
+    started = time.perf_counter()
+    with Runtime.start(settings, clock=clock, calendar=calendar) as runtime:
+        clock.advance(dt.timedelta(0))
+        status = runtime.wait_for(
+            lambda s: s.session == day and s.prefetch_seconds is not None, timeout=_WAIT_S
+        )
+        clock.advance_to(calendar.open_at(day))
+        runtime.wait_for(lambda s: s.serving == day, timeout=_WAIT_S)
+        snapshot = runtime.snapshot()
+    seconds = time.perf_counter() - started
+    table = Table(title=f"prefetch {day}: {settings.store}")
+    for column in ("symbols", "bars", "bytes", "failed", "seconds"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{len(snapshot.symbols):,}",
+        f"{snapshot.nbars:,}",
+        f"{snapshot.nbytes:,}",
+        f"{len(status.failed_symbols):,}",
+        f"{seconds:.2f}",
+    )
+    console.print(table)
+    findings = snapshot.report.findings()
+    console.print(f"validation: {len(findings)} finding(s)")
+    for line in findings[:50]:
+        console.print(f"  {line}")
+    if status.failed_symbols:
+        console.print(f"[red]failed symbols[/]: {', '.join(status.failed_symbols[:20])}")
+        raise typer.Exit(1)

@@ -1,0 +1,11 @@
+"""Where bars come from: SQLite (the embedded default) and PostgreSQL.
+
+``open_store(url)`` picks the implementation from the URL's scheme; the
+drivers load on first use, so importing this package stays light.
+"""
+
+from __future__ import annotations
+
+from preopen.store._base import ACCEPTED_SCHEMES, BarStore, open_store, redact_url
+
+__all__ = ["ACCEPTED_SCHEMES", "BarStore", "open_store", "redact_url"]

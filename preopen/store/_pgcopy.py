@@ -1,0 +1,244 @@
+"""PostgreSQL binary COPY, parsed and built with numpy (no Python work per bar).
+
+The binary COPY stream: a 19-byte header (signature, flags, extension
+length), tuples (int16 field count, then per field an int32 length, -1 for
+NULL, and the bytes), and the int16 -1 trailer; all big-endian. A
+``timestamptz`` is int64 microseconds since 2000-01-01 UTC; a ``float8``
+array is a header (ndim, has-null flag, element oid, then size and lower
+bound per dimension) and per element an int32 length and 8 bytes.
+
+Two tuple shapes are read:
+- rows: ``(int4 symbol index, timestamptz, 5 x float8)``, one tuple a bar,
+  all 82 bytes: one fixed-width big-endian record dtype parses a whole block.
+- arrays: ``(int4 symbol index, timestamptz[], 5 x float8[])``, one tuple a
+  symbol: a few struct reads a tuple, numpy for the elements.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+from preopen.errors import StoreSchemaError
+from preopen.model import FIELDS, RECORD_DTYPE
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from numpy.typing import NDArray
+
+    from preopen.model import Bars
+
+__all__ = [
+    "HEADER",
+    "ROW_DTYPE",
+    "TRAILER",
+    "ArrayTupleReader",
+    "encode_bars",
+    "rows_to_records",
+]
+
+HEADER: Final = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+TRAILER: Final = b"\xff\xff"
+#: Microseconds from 1970-01-01 (Unix) to 2000-01-01 (PostgreSQL's epoch).
+PG_EPOCH_US: Final = 946_684_800_000_000
+
+#: One rows-shaped tuple: field count, then (length, value) for 7 fields.
+ROW_DTYPE: Final = np.dtype(
+    [("nfields", ">i2"), ("len_index", ">i4"), ("index", ">i4"), ("len_ts", ">i4"), ("ts", ">i8")]
+    + [item for name in FIELDS[1:] for item in ((f"len_{name}", ">i4"), (name, ">f8"))]
+)
+_NFIELDS: Final = 7  # index + six columns
+_INT4: Final = 4
+_FLOAT8: Final = 8
+_ARRAY_HEADER_SIZE: Final = 12
+_ELEMENT = np.dtype([("length", ">i4"), ("value", ">f8")])
+_TS_ELEMENT = np.dtype([("length", ">i4"), ("value", ">i8")])
+_INT16 = struct.Struct(">h")
+_INT32 = struct.Struct(">i")
+_ARRAY_HEADER = struct.Struct(">iii")
+_DIMENSION = struct.Struct(">ii")
+_INDEX_FIELD = struct.Struct(">ii")
+
+
+def _schema_error(what: str) -> StoreSchemaError:
+    return StoreSchemaError(f"postgresql binary copy: {what}")
+
+
+def rows_to_records(
+    block: bytes | bytearray | memoryview,
+) -> tuple[NDArray[np.int32], NDArray[np.void]]:
+    """Parse whole rows-shaped tuples into (symbol indexes, native records).
+
+    Raises:
+        StoreSchemaError: the block is not a whole number of 82-byte tuples
+            or a tuple has NULLs or other field sizes (columns of other types).
+    """
+    if len(block) % ROW_DTYPE.itemsize:
+        raise _schema_error(f"{len(block)} bytes is not a whole number of bar tuples")
+    raw = np.frombuffer(block, dtype=ROW_DTYPE)
+    lengths_ok = (
+        (raw["nfields"] == _NFIELDS) & (raw["len_index"] == _INT4) & (raw["len_ts"] == _FLOAT8)
+    )
+    for name in FIELDS[1:]:
+        lengths_ok &= raw[f"len_{name}"] == _FLOAT8
+    if not bool(lengths_ok.all()):
+        raise _schema_error("a tuple is not (int4, timestamptz, 5 x float8) without NULLs")
+    records = np.empty(raw.shape[0], RECORD_DTYPE)
+    records["ts"] = (raw["ts"] + PG_EPOCH_US) * 1000
+    for name in FIELDS[1:]:
+        records[name] = raw[name]
+    return raw["index"].astype(np.int32), records
+
+
+class ArrayTupleReader:
+    """Parse arrays-shaped tuples from COPY chunks, however the chunks are cut."""
+
+    def __init__(self) -> None:
+        """Start before the header."""
+        self._pending = bytearray()
+        self._header_seen = False
+        self.finished = False
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[tuple[int, NDArray[np.void]]]:
+        """Return (symbol index, records) for every tuple completed by ``chunk``."""
+        self._pending += chunk
+        data = memoryview(self._pending)
+        offset = 0
+        out: list[tuple[int, NDArray[np.void]]] = []
+        if not self._header_seen:
+            if len(data) < len(HEADER):
+                return out
+            if bytes(data[: len(HEADER) - 4]) != HEADER[:-4]:
+                raise _schema_error("the stream does not start with the binary copy header")
+            offset = len(HEADER) + _INT32.unpack_from(data, len(HEADER) - 4)[0]
+            self._header_seen = True
+        while not self.finished:
+            parsed = self._parse_tuple(data, offset)
+            if parsed is None:
+                break
+            offset, item = parsed
+            if item is not None:
+                out.append(item)
+        data.release()
+        del self._pending[:offset]
+        return out
+
+    def _parse_tuple(
+        self, data: memoryview, offset: int
+    ) -> tuple[int, tuple[int, NDArray[np.void]] | None] | None:
+        if len(data) - offset < _INT16.size:
+            return None
+        nfields = _INT16.unpack_from(data, offset)[0]
+        if nfields == -1:
+            self.finished = True
+            return offset + _INT16.size, None
+        if nfields != _NFIELDS:
+            raise _schema_error(f"a tuple has {nfields} fields, expected {_NFIELDS}")
+        fields = _field_bounds(data, offset + _INT16.size)
+        if fields is None:
+            return None
+        end, bounds = fields
+        return end, _decode(data, bounds)
+
+
+def _field_bounds(data: memoryview, position: int) -> tuple[int, list[tuple[int, int]]] | None:
+    """(end, [(start, length)] of the 7 fields), or None when the tuple is incomplete."""
+    bounds: list[tuple[int, int]] = []
+    for _ in range(_NFIELDS):
+        if len(data) - position < _INT4:
+            return None
+        length = _INT32.unpack_from(data, position)[0]
+        position += _INT4
+        bounds.append((position, length))
+        position += max(length, 0)
+        if position > len(data):
+            return None
+    return position, bounds
+
+
+def _decode(data: memoryview, bounds: list[tuple[int, int]]) -> tuple[int, NDArray[np.void]]:
+    index_start, index_length = bounds[0]
+    if index_length != _INT4:
+        raise _schema_error("the symbol index is not an int4")
+    index = _INT32.unpack_from(data, index_start)[0]
+    if bounds[1][1] < 0:
+        # No bars: the aggregates of an empty set are NULL.
+        return index, np.empty(0, RECORD_DTYPE)
+    columns = [
+        _array_values(data, start, length, _TS_ELEMENT if name == "ts" else _ELEMENT)
+        for name, (start, length) in zip(FIELDS, bounds[1:], strict=True)
+    ]
+    if len({column.shape[0] for column in columns}) != 1:
+        raise _schema_error("the arrays of one symbol differ in length")
+    records = np.empty(columns[0].shape[0], RECORD_DTYPE)
+    records["ts"] = (columns[0] + PG_EPOCH_US) * 1000
+    for name, column in zip(FIELDS[1:], columns[1:], strict=True):
+        records[name] = column
+    return index, records
+
+
+def _array_values(
+    data: memoryview, start: int, length: int, element: np.dtype[np.void]
+) -> NDArray[np.generic]:
+    if length < _ARRAY_HEADER_SIZE:
+        raise _schema_error("an array field is NULL or too short")
+    ndim, has_null, _oid = _ARRAY_HEADER.unpack_from(data, start)
+    if ndim == 0:
+        return np.empty(0, element)["value"]
+    if ndim != 1 or has_null:
+        raise _schema_error("an array is not one-dimensional or holds NULLs")
+    size, _lower = _DIMENSION.unpack_from(data, start + 12)
+    items = np.frombuffer(data, dtype=element, count=size, offset=start + 20)
+    if size * element.itemsize != length - 20 or not bool((items["length"] == _FLOAT8).all()):
+        raise _schema_error("array elements are not 8 bytes each")
+    return items["value"]
+
+
+def encode_bars(
+    interval: str, bars_by_symbol: Mapping[str, Bars], encoding: str = "utf-8"
+) -> list[bytes]:
+    """Binary COPY chunks for ``(symbol, interval, ts, open, ..., volume)``, one a symbol.
+
+    The first chunk starts with the header; the trailer is the last chunk.
+
+    Raises:
+        ValueError: a ts that is not a whole number of microseconds.
+    """
+    chunks = [HEADER]
+    interval_bytes = interval.encode(encoding)
+    for symbol, bars in bars_by_symbol.items():
+        if not len(bars):
+            continue
+        symbol_bytes = symbol.encode(encoding)
+        dtype = np.dtype(
+            [
+                ("nfields", ">i2"),
+                ("len_symbol", ">i4"),
+                ("symbol", f"S{len(symbol_bytes)}"),
+                ("len_interval", ">i4"),
+                ("interval", f"S{len(interval_bytes)}"),
+                ("len_ts", ">i4"),
+                ("ts", ">i8"),
+            ]
+            + [item for name in FIELDS[1:] for item in ((f"len_{name}", ">i4"), (name, ">f8"))]
+        )
+        ts = bars.ts
+        if bool((ts % 1000).any()):
+            raise ValueError(f"bars of {symbol!r} have ts that are not whole microseconds")
+        rows = np.empty(len(bars), dtype)
+        rows["nfields"] = 8
+        rows["len_symbol"] = len(symbol_bytes)
+        rows["symbol"] = symbol_bytes
+        rows["len_interval"] = len(interval_bytes)
+        rows["interval"] = interval_bytes
+        rows["len_ts"] = 8
+        rows["ts"] = ts // 1000 - PG_EPOCH_US
+        for name in FIELDS[1:]:
+            rows[f"len_{name}"] = 8
+            rows[name] = getattr(bars, name)
+        chunks.append(rows.tobytes())
+    chunks.append(TRAILER)
+    return chunks

@@ -1,0 +1,71 @@
+"""validate flags exactly the defects the generator planted, and nothing else."""
+
+import datetime as dt
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from preopen.calendar import get_calendar
+from preopen.model import INTERVALS, validate
+from preopen.store.synthetic import Defect, plant, synthetic_bars
+
+XNYS = get_calendar("XNYS")
+SESSIONS = XNYS.sessions(dt.date(2024, 6, 24), dt.date(2024, 7, 12))  # July 3 early, July 4 closed
+FIELDS = ("gaps", "duplicates", "unsorted", "bad_prices", "high_below_low",
+          "negative_volume", "outside_session", "misaligned", "empty")
+
+
+@st.composite
+def case(draw):
+    interval = draw(st.sampled_from(sorted(INTERVALS)))
+    days = draw(st.lists(st.sampled_from(SESSIONS), min_size=1, max_size=4, unique=True))
+    plan = draw(st.lists(st.sampled_from([*Defect, None]), min_size=1, max_size=4))
+    seed = draw(st.integers(0, 2**16))
+    counts = [draw(st.integers(1, 6)) for _ in plan]
+    return interval, sorted(days), plan, counts, seed
+
+
+def _feasible(defect, count, interval, n, sessions):
+    """Shrink a plan to what the bars can hold (a gap needs a bar on each side)."""
+    count = min(count, max(n - 2, 1))
+    per_session = n if interval == "1d" else n // sessions
+    if defect is Defect.GAP:
+        if per_session < 3:
+            return None, count
+        count = min(count, per_session - 2)
+    return defect, count
+
+
+@settings(max_examples=200, deadline=None)
+@given(case())
+def test_validate_flags_exactly_what_was_planted(args):
+    interval, days, plan, counts, seed = args
+    names = [f"S{i}" for i in range(len(plan))]
+    good = synthetic_bars(names, XNYS, days, interval, seed=seed)
+    n = len(good[names[0]])
+    data, answers = {}, {}
+    for name, planned, wanted in zip(names, plan, counts, strict=True):
+        defect, count = _feasible(planned, wanted, interval, n, len(days))
+        answer = dict.fromkeys(FIELDS, 0) | {"unsorted": False, "empty": False, "found": n}
+        if defect is None:
+            bars = good[name]
+        else:
+            bars = plant(good[name], defect, count, seed=seed)
+            if defect is Defect.EMPTY:
+                # intraday a gap per session; daily, missing days in a row are one
+                gaps = 1 if interval == "1d" else len(days)
+                answer |= {"empty": True, "found": 0, "gaps": gaps}
+            elif defect is Defect.UNSORTED:
+                answer["unsorted"] = n > 1
+            elif defect is Defect.GAP:
+                answer |= {"gaps": 1, "found": n - count}
+            else:
+                answer[defect.value] = count
+        data[name, interval] = bars
+        answers[name] = answer
+    report = validate(data, XNYS, days, [interval])
+    for name in names:
+        entry = report[name, interval]
+        got = {key: getattr(entry, key) for key in (*FIELDS, "found")}
+        assert got == answers[name], name
+        assert entry.expected == n
