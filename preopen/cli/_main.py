@@ -52,10 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit 
         _register_optional()
     command = typer.main.get_command(app)
     if not args:
-        print(
-            command.get_help(command.make_context("preopen", ["--help"], resilient_parsing=True)),  # noqa: T201 - usage on stderr
-            file=sys.stderr,
-        )
+        ctx = command.make_context("preopen", ["--help"], resilient_parsing=True)
+        usage = command.get_help(ctx)
+        print(usage, file=sys.stderr)  # noqa: T201 - usage on stderr
         return EXIT_BAD_INPUT
     try:
         result = command.main(args=args, prog_name="preopen", standalone_mode=False)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import select
 import signal
+import threading
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import typer
 from rich.table import Table
@@ -80,33 +83,64 @@ def serve(
         raise BadInputError("--log-level", log_level, "DEBUG, INFO, WARNING or ERROR")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings.load(config, store=store)
-    # Block the stop signals before any thread starts: every thread inherits
-    # the mask, so the signal stays pending for the main thread's sigtimedwait.
-    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        with Runtime.start(settings) as runtime:
-            log.info(
-                "event=serving exchange=%s store=%s symbols=%s",
-                settings.exchange,
-                runtime.store.url,
-                len(settings.symbols) or "all",
-            )
-            _serve_until_signal(runtime, interval)
-            log.info("event=stopping timeout_s=%.1f", _STOP_TIMEOUT_S)
-            runtime.stop(_STOP_TIMEOUT_S)
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    log.info("event=stopped")
+    with _StopSignals() as stop, Runtime.start(settings) as runtime:
+        log.info("event=serving exchange=%s store=%s symbols=%s", settings.exchange,
+                 runtime.store.url, len(settings.symbols) or "all")
+        _serve_until_signal(runtime, stop, interval)
+        log.info("event=stopping timeout_s=%.1f", _STOP_TIMEOUT_S)
+        runtime.stop(_STOP_TIMEOUT_S)
+    left = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    log.info("event=stopped threads_left=%d", len(left))
 
 
-def _serve_until_signal(runtime: Runtime, interval: int | None) -> None:
+class _StopSignals:
+    """SIGINT and SIGTERM, turned into a readable pipe for the main loop.
+
+    Python runs signal handlers in the main thread whichever thread the
+    signal hits; the handler only records the signal, and the wake-up fd
+    makes the main loop's ``select`` return at once.
+    """
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+        self._read, self._write = os.pipe()
+        self._previous: dict[signal.Signals, Any] = {}
+        self._previous_fd = -1
+
+    def __enter__(self) -> Self:
+        os.set_blocking(self._write, False)
+        self._previous_fd = signal.set_wakeup_fd(self._write)
+        for signum in _STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._record)
+        return self
+
+    def _record(self, signum: int, _frame: object) -> None:
+        self.received = signal.Signals(signum)
+
+    def wait(self, timeout: float) -> signal.Signals | None:
+        """Return the signal received, or None after ``timeout`` seconds."""
+        if self.received is None:
+            ready, _, _ = select.select([self._read], [], [], timeout)
+            if ready:
+                os.read(self._read, 64)
+        return self.received
+
+    def __exit__(self, *_: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(self._previous_fd)
+        os.close(self._read)
+        os.close(self._write)
+
+
+def _serve_until_signal(runtime: Runtime, stop: _StopSignals, interval: int | None) -> None:
     seen = 0
     next_status = time.monotonic() + interval if interval else None
     while True:
-        received = signal.sigtimedwait(_STOP_SIGNALS, 0.5)
+        received = stop.wait(0.5)
         seen = _log_events(runtime.status().events, seen)
         if received is not None:
-            log.info("event=signal signal=%s", signal.Signals(received.si_signo).name)
+            log.info("event=signal signal=%s", received.name)
             return
         if not runtime.status().running:
             log.error("event=gave-up reason=%r", runtime.status().last_error)
