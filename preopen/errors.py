@@ -27,6 +27,7 @@ __all__ = [
     "StoreConnectionError",
     "StoreError",
     "StoreSchemaError",
+    "StoreUnavailableError",
     "UnknownExchangeError",
 ]
 
@@ -219,3 +220,48 @@ class NoSnapshotError(PreopenError, LookupError):
         which = f"; session {session.isoformat()}" if session else ""
         tail = f": {detail}" if detail else ""
         super().__init__(f"no snapshot is served (phase {phase}{which}){tail}")
+
+
+class StoreUnavailableError(StoreConnectionError):
+    """The store's server stayed unreachable for the whole retry budget.
+
+    Raised after the store retried a dropped or refused connection for as
+    long as it was allowed (``retry_for``). The message, psycopg-style, names
+    where, how many attempts in how long, and the last connection error:
+    ``couldn't load from 127.0.0.1:5433/test after 4 attempts in 3.02 sec: ...``.
+
+    Attributes:
+        operation: what was attempted (``"load"``, ``"write"``, ``"symbols"``).
+        attempts: how many attempts were made.
+        elapsed: seconds from the first attempt to giving up.
+        reason: the last connection error, any password already removed.
+    """
+
+    def __init__(
+        self,
+        *,
+        operation: str,
+        attempts: int,
+        elapsed: float,
+        reason: str,
+        url: str = "",
+        host: str = "",
+        port: int | None = None,
+        database: str = "",
+    ) -> None:
+        self.operation = operation
+        self.attempts = attempts
+        self.elapsed = elapsed
+        self.reason = reason
+        action = {"write": "write to", "symbols": "list symbols from"}.get(
+            operation, f"{operation} from"
+        )
+        plural = "" if attempts == 1 else "s"
+        super().__init__(
+            f"couldn't {action} {host}:{port}/{database} after {attempts} attempt{plural} "
+            f"in {elapsed:.2f} sec: {reason}",
+            url=url,
+            host=host,
+            port=port,
+            database=database,
+        )

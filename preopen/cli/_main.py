@@ -52,8 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit 
         _register_optional()
     command = typer.main.get_command(app)
     if not args:
-        ctx = command.make_context("preopen", ["--help"], resilient_parsing=True)
-        usage = command.get_help(ctx)
+        usage = command.get_help(
+            command.make_context("preopen", ["--help"], resilient_parsing=True)
+        )
         print(usage, file=sys.stderr)  # noqa: T201 - usage on stderr
         return EXIT_BAD_INPUT
     try:

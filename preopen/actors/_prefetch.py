@@ -1,0 +1,331 @@
+"""The bookkeeping of one session's load: batches, loaders, replies, retries.
+
+:class:`Prefetch` is plain, single-threaded logic owned by the SchedulerActor
+(and tested on its own). It cuts the wanted ``(symbol, interval)`` keys into
+batches of ``batch_size`` symbols of one interval, hands them to loaders with
+at most ``per_loader`` in flight on each (so a loader always has its next
+batch queued, and no loader hoards the work), collects the replies, and
+retries failures:
+
+- a *transient* failure (the store's connection) retries the batch as is,
+  ``max_attempts`` times in all;
+- any other failure of a batch of several symbols may be one poisoned
+  symbol: the batch is split in halves, which are retried on their own
+  (splitting spends no attempt, so the neighbours of a poisoned symbol are
+  always loaded); a single symbol that still fails after ``max_attempts``
+  is marked failed with its last error;
+- a batch in flight on a loader that died is handed to a live loader,
+  spending one attempt (a batch that kills its loader cannot loop forever).
+
+Every key is in exactly one of: pending, in flight, done, failed; so
+``done + failed + pending + in flight == total`` at all times.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+
+    import pendulum
+
+__all__ = ["Batch", "LoadSpec", "Prefetch", "Progress", "SizedBars"]
+
+
+class SizedBars(Protocol):
+    """What the bookkeeping needs of a Bars value."""
+
+    def __len__(self) -> int:
+        """The number of bars."""
+        ...
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes its arrays hold."""
+        ...
+
+
+B = TypeVar("B", bound=SizedBars)
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSpec:
+    """What to load for one session.
+
+    Attributes:
+        session: the session the snapshot is for.
+        open: its open.
+        close: its close.
+        trailing: the trailing sessions whose bars are loaded, oldest first.
+        start: the open of the oldest trailing session.
+        end: the close of the newest trailing session (exclusive).
+        intervals: the bar intervals to load.
+    """
+
+    session: dt.date
+    open: pendulum.DateTime
+    close: pendulum.DateTime
+    trailing: tuple[dt.date, ...]
+    start: pendulum.DateTime
+    end: pendulum.DateTime
+    intervals: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One request to one loader.
+
+    Attributes:
+        request_id: unique within the runtime; a reply names it.
+        symbols: the symbols, sorted.
+        interval: the one interval of the batch.
+        attempt: 1 for the first try.
+    """
+
+    request_id: int
+    symbols: tuple[str, ...]
+    interval: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a load is, in ``(symbol, interval)`` keys.
+
+    ``done + failed + pending == total``.
+    """
+
+    done: int = 0
+    total: int = 0
+    failed: int = 0
+
+    @property
+    def pending(self) -> int:
+        """Keys neither loaded nor given up on."""
+        return self.total - self.done - self.failed
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    symbols: tuple[str, ...]
+    interval: str
+    attempt: int
+
+
+class Prefetch(Generic[B]):
+    """The load of one session's keys across a pool of loaders.
+
+    Args:
+        loaders: how many loaders there are (indexes ``0..loaders-1``).
+        batch_size: the most symbols in one batch.
+        max_attempts: tries per key before it is marked failed.
+        empty: makes the empty Bars of a symbol the store returned nothing for.
+        per_loader: the most batches in flight on one loader.
+        ids: the source of request ids (shared by the runtime, so that a
+            late reply to an earlier load is never taken for this one's).
+
+    Raises:
+        ValueError: a count below 1.
+    """
+
+    def __init__(
+        self,
+        *,
+        loaders: int,
+        batch_size: int,
+        max_attempts: int,
+        empty: Callable[[str, str], B],
+        per_loader: int = 2,
+        ids: Iterator[int] | None = None,
+    ) -> None:
+        """Create an empty load."""
+        for name, value in (
+            ("loaders", loaders),
+            ("batch_size", batch_size),
+            ("max_attempts", max_attempts),
+            ("per_loader", per_loader),
+        ):
+            if value < 1:
+                msg = f"{name}={value} is not accepted: an integer >= 1"
+                raise ValueError(msg)
+        self._batch_size = batch_size
+        self._max_attempts = max_attempts
+        self._per_loader = per_loader
+        self._empty = empty
+        self._ids = ids if ids is not None else itertools.count(1)
+        self._queue: deque[_Queued] = deque()
+        self._in_flight: dict[int, tuple[int, Batch]] = {}
+        self._busy = [0] * loaders
+        self._bars: dict[Key, B] = {}
+        self._failed: dict[Key, str] = {}
+        self._known: set[Key] = set()
+        self.bars_loaded = 0
+        self.bytes_loaded = 0
+        self.batches_sent = 0
+        self.batches_failed = 0
+        self.store_seconds = 0.0
+
+    # --- what to load ------------------------------------------------------
+
+    def add(self, symbols: Iterable[str], intervals: Iterable[str]) -> int:
+        """Queue every ``(symbol, interval)`` not yet known; return how many."""
+        wanted = sorted(set(symbols))
+        added = 0
+        for interval in intervals:
+            fresh = [s for s in wanted if (s, interval) not in self._known]
+            self._known.update((s, interval) for s in fresh)
+            added += len(fresh)
+            for i in range(0, len(fresh), self._batch_size):
+                self._queue.append(_Queued(tuple(fresh[i : i + self._batch_size]), interval, 1))
+        return added
+
+    def retry_failed(self) -> int:
+        """Queue every failed key again with fresh attempts; return how many."""
+        by_interval: dict[str, list[str]] = {}
+        for symbol, interval in sorted(self._failed):
+            by_interval.setdefault(interval, []).append(symbol)
+        self._failed.clear()
+        count = 0
+        for interval, symbols in by_interval.items():
+            count += len(symbols)
+            for i in range(0, len(symbols), self._batch_size):
+                self._queue.append(_Queued(tuple(symbols[i : i + self._batch_size]), interval, 1))
+        return count
+
+    # --- handing out work --------------------------------------------------
+
+    def dispatch(self) -> list[tuple[int, Batch]]:
+        """The batches to send now, each with the index of its loader.
+
+        Fills every loader up to ``per_loader`` batches in flight, the least
+        busy loader first (lowest index on ties, so that the plan is
+        deterministic).
+        """
+        out: list[tuple[int, Batch]] = []
+        while self._queue:
+            loader = min(range(len(self._busy)), key=lambda i: (self._busy[i], i))
+            if self._busy[loader] >= self._per_loader:
+                break
+            queued = self._queue.popleft()
+            batch = Batch(next(self._ids), queued.symbols, queued.interval, queued.attempt)
+            self._in_flight[batch.request_id] = (loader, batch)
+            self._busy[loader] += 1
+            self.batches_sent += 1
+            out.append((loader, batch))
+        return out
+
+    def owns(self, request_id: int) -> bool:
+        """Whether ``request_id`` is a batch of this load still in flight."""
+        return request_id in self._in_flight
+
+    # --- replies -------------------------------------------------------------
+
+    def loaded(self, request_id: int, bars: Mapping[str, B], seconds: float = 0.0) -> Batch | None:
+        """Record a loader's bars; ``None`` if the reply is not for a batch in flight.
+
+        A symbol of the batch missing from the reply has no bars in the range:
+        it is recorded as empty (validation then flags it). Symbols the batch
+        did not ask for are ignored.
+        """
+        batch = self._take(request_id)
+        if batch is None:
+            return None
+        self.store_seconds += seconds
+        for symbol in batch.symbols:
+            value = bars.get(symbol)
+            if value is None:
+                value = self._empty(symbol, batch.interval)
+            self._bars[(symbol, batch.interval)] = value
+            self.bars_loaded += len(value)
+            self.bytes_loaded += value.nbytes
+        return batch
+
+    def failed(self, request_id: int, error: str, *, transient: bool) -> Batch | None:
+        """Record a failed batch and queue its retry; ``None`` if not in flight."""
+        batch = self._take(request_id)
+        if batch is None:
+            return None
+        self.batches_failed += 1
+        if not transient and len(batch.symbols) > 1:
+            half = len(batch.symbols) // 2
+            # The halves go first, so that a split batch finishes soon.
+            self._queue.appendleft(_Queued(batch.symbols[half:], batch.interval, batch.attempt))
+            self._queue.appendleft(_Queued(batch.symbols[:half], batch.interval, batch.attempt))
+        else:
+            self._retry_or_fail(batch, error)
+        return batch
+
+    def loader_lost(self, loader: int) -> int:
+        """Hand the batches in flight on a dead ``loader`` to the others; return how many."""
+        lost = [rid for rid, (owner, _) in self._in_flight.items() if owner == loader]
+        for rid in lost:
+            batch = self._take(rid)
+            if batch is not None:
+                self._retry_or_fail(batch, f"loader-{loader} died with the batch in flight")
+        return len(lost)
+
+    def _take(self, request_id: int) -> Batch | None:
+        entry = self._in_flight.pop(request_id, None)
+        if entry is None:
+            return None
+        loader, batch = entry
+        self._busy[loader] -= 1
+        return batch
+
+    def _retry_or_fail(self, batch: Batch, error: str) -> None:
+        if batch.attempt < self._max_attempts:
+            self._queue.appendleft(_Queued(batch.symbols, batch.interval, batch.attempt + 1))
+            return
+        for symbol in batch.symbols:
+            self._failed[(symbol, batch.interval)] = error
+
+    # --- state -----------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """Nothing queued and nothing in flight (some keys may have failed)."""
+        return not self._queue and not self._in_flight
+
+    @property
+    def complete(self) -> bool:
+        """Done, and every key loaded."""
+        return self.done and not self._failed
+
+    @property
+    def in_flight(self) -> int:
+        """Batches in flight."""
+        return len(self._in_flight)
+
+    def busy(self, loader: int) -> int:
+        """Batches in flight on ``loader``."""
+        return self._busy[loader]
+
+    @property
+    def progress(self) -> Progress:
+        """Keys done, in all, and failed."""
+        return Progress(done=len(self._bars), total=len(self._known), failed=len(self._failed))
+
+    @property
+    def failures(self) -> Mapping[Key, str]:
+        """Each failed key with its last error."""
+        return dict(self._failed)
+
+    def failed_symbols(self) -> tuple[str, ...]:
+        """The symbols with at least one failed key, sorted."""
+        return tuple(sorted({symbol for symbol, _ in self._failed}))
+
+    def symbols(self) -> frozenset[str]:
+        """Every symbol this load knows of."""
+        return frozenset(symbol for symbol, _ in self._known)
+
+    def data(self, symbols: Collection[str] | None = None) -> dict[Key, B]:
+        """The bars loaded so far, only of ``symbols`` when given."""
+        if symbols is None:
+            return dict(self._bars)
+        return {key: bars for key, bars in self._bars.items() if key[0] in symbols}

@@ -1,0 +1,476 @@
+"""The Runtime: builds the supervision tree and is the host's handle on it.
+
+::
+
+    from preopen import Runtime, Settings
+
+    with Runtime.start(Settings.load("preopen.toml")) as runtime:
+        snapshot = runtime.snapshot()            # the current session's data
+        closes = snapshot.bars("AAPL", "1m").close
+
+The host's reads (:meth:`Runtime.snapshot`, :meth:`Runtime.status`) send no
+message and take no lock: they read a reference that its single owner
+replaces atomically (the SessionDataActor for the snapshot, the scheduler
+for the status). Everything else goes to the actors, with a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Self
+
+import pykka
+
+from preopen.actors._address import Address, ThreadLedger
+from preopen.actors._assemble import assemble, empty_bars
+from preopen.actors._cells import CalendarCell, CalendarState, SessionCell, SessionState
+from preopen.actors._planner import PlanConfig
+from preopen.actors._restart import RestartPolicy
+from preopen.actors._status import Board, Event, EventKind, RuntimeStatus
+from preopen.actors.calendar_actor import CalendarActor
+from preopen.actors.loader import LoaderActor
+from preopen.actors.messages import (
+    ActivateNow,
+    Amend,
+    Children,
+    OnActivated,
+    OnFailure,
+    Ready,
+    SetSymbols,
+    Settle,
+    Tick,
+)
+from preopen.actors.scheduler import SchedulerActor
+from preopen.actors.session_data import SessionDataActor
+from preopen.actors.supervisor import ChildSpec, Supervisor
+from preopen.calendar import get_calendar
+from preopen.calendar.timing import Phase
+from preopen.clock import SystemClock
+from preopen.errors import (
+    NoSnapshotError,
+    PreopenTimeoutError,
+    RuntimeStoppedError,
+)
+from preopen.settings import Settings
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable, Iterable, Mapping
+    from types import TracebackType
+
+    import pendulum
+
+    from preopen.calendar import ExchangeCalendar
+    from preopen.clock import Ack, Alarm, Clock
+    from preopen.model import SessionSnapshot
+    from preopen.store import BarStore
+
+__all__ = ["Runtime", "RuntimeStatus"]
+
+_DEFAULT_TIMEOUT = 10.0
+
+
+def _check_symbols(symbols: Iterable[str] | None) -> frozenset[str] | None:
+    if symbols is None:
+        return None
+    if isinstance(symbols, str):
+        msg = (f"symbols={symbols!r} is not accepted: an iterable of symbol strings "
+               "(e.g. ['AAPL', 'MSFT']), or None for every symbol in the store")
+        raise TypeError(msg)
+    out = frozenset(symbols)
+    bad = sorted((s for s in out if not isinstance(s, str) or not s.strip()), key=repr)
+    if bad:
+        msg = f"symbols {bad!r} are not accepted: each symbol is a non-empty string"
+        raise ValueError(msg)
+    return out
+
+
+class Runtime:
+    """A running preopen: the host's handle on the actor tree.
+
+    Build it with :meth:`start`; it is a context manager that stops the tree
+    on exit. Every method that waits takes a ``timeout`` in seconds and raises
+    :class:`~preopen.errors.PreopenTimeoutError` when it runs out.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        store: BarStore,
+        owns_store: bool,
+        alarm: Alarm,
+        supervisor: pykka.ActorRef[Supervisor],
+        addresses: Mapping[str, Address],
+        session: SessionCell,
+        calendar: CalendarCell,
+        board: Board,
+        ledger: ThreadLedger,
+    ) -> None:
+        """Wrap a started tree (use :meth:`start`)."""
+        self.settings = settings
+        self.clock = clock
+        self.store = store
+        self._owns_store = owns_store
+        self._alarm = alarm
+        self._supervisor = supervisor
+        self._addresses = addresses
+        self._session = session
+        self._calendar = calendar
+        self._board = board
+        self._ledger = ledger
+        self._stopped = False
+
+    # --- start -----------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        store: BarStore | None = None,
+        calendar: ExchangeCalendar | None = None,
+        timeout: float = _DEFAULT_TIMEOUT,
+    ) -> Runtime:
+        """Build and start the actors; return the handle.
+
+        Args:
+            settings: the settings (default: :class:`Settings` defaults).
+            clock: market time (default: the system clock). With a
+                :class:`~preopen.clock.SimulatedClock` nothing happens until
+                the clock is advanced; ``advance(timedelta(0))`` delivers
+                what is due at the start.
+            store: the bar store (default: opened from ``settings.store``
+                and closed by :meth:`stop`; a store passed in is left open).
+            calendar: the exchange calendar (default: ``settings.exchange``).
+            timeout: how long to wait for the tree to be up.
+
+        Raises:
+            PreopenTimeoutError: the tree did not come up in time.
+        """
+        settings = settings if settings is not None else Settings()
+        clock = clock if clock is not None else SystemClock()
+        calendar = calendar if calendar is not None else get_calendar(settings.exchange)
+        owns_store = store is None
+        if store is None:
+            from preopen.store import open_store  # noqa: PLC0415 - drivers load only when needed
+
+            store = open_store(
+                settings.store, pool_size=settings.loaders, table=settings.table_or_none
+            )
+        try:
+            runtime = cls._build(settings, clock, store, calendar, owns_store=owns_store)
+        except BaseException:
+            if owns_store:
+                store.close()
+            raise
+        try:
+            runtime._wait_ready(timeout)  # noqa: SLF001 - the class's own instance
+        except BaseException:
+            runtime.stop(timeout)
+            raise
+        return runtime
+
+    @classmethod
+    def _build(cls, settings: Settings, clock: Clock, store: BarStore,
+               calendar: ExchangeCalendar, *, owns_store: bool) -> Runtime:
+        ledger = ThreadLedger()
+        board = Board(RuntimeStatus())
+        calendar_cell = CalendarCell(CalendarState(calendar))
+        symbols = frozenset(settings.symbols) if settings.symbols else None
+        session_cell = SessionCell(SessionState(symbols=symbols))
+        calendar_address = Address("calendar")
+        session_address = Address("session_data")
+        scheduler_address = Address("scheduler")
+        loaders = tuple(Address(f"loader-{i}") for i in range(settings.loaders))
+
+        def deliver(now: pendulum.DateTime, ack: Ack[None] | None) -> None:
+            if not scheduler_address.tell(Tick(now, ack)) and ack is not None:
+                error = RuntimeStoppedError("the runtime is stopped")
+                ack.set_exception((RuntimeStoppedError, error, None))
+
+        alarm = clock.alarm(deliver, name="preopen-tick")
+        thread = getattr(alarm, "thread", None)
+        if thread is not None:
+            ledger.record(thread)
+        config = PlanConfig(
+            window=settings.window,
+            check_interval=settings.check_interval,
+            intervals=tuple(settings.intervals),
+            trailing_days=settings.trailing_days,
+            loaders=settings.loaders,
+            batch_size=settings.batch_size,
+            max_attempts=settings.max_attempts,
+            enabled=settings.enabled,
+            auto_activate=settings.auto_activate,
+        )
+        specs = (
+            ChildSpec(calendar_address, CalendarActor, {"cell": calendar_cell}),
+            ChildSpec(session_address, SessionDataActor, {
+                "cell": session_cell, "calendar": calendar_cell, "clock": clock,
+                "scheduler": scheduler_address,
+            }),
+            *(ChildSpec(address, LoaderActor, {"store": store}) for address in loaders),
+            ChildSpec(scheduler_address, SchedulerActor, {
+                "config": config, "clock": clock, "alarm": alarm, "board": board,
+                "calendar": calendar_address, "session_data": session_address,
+                "session": session_cell, "loaders": loaders,
+                "assemble": assemble, "empty": empty_bars,
+            }),
+        )
+        supervisor = Supervisor.start(
+            specs,
+            policy=RestartPolicy(settings.restart_intensity, settings.restart_period_s),
+            ledger=ledger,
+            board=board,
+            clock=clock,
+            notify=scheduler_address,
+            on_escalate=alarm.cancel,
+        )
+        addresses = {a.name: a for a in (calendar_address, session_address, scheduler_address,
+                                         *loaders)}
+        return cls(settings=settings, clock=clock, store=store, owns_store=owns_store,
+                   alarm=alarm, supervisor=supervisor, addresses=addresses,
+                   session=session_cell, calendar=calendar_cell, board=board, ledger=ledger)
+
+    def _wait_ready(self, timeout: float) -> None:
+        # Children are started in the supervisor's on_start: its first answer
+        # comes after them. Then the scheduler answers once it has the calendar.
+        self._ask(self._supervisor, Children(), timeout, "starting the actors")
+        ready: pykka.ThreadingFuture[None] = pykka.ThreadingFuture()
+        self._addresses["scheduler"].tell(Ready(ready))
+        self._get(ready, timeout, "the scheduler's first plan")
+
+    # --- the host's reads (no message, no lock) --------------------------------
+
+    def snapshot(self, *, timeout: float = 0.0) -> SessionSnapshot:
+        """The snapshot served now: the session in progress, or the last one.
+
+        Args:
+            timeout: how long to wait for one when none is served yet.
+
+        Raises:
+            NoSnapshotError: none is served (none activated yet, or the
+                session opened without data and its load is not done).
+        """
+        snapshot = self._session.state.snapshot
+        if snapshot is not None:
+            return snapshot
+        if timeout > 0:
+            with contextlib.suppress(PreopenTimeoutError):
+                self._board.wait_for(lambda _: self._session.state.snapshot is not None,
+                                     timeout, "a snapshot")
+            snapshot = self._session.state.snapshot
+            if snapshot is not None:
+                return snapshot
+        status = self._board.status
+        detail = ""
+        if status.session_open is not None:
+            detail = (f"the next activation is at the open {status.session_open.isoformat()}"
+                      if status.serving != status.session else "")
+        raise NoSnapshotError(status.phase.value, status.session, detail)
+
+    def status(self) -> RuntimeStatus:
+        """The runtime at a glance (an immutable value)."""
+        return self._board.status
+
+    @property
+    def calendar(self) -> ExchangeCalendar:
+        """The current calendar, amendments included."""
+        return self._calendar.state.calendar
+
+    @property
+    def symbols(self) -> frozenset[str] | None:
+        """The active symbol set (``None``: every symbol in the store)."""
+        return self._session.state.symbols
+
+    # --- the host's requests ---------------------------------------------------
+
+    def set_symbols(self, symbols: Iterable[str] | None, *,
+                    timeout: float = _DEFAULT_TIMEOUT) -> None:
+        """Replace the active symbol set; returns once the scheduler has re-planned.
+
+        Symbols added after the prefetch started are loaded into the same
+        session: before the open they join its snapshot, after it they make a
+        follow-up snapshot of the same session.
+
+        Args:
+            symbols: the symbols, or ``None`` for every symbol in the store.
+            timeout: how long to wait.
+
+        Raises:
+            TypeError: a bare string instead of an iterable of symbols.
+            ValueError: an empty or non-string symbol.
+        """
+        wanted = _check_symbols(symbols)
+        self._check_running()
+        ack: pykka.ThreadingFuture[None] = pykka.ThreadingFuture()
+        self._addresses["session_data"].tell(SetSymbols(wanted, ack))
+        self._get(ack, timeout, "changing the symbols")
+
+    def amend_calendar(
+        self,
+        *,
+        closures: Iterable[dt.date] = (),
+        early_closes: Mapping[dt.date, dt.time] | None = None,
+        timeout: float = _DEFAULT_TIMEOUT,
+    ) -> ExchangeCalendar:
+        """Amend the running calendar (an ad-hoc closure or early close announced late).
+
+        Returns once the scheduler has re-planned with it.
+
+        Raises:
+            CalendarError: the calendar refuses the amendment (its message
+                names the date and why).
+        """
+        self._check_running()
+        ack: pykka.ThreadingFuture[ExchangeCalendar] = pykka.ThreadingFuture()
+        amend = Amend(frozenset(closures), MappingProxyType(dict(early_closes or {})), ack)
+        amended: ExchangeCalendar = self._ask(self._addresses["calendar"], amend, timeout,
+                                              "amending the calendar")
+        self._get(ack, timeout, "re-planning after the amendment")
+        return amended
+
+    def activate(self, *, timeout: float = _DEFAULT_TIMEOUT) -> SessionSnapshot:
+        """Activate the prepared snapshot now (when ``auto_activate`` is off).
+
+        Raises:
+            PreopenError: the session is not open or its data is not loaded.
+        """
+        self._check_running()
+        ack: pykka.ThreadingFuture[SessionSnapshot] = pykka.ThreadingFuture()
+        self._addresses["scheduler"].tell(ActivateNow(ack))
+        snapshot: SessionSnapshot = self._get(ack, timeout, "activating")
+        self._board.wait_for(lambda _: self._session.state.snapshot is snapshot, timeout,
+                             f"serving the snapshot of {snapshot.session.isoformat()}")
+        return snapshot
+
+    def wait_for(self, condition: Phase | Callable[[RuntimeStatus], bool], *,
+                 timeout: float) -> RuntimeStatus:
+        """Wait until the status is in ``condition``'s phase, or satisfies it.
+
+        Raises:
+            PreopenTimeoutError: not within ``timeout`` seconds.
+            RuntimeStoppedError: the runtime stopped meanwhile.
+        """
+        predicate: Callable[[RuntimeStatus], bool]
+        if isinstance(condition, Phase):
+            phase = condition
+
+            def in_phase(status: RuntimeStatus) -> bool:
+                return status.phase is phase
+
+            predicate = in_phase
+            what = f"phase {phase.value}"
+        else:
+            predicate = condition
+            what = getattr(condition, "__name__", "condition")
+        status = self._board.wait_for(lambda s: predicate(s) or not s.running, timeout, what)
+        if not predicate(status):
+            raise RuntimeStoppedError(f"the runtime stopped while waiting for {what}: "
+                                      f"{status.last_error or 'stopped'}")
+        return status
+
+    def settle(self, *, timeout: float = _DEFAULT_TIMEOUT) -> RuntimeStatus:
+        """Wait until no load is in flight and no activation is unanswered."""
+        self._check_running()
+        ack: pykka.ThreadingFuture[None] = pykka.ThreadingFuture()
+        self._addresses["scheduler"].tell(Settle(ack))
+        self._get(ack, timeout, "the runtime to settle")
+        return self._board.status
+
+    def on_activated(self, callback: Callable[[SessionSnapshot], object], *,
+                     timeout: float = _DEFAULT_TIMEOUT) -> None:
+        """Call ``callback(snapshot)`` after each activation.
+
+        It runs in the SessionDataActor's thread, right after the swap: keep it short.
+        """
+        self._check_running()
+        self._ask(self._addresses["session_data"], OnActivated(callback), timeout,
+                  "registering the callback")
+
+    def on_failure(self, callback: Callable[[BaseException], object], *,
+                   timeout: float = _DEFAULT_TIMEOUT) -> None:
+        """Call ``callback(error)`` if the supervisor gives up (restarts past the intensity)."""
+        self._check_running()
+        self._ask(self._supervisor, OnFailure(callback), timeout, "registering the callback")
+
+    # --- stop ------------------------------------------------------------------
+
+    def stop(self, timeout: float = _DEFAULT_TIMEOUT) -> None:
+        """Stop every actor and thread of the runtime; idempotent.
+
+        Raises:
+            PreopenTimeoutError: a thread did not end within ``timeout``
+                seconds (e.g. a store call that does not return).
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(PreopenTimeoutError):
+            self._alarm.cancel()  # its thread is joined again below, with the others
+        with contextlib.suppress(pykka.Timeout):
+            self._supervisor.stop(block=True, timeout=max(0.0, deadline - time.monotonic()))
+        for thread in self._ledger:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if self._owns_store:
+            self.store.close()
+        status = self._board.status
+        if status.running:
+            seq = status.events[-1].seq + 1 if status.events else 1
+            event = Event(seq, self.clock.now(), EventKind.STOPPED, None, "stopped by the host")
+            # The scheduler is gone: the runtime is now the board's single writer.
+            self._board.publish(replace(status, running=False, events=(*status.events, event)))
+        left = self._ledger.alive()
+        if left:
+            names = ", ".join(t.name for t in left)
+            raise PreopenTimeoutError(f"stopping the runtime: threads still running: {names}",
+                                      timeout)
+
+    def __enter__(self) -> Self:
+        """The runtime itself."""
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Stop the runtime."""
+        self.stop()
+
+    def __repr__(self) -> str:
+        """Show the phase and what is served."""
+        status = self._board.status
+        serving = status.serving.isoformat() if status.serving else "nothing"
+        state = "running" if status.running and not self._stopped else "stopped"
+        return f"<Runtime {state} phase={status.phase.value} serving={serving}>"
+
+    # --- helpers ---------------------------------------------------------------
+
+    def _check_running(self) -> None:
+        if self._stopped or not self._board.status.running:
+            status = self._board.status
+            raise RuntimeStoppedError(f"the runtime is stopped: {status.last_error or 'stopped'}")
+
+    @staticmethod
+    def _get(future: pykka.ThreadingFuture[Any], timeout: float, what: str) -> Any:  # noqa: ANN401 - the future's value
+        try:
+            return future.get(timeout=timeout)
+        except pykka.Timeout:
+            raise PreopenTimeoutError(what, timeout) from None
+
+    @staticmethod
+    def _ask(target: Address | pykka.ActorRef[Any], message: object, timeout: float,
+             what: str) -> Any:  # noqa: ANN401 - whatever the actor answers
+        try:
+            if isinstance(target, Address):
+                return target.ask(message, timeout)
+            return target.ask(message, timeout=timeout)
+        except pykka.Timeout:
+            raise PreopenTimeoutError(what, timeout) from None
+        except pykka.ActorDeadError:
+            raise RuntimeStoppedError(f"{what}: the actor is not running") from None
