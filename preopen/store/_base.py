@@ -76,6 +76,7 @@ def open_store(
     table: str | None = None,
     create: bool = False,
     connect_timeout: float = 10.0,
+    retry_for: float | None = None,
 ) -> BarStore:
     """Open the store named by a URL.
 
@@ -89,6 +90,9 @@ def open_store(
         create: create the table if it does not exist (PostgreSQL; a SQLite
             file is preopen's own and always gets its table).
         connect_timeout: seconds to wait for a connection.
+        retry_for: PostgreSQL: how long a call retries a dropped connection
+            before it raises ``StoreUnavailableError`` (default: the URL's
+            ``?retry_for=``, else 3 s; 0 turns retrying off). SQLite: unused.
 
     Returns:
         The store.
@@ -113,7 +117,12 @@ def open_store(
         from preopen.store._postgres import PostgresStore  # noqa: PLC0415 - load the driver on use
 
         return PostgresStore(
-            url, pool_size=pool_size, table=table, create=create, connect_timeout=connect_timeout
+            url,
+            pool_size=pool_size,
+            table=table,
+            create=create,
+            connect_timeout=connect_timeout,
+            retry_for=retry_for,
         )
     raise StoreError(
         f"store URL {redact_url(url)!r} has an unknown scheme {scheme!r}: use {ACCEPTED_SCHEMES}",

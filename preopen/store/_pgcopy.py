@@ -22,14 +22,12 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 
 from preopen.errors import StoreSchemaError
-from preopen.model import FIELDS, RECORD_DTYPE
+from preopen.model import FIELDS, RECORD_DTYPE, Bars
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from numpy.typing import NDArray
-
-    from preopen.model import Bars
 
 __all__ = [
     "HEADER",
@@ -37,6 +35,8 @@ __all__ = [
     "TRAILER",
     "ArrayTupleReader",
     "encode_bars",
+    "read_arrays",
+    "read_rows",
     "rows_to_records",
 ]
 
@@ -242,3 +242,75 @@ def encode_bars(
         chunks.append(rows.tobytes())
     chunks.append(TRAILER)
     return chunks
+
+
+#: Rows-shaped input is parsed in blocks of about this many bytes.
+_BLOCK: Final = 8 << 20
+
+
+def read_arrays(
+    copy: Iterable[bytes | bytearray | memoryview], symbols: list[str], interval: str
+) -> dict[str, Bars]:
+    """Bars by symbol from an arrays-shaped COPY stream (one tuple a symbol)."""
+    reader = ArrayTupleReader()
+    out: dict[str, Bars] = {}
+    for chunk in copy:
+        for index, records in reader.feed(chunk):
+            if records.shape[0]:
+                symbol = symbols[index - 1]
+                out[symbol] = Bars.from_records(symbol, interval, records)
+    return out
+
+
+def read_rows(
+    copy: Iterable[bytes | bytearray | memoryview], symbols: list[str], interval: str
+) -> dict[str, Bars]:
+    """Bars by symbol from a rows-shaped COPY stream, parsed in blocks of whole tuples."""
+    header_left = len(HEADER)
+    pending: list[bytes] = []
+    size = 0
+    pieces: dict[int, list[NDArray[np.void]]] = {}
+    for chunk in copy:
+        data = bytes(chunk)
+        if header_left:
+            # The header (no extension area is ever sent) precedes the first tuple.
+            data = data[header_left:]
+            header_left = 0
+        pending.append(data)
+        size += len(data)
+        if size >= _BLOCK:
+            _take_block(pending, pieces)
+            size = sum(len(p) for p in pending)
+    if pending and pending[-1].endswith(b"\xff\xff"):
+        pending[-1] = pending[-1][:-2]
+    _take_block(pending, pieces, final=True)
+    out: dict[str, Bars] = {}
+    for index, parts in pieces.items():
+        symbol = symbols[index - 1]
+        records = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        out[symbol] = Bars.from_records(symbol, interval, records)
+    return out
+
+
+def _take_block(
+    pending: list[bytes], pieces: dict[int, list[NDArray[np.void]]], *, final: bool = False
+) -> None:
+    """Parse the whole tuples in ``pending``; leave a partial one behind."""
+    block = b"".join(pending)
+    pending.clear()
+    usable = len(block) if final else len(block) - len(block) % ROW_DTYPE.itemsize
+    if usable < len(block):
+        pending.append(block[usable:])
+    if not usable:
+        return
+    indexes, records = rows_to_records(memoryview(block)[:usable])
+    records.flags.writeable = False
+    if indexes.shape[0] > 1 and not bool(np.all(indexes[1:] >= indexes[:-1])):
+        order = np.argsort(indexes, kind="stable")
+        indexes, records = indexes[order], records[order]
+        records.flags.writeable = False
+    cuts = np.flatnonzero(indexes[1:] != indexes[:-1]) + 1
+    starts = np.concatenate(([0], cuts))
+    ends = np.concatenate((cuts, [indexes.shape[0]]))
+    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+        pieces.setdefault(int(indexes[lo]), []).append(records[lo:hi])

@@ -18,37 +18,60 @@ one connection each; a part holds one connection and waits for nothing else
 while holding it, so parts of concurrent loads cannot deadlock on the pool.
 ``ts`` is ``timestamptz``: the type a host's bars table has, readable in SQL,
 and in binary an int64 of microseconds that numpy converts in one pass.
+
+Connection failures (a backend terminated, the server restarted or gone, the
+pool with no connection to give) are retried through the pool for at most
+``retry_for`` seconds (see :mod:`preopen.store._retry`); each load part
+retries on its own, so the parts that succeeded are not loaded again. After a
+failure the pool is drained: its idle connections, dead as likely as not
+after a restart, are closed without any I/O and replaced, so the next attempt
+does not pick up another dead one. Then :class:`StoreUnavailableError`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import numpy as np
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from preopen.errors import StoreConnectionError, StoreError, StoreSchemaError
+from preopen.errors import (
+    StoreConnectionError,
+    StoreError,
+    StoreSchemaError,
+    StoreUnavailableError,
+)
 from preopen.model import Bars, parse_interval, to_ns
 from preopen.store._base import redact_url, split_table
-from preopen.store._pgcopy import ArrayTupleReader, encode_bars, rows_to_records
+from preopen.store._pgcopy import encode_bars, read_arrays, read_rows
+from preopen.store._retry import (
+    Retry,
+    RetryExhaustedError,
+    is_connection_failure,
+    is_wait_timeout,
+    retry_budget,
+)
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
-    from numpy.typing import NDArray
 
 __all__ = ["LoadMethod", "PostgresStore"]
 
 LoadMethod = Literal["arrays", "rows"]
+T = TypeVar("T")
+# URL parameters that are preopen's, not libpq's: taken out of the conninfo.
+_OWN_PARAMETERS: Final = frozenset({"table", "retry_for"})
 _COLUMN_TYPES: Final = {
     "symbol": ("text", "character varying"),
     "interval": ("text", "character varying"),
@@ -58,7 +81,6 @@ _COLUMN_TYPES: Final = {
 # Below this many symbols a batch is not split over connections.
 _MIN_SPLIT: Final = 64
 # Bytes of rows-shaped tuples parsed at once: bounds the raw buffer in memory.
-_BLOCK: Final = 8 << 20
 
 # Per symbol: an index scan of the primary key in ts order. coalesce keeps a
 # host table's NULLs from breaking the fixed-width parse (NULL reads as NaN).
@@ -89,6 +111,7 @@ class PostgresStore:
         url: the URL with any password removed.
         table: the qualified table name as given (``bars``, ``schema.bars``).
         method: the load query shape, ``"arrays"`` or ``"rows"``.
+        retry_for: seconds a call keeps retrying after a connection failure.
     """
 
     def __init__(
@@ -101,11 +124,17 @@ class PostgresStore:
         connect_timeout: float = 10.0,
         load_timeout: float = 300.0,
         method: LoadMethod = "arrays",
+        retry_for: float | None = None,
     ) -> None:
         """Connect, check (or create) the table and open the pool.
 
+        Opening does not retry: a server that does not answer fails it within
+        ``connect_timeout``. ``retry_for`` (default: the URL's ``retry_for``
+        parameter, else 3 s) bounds how long a later call retries a dropped
+        connection; 0 turns retrying off.
+
         Raises:
-            StoreError: a bad table name or method.
+            StoreError: a bad table name, method or retry_for.
             StoreConnectionError: the server does not answer.
             StoreSchemaError: the table is missing (and ``create`` is false)
                 or its columns have other types.
@@ -115,8 +144,13 @@ class PostgresStore:
         query = parse_qsl(parts.query, keep_blank_values=True)
         table_name = table or dict(query).get("table") or "bars"
         self._conninfo = parts._replace(
-            query=urlencode([(k, v) for k, v in query if k != "table"])
+            query=urlencode([(k, v) for k, v in query if k not in _OWN_PARAMETERS])
         ).geturl()
+        self.retry_for = retry_budget(retry_for, dict(query).get("retry_for"), url=self.url)
+        # Set by close(): wakes a retry's pause so that close() never waits a budget out.
+        self._closing = threading.Event()
+        self._last_loss: tuple[float, str] | None = None
+        self._retry = Retry(self.retry_for, sleep=self._pause)
         self.table = table_name
         schema, name = split_table(table_name, url=self.url)
         self._table = sql.Identifier(schema, name) if schema else sql.Identifier(name)
@@ -127,14 +161,19 @@ class PostgresStore:
         self._load_timeout = load_timeout
         self._where = _where(self._conninfo)
         self._check_schema(create=create, timeout=connect_timeout)
+        # No check on getconn: the retry covers a dead connection wherever it
+        # shows (the check cost a round trip a call, and slept a second after
+        # a second dead connection in a row). The pool stops reconnecting in
+        # the background after the budget, so that a call made once the server
+        # is back connects at once instead of waiting out a grown backoff.
         self._pool = ConnectionPool(
             self._conninfo,
             min_size=pool_size,
             max_size=pool_size,
             open=False,
-            kwargs={"autocommit": True},
-            check=ConnectionPool.check_connection,
+            kwargs={"autocommit": True, "connect_timeout": max(2, math.ceil(connect_timeout))},
             timeout=load_timeout,
+            reconnect_timeout=max(self.retry_for, 1.0),
             name=f"preopen {self.url}",
         )
         try:
@@ -150,10 +189,7 @@ class PostgresStore:
 
     def _connection_error(self, exc: BaseException) -> StoreConnectionError:
         host, port, database = self._where
-        reason = str(exc).strip().replace("\n", " ")
-        password = conninfo_to_dict(self._conninfo).get("password")
-        if password:
-            reason = reason.replace(str(password), "***")
+        reason = self._redact(exc)
         return StoreConnectionError(
             f"cannot reach postgresql at host {host} port {port} database {database}: {reason}",
             url=self.url,
@@ -203,15 +239,72 @@ class PostgresStore:
         ).fetchall()
         return {str(name): str(kind) for name, kind in rows}
 
+    def _pause(self, seconds: float) -> None:
+        if self._closing.wait(seconds):
+            raise StoreError(f"postgresql store {self.url} was closed", url=self.url)
+
+    def _discard(self, error: Exception) -> None:
+        # A pool timeout left no connection behind; any other connection
+        # failure may have left dead idle ones (a restart kills them all).
+        if not is_wait_timeout(error):
+            # A hint for later calls that only see pool timeouts: one rebinding
+            # of an immutable pair, so readers in other threads see old or new.
+            self._last_loss = (time.monotonic(), self._redact(error))
+            self._pool.drain()
+
+    def _retried(self, operation: str, attempt: Callable[[float], T]) -> T:
+        """Run ``attempt(wait)`` through connection failures for up to retry_for seconds.
+
+        Raises:
+            StoreUnavailableError: still failing when the budget ran out.
+        """
+        try:
+            with self._errors(operation):
+                return self._retry.run(
+                    attempt,
+                    retryable=is_connection_failure,
+                    waited=is_wait_timeout,
+                    on_failure=self._discard,
+                )
+        except RetryExhaustedError as exc:
+            # A pool timeout says little: add the connection error behind it.
+            reason = self._redact(exc.error)
+            if exc.reason is not exc.error:
+                reason = f"{reason}; last connection error: {self._redact(exc.reason)}"
+            elif is_wait_timeout(exc.error) and self._last_loss is not None:
+                at, lost = self._last_loss
+                ago = time.monotonic() - at
+                reason = f"{reason}; last connection error {ago:.2f} sec ago: {lost}"
+            host, port, database = self._where
+            raise StoreUnavailableError(
+                operation=operation,
+                attempts=exc.attempts,
+                elapsed=exc.elapsed,
+                reason=reason,
+                url=self.url,
+                host=host,
+                port=port,
+                database=database,
+            ) from exc.error
+
+    def _redact(self, exc: BaseException) -> str:
+        reason = " ".join(str(exc).split())
+        password = conninfo_to_dict(self._conninfo).get("password")
+        return reason.replace(str(password), "***") if password else reason
+
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
         """Turn psycopg errors into StoreErrors; anything else passes untouched."""
         try:
             yield
-        except PoolTimeout as exc:
-            raise self._connection_error(exc) from exc
+        except PoolClosed as exc:
+            raise StoreError(f"postgresql store {self.url} was closed", url=self.url) from exc
         except psycopg.OperationalError as exc:
-            raise self._connection_error(exc) from exc
+            if is_connection_failure(exc):
+                raise self._connection_error(exc) from exc
+            raise StoreError(
+                f"postgresql {what} on {self.table!r} failed: {exc}", url=self.url
+            ) from exc
         except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
             raise StoreSchemaError(
                 f"postgresql {what} on {self.table!r}: {exc}", url=self.url
@@ -236,10 +329,12 @@ class PostgresStore:
 
         Raises:
             BarsError: a bad interval or a naive instant.
-            StoreConnectionError: the server went away or the pool had no connection.
+            StoreUnavailableError: the connection kept failing for retry_for seconds.
             StoreSchemaError: the table went away or changed.
-            StoreError: any other database failure.
+            StoreError: the store is closed, or any other database failure.
         """
+        if self._closing.is_set():
+            raise StoreError(f"postgresql store {self.url} was closed", url=self.url)
         parse_interval(interval)
         to_ns(start)
         to_ns(end)
@@ -273,12 +368,18 @@ class PostgresStore:
         select = sql.SQL(_QUERIES[self.method]).format(bars=bars)
         query = sql.SQL("copy ({}) to stdout (format binary)").format(select)
         params = {"symbols": symbols, "interval": interval, "start": start, "end": end}
-        with self._errors("load"), self._pool.connection(timeout=self._load_timeout) as conn:
-            cursor = conn.cursor()
-            with cursor.copy(query, params) as copy:
-                if self.method == "arrays":
-                    return _read_arrays(copy, symbols, interval)
-                return _read_rows(copy, symbols, interval)
+        read = read_arrays if self.method == "arrays" else read_rows
+
+        # Read-only: an attempt that fails half-way leaves nothing behind (its
+        # partial result is dropped), so a retry cannot duplicate a bar.
+        def attempt(wait: float) -> dict[str, Bars]:
+            with (
+                self._pool.connection(timeout=min(wait, self._load_timeout)) as conn,
+                conn.cursor().copy(query, params) as copy,
+            ):
+                return read(copy, symbols, interval)
+
+        return self._retried("load", attempt)
 
     # -- write, symbols, close ------------------------------------------------
 
@@ -307,23 +408,34 @@ class PostgresStore:
             "high = excluded.high, low = excluded.low, close = excluded.close, "
             "volume = excluded.volume"
         ).format(table=self._table, columns=columns)
-        with self._errors("write"), self._pool.connection(timeout=self._load_timeout) as conn:
-            try:
-                chunks = encode_bars(interval, bars_by_symbol, conn.info.encoding)
-            except ValueError as exc:
-                raise StoreError(
-                    f"postgresql stores timestamptz in microseconds: {exc}", url=self.url
-                ) from exc
-            with conn.transaction():
-                conn.execute(
-                    "create temp table preopen_upsert (symbol text, interval text, "
-                    "ts timestamptz, open float8, high float8, low float8, close float8, "
-                    "volume float8) on commit drop"
-                )
-                with conn.cursor().copy("copy preopen_upsert from stdin (format binary)") as copy:
-                    for chunk in chunks:
-                        copy.write(chunk)
-                conn.execute(upsert)
+
+        # One transaction: the temp table, the COPY and the upsert commit
+        # together or not at all. A connection lost before the commit rolls
+        # everything back on the server; lost during the commit, the retry
+        # runs the upsert again, and ON CONFLICT (symbol, interval, ts) DO
+        # UPDATE with the same values leaves one copy. Either way, a retried
+        # write leaves each bar exactly once.
+        def attempt(wait: float) -> None:
+            with self._pool.connection(timeout=min(wait, self._load_timeout)) as conn:
+                try:
+                    chunks = encode_bars(interval, bars_by_symbol, conn.info.encoding)
+                except ValueError as exc:
+                    raise StoreError(
+                        f"postgresql stores timestamptz in microseconds: {exc}", url=self.url
+                    ) from exc
+                with conn.transaction():
+                    conn.execute(
+                        "create temp table preopen_upsert (symbol text, interval text, "
+                        "ts timestamptz, open float8, high float8, low float8, close float8, "
+                        "volume float8) on commit drop"
+                    )
+                    copy_in = "copy preopen_upsert from stdin (format binary)"
+                    with conn.cursor().copy(copy_in) as copy:
+                        for chunk in chunks:
+                            copy.write(chunk)
+                    conn.execute(upsert)
+
+        self._retried("write", attempt)
         return sum(len(bars) for bars in bars_by_symbol.values())
 
     def symbols(self) -> tuple[str, ...]:
@@ -333,15 +445,26 @@ class PostgresStore:
             "select (select min(b.symbol) from {table} b where b.symbol > s.symbol) from s "
             "where s.symbol is not null) select symbol from s where symbol is not null"
         ).format(table=self._table)
-        with self._errors("symbols"), self._pool.connection(timeout=self._load_timeout) as conn:
-            rows = conn.execute(query).fetchall()
+
+        def attempt(wait: float) -> list[tuple[object, ...]]:
+            with self._pool.connection(timeout=min(wait, self._load_timeout)) as conn:
+                return conn.execute(query).fetchall()
+
+        rows = self._retried("symbols", attempt)
         return tuple(sorted(str(row[0]) for row in rows))
 
     def close(self) -> None:
-        """Close the pool and the loader threads."""
+        """Close the pool and the loader threads.
+
+        Calls retrying at that moment stop at their next pause or wait for a
+        connection (with StoreError); a statement already running finishes.
+        """
+        self._closing.set()
+        # The pool first: it fails the calls waiting for a connection, which
+        # the executor's shutdown would otherwise wait for.
+        self._pool.close(timeout=5.0)
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
-        self._pool.close(timeout=5.0)
 
     def __repr__(self) -> str:
         """The URL and table."""
@@ -366,65 +489,3 @@ def _split(symbols: list[str], parts: int) -> list[list[str]]:
         return [symbols]
     size = -(-len(symbols) // parts)
     return [symbols[i : i + size] for i in range(0, len(symbols), size)]
-
-
-def _read_arrays(copy: psycopg.Copy, symbols: list[str], interval: str) -> dict[str, Bars]:
-    reader = ArrayTupleReader()
-    out: dict[str, Bars] = {}
-    for chunk in copy:
-        for index, records in reader.feed(chunk):
-            if records.shape[0]:
-                symbol = symbols[index - 1]
-                out[symbol] = Bars.from_records(symbol, interval, records)
-    return out
-
-
-def _read_rows(copy: psycopg.Copy, symbols: list[str], interval: str) -> dict[str, Bars]:
-    header_left = 19
-    pending: list[bytes] = []
-    size = 0
-    pieces: dict[int, list[NDArray[np.void]]] = {}
-    for chunk in copy:
-        data = bytes(chunk)
-        if header_left:
-            # The header (no extension area is ever sent) precedes the first tuple.
-            data = data[header_left:]
-            header_left = 0
-        pending.append(data)
-        size += len(data)
-        if size >= _BLOCK:
-            _take_block(pending, pieces)
-            size = sum(len(p) for p in pending)
-    if pending and pending[-1].endswith(b"\xff\xff"):
-        pending[-1] = pending[-1][:-2]
-    _take_block(pending, pieces, final=True)
-    out: dict[str, Bars] = {}
-    for index, parts in pieces.items():
-        symbol = symbols[index - 1]
-        records = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        out[symbol] = Bars.from_records(symbol, interval, records)
-    return out
-
-
-def _take_block(
-    pending: list[bytes], pieces: dict[int, list[NDArray[np.void]]], *, final: bool = False
-) -> None:
-    """Parse the whole tuples in ``pending``; leave a partial one behind."""
-    block = b"".join(pending)
-    pending.clear()
-    usable = len(block) if final else len(block) - len(block) % 82
-    if usable < len(block):
-        pending.append(block[usable:])
-    if not usable:
-        return
-    indexes, records = rows_to_records(memoryview(block)[:usable])
-    records.flags.writeable = False
-    if indexes.shape[0] > 1 and not bool(np.all(indexes[1:] >= indexes[:-1])):
-        order = np.argsort(indexes, kind="stable")
-        indexes, records = indexes[order], records[order]
-        records.flags.writeable = False
-    cuts = np.flatnonzero(indexes[1:] != indexes[:-1]) + 1
-    starts = np.concatenate(([0], cuts))
-    ends = np.concatenate((cuts, [indexes.shape[0]]))
-    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
-        pieces.setdefault(int(indexes[lo]), []).append(records[lo:hi])

@@ -1,0 +1,80 @@
+"""The dependency direction: calendar, model <- store <- actors <- runtime <- cli.
+
+A module may import preopen modules of its own layer or a lower one, never a
+higher one; calendar and model import no actor library and no database driver.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parents[2] / "preopen"
+
+# Layer of each part of preopen, lowest first. errors/settings/clock sit where
+# everything may use them (settings checks values against calendar and model).
+LAYER = {
+    "errors": 0, "calendar": 1, "model": 1, "settings": 2, "clock": 2,
+    "store": 3, "actors": 4, "runtime": 5, "cli": 6,
+}
+FORBIDDEN_IN_CORE = ("pykka", "psycopg", "psycopg_pool", "sqlite3")
+
+
+def part_of(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "preopen" or len(parts) < 2:
+        return None
+    return parts[1]
+
+
+def imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+    return found
+
+
+def modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        yield ".".join(rel.parts), path
+
+
+@pytest.mark.parametrize(("module", "path"), list(modules()), ids=lambda x: str(x))
+def test_imports_only_go_down(module, path):
+    mine = part_of(module)
+    if mine not in LAYER:
+        return  # preopen/__init__.py: the lazy public API names every part
+    for name in imports(path):
+        other = part_of(name)
+        if other in LAYER:
+            assert LAYER[other] <= LAYER[mine], f"{module} imports {name} (a higher layer)"
+        if mine in ("calendar", "model"):
+            assert name.split(".")[0] not in FORBIDDEN_IN_CORE, f"{module} imports {name}"
+
+
+@pytest.mark.parametrize("package", ["preopen.calendar", "preopen.model"])
+def test_core_packages_load_no_actor_or_driver_in_a_fresh_process(package):
+    code = (
+        f"import sys, {package}; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        f"{FORBIDDEN_IN_CORE!r}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_layer_check_can_fail(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from preopen.runtime import Runtime\nimport pykka\n")
+    assert [part_of(n) for n in imports(bad)] == ["runtime", None]
