@@ -12,14 +12,22 @@ open):
    start);
 2. in the window (``open - window <= now < open``, when ``enabled``): the load
    starts with the active symbols (listing the store's symbols first when the
-   active set is "every symbol"), and failed keys are retried at each tick;
+   active set is "every symbol"); failed keys (or a failed listing) are
+   retried with backoff: 1 s after the failure, then twice as long each
+   time, at most the check interval (the next wake-up is the earlier of the
+   retry and the usual one);
 3. when the load is done, the snapshot is assembled (validated, frozen);
 4. at the open tick, a complete snapshot is activated at once (when
    ``auto_activate``); otherwise the session *falls back*: a stale snapshot
-   is retired, the load is started or finished or retried, and the snapshot
-   is activated as soon as the load is done (complete or not: the report and
-   the status name the failed symbols, and they are retried at each tick,
-   each success activating a follow-up snapshot of the same session);
+   is retired, the load is started or finished or retried at once (the open
+   restarts the backoff), and the snapshot is activated as soon as the load
+   is done with at least one key loaded (the report and the status name the
+   failed symbols; they are retried with backoff until they load or the
+   session ends, each success activating a follow-up snapshot). A load
+   with nothing loaded at all is not activated: an empty snapshot would
+   tell the host the session has no data;
+   a scheduler restarted after the open adopts the snapshot already served
+   (no fallback, no reload) and loads only what it lacks;
 5. symbols added meanwhile are loaded into the same cycle: before the open
    they join the snapshot, after it they make a follow-up snapshot;
 6. at the close the next session becomes the target: a new cycle.
@@ -33,13 +41,22 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from preopen.actors._prefetch import Batch, LoadSpec, Prefetch, Progress
-from preopen.actors._status import Event, EventKind, RuntimeStatus
+from preopen.actors._journal import Journal
+from preopen.actors._loading import LoadSteps
+from preopen.actors._plan import (
+    Assembler,
+    Command,
+    Cycle,
+    PlanConfig,
+    SendActivate,
+    SendBatch,
+    SendList,
+    SendRetire,
+    load_spec,
+)
+from preopen.actors._status import EventKind, RuntimeStatus
 from preopen.calendar.timing import (
     Phase,
     next_phase_change,
@@ -51,12 +68,14 @@ from preopen.errors import DateOutOfRangeError
 
 if TYPE_CHECKING:
     import datetime as dt
+    from collections.abc import Callable, Mapping
 
     import pendulum
 
     from preopen.calendar import ExchangeCalendar
     from preopen.model import Bars, SessionSnapshot
 
+# The plan's vocabulary lives in _plan; re-exported for whoever imports it from here.
 __all__ = [
     "Assembler",
     "Command",
@@ -69,108 +88,7 @@ __all__ = [
     "load_spec",
 ]
 
-#: Builds the snapshot of a spec from the loaded bars, at ``built_at``.
-Assembler = Callable[
-    ["LoadSpec", Mapping[tuple[str, str], "Bars"], "ExchangeCalendar", "pendulum.DateTime"],
-    "SessionSnapshot",
-]
-
-# How many events the status keeps.
-_HISTORY = 64
-
-
-@dataclass(frozen=True, slots=True)
-class PlanConfig:
-    """The settings the planner needs (see :class:`preopen.settings.Settings`)."""
-
-    window: dt.timedelta
-    check_interval: dt.timedelta
-    intervals: tuple[str, ...]
-    trailing_days: int
-    loaders: int
-    batch_size: int
-    max_attempts: int
-    enabled: bool = True
-    auto_activate: bool = True
-    per_loader: int = 2
-
-
-@dataclass(frozen=True, slots=True)
-class SendBatch:
-    """Send ``batch`` (over ``[start, end)``) to loader number ``loader``."""
-
-    loader: int
-    batch: Batch
-    start: pendulum.DateTime
-    end: pendulum.DateTime
-
-
-@dataclass(frozen=True, slots=True)
-class SendList:
-    """Ask loader number ``loader`` for the store's symbols."""
-
-    loader: int
-    request_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class SendActivate:
-    """Tell the SessionDataActor to serve ``snapshot``."""
-
-    snapshot: SessionSnapshot
-    sent_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class SendRetire:
-    """Tell the SessionDataActor to stop serving snapshots older than ``session``."""
-
-    session: dt.date
-
-
-Command = SendBatch | SendList | SendActivate | SendRetire
-
-
-def load_spec(calendar: ExchangeCalendar, session: dt.date, config: PlanConfig) -> LoadSpec:
-    """What to load for ``session``.
-
-    The bars of its trailing sessions, from the open of the first to the
-    close of the last, at every interval (daily bars too: one per session).
-    """
-    trailing = calendar.trailing_sessions(session, config.trailing_days)
-    return LoadSpec(
-        session=session,
-        open=calendar.open_at(session),
-        close=calendar.close_at(session),
-        trailing=trailing,
-        start=calendar.open_at(trailing[0]),
-        end=calendar.close_at(trailing[-1]),
-        intervals=config.intervals,
-    )
-
-
-class _Cycle:
-    """One target session's state."""
-
-    def __init__(self, spec: LoadSpec, starts: pendulum.DateTime) -> None:
-        self.spec = spec
-        self.prefetch_start = starts
-        self.load: Prefetch[Bars] | None = None
-        self.listing: int | None = None
-        self.opened = False
-        self.open_perf: float | None = None
-        self.load_started: float | None = None
-        self.snapshot: SessionSnapshot | None = None
-        self.pending: SessionSnapshot | None = None  # activation sent, unanswered
-        self.served: SessionSnapshot | None = None
-        self.fallback = False
-
-    @property
-    def session(self) -> dt.date:
-        return self.spec.session
-
-
-class Planner:
+class Planner(LoadSteps):
     """The scheduler's state and decisions.
 
     Args:
@@ -179,6 +97,8 @@ class Planner:
         empty: makes an empty Bars (for a symbol the store has nothing for).
         symbols: the active set (``None``: every symbol in the store).
         serving: the session of the snapshot already served, if any.
+        served: that snapshot: a restarted scheduler adopts it when its
+            session is the one in progress (no reload, no fallback).
         restore: the last status published, to carry counters and history
             over a restart of the scheduler.
     """
@@ -191,6 +111,7 @@ class Planner:
         empty: Callable[[str, str], Bars],
         symbols: frozenset[str] | None = None,
         serving: dt.date | None = None,
+        served: SessionSnapshot | None = None,
         restore: RuntimeStatus | None = None,
     ) -> None:
         """Create a planner with no calendar yet."""
@@ -199,19 +120,20 @@ class Planner:
         self._empty = empty
         self.symbols = symbols
         self.calendar: ExchangeCalendar | None = None
-        self.cycle: _Cycle | None = None
+        self.cycle: Cycle | None = None
         self.outbox: list[Command] = []
+        # Set when a snapshot was assembled before its open: the actor then
+        # runs a full garbage collection, so that none is pending at the open.
+        self.collect = False
         self.now: pendulum.DateTime | None = None
         self._ids = itertools.count(1)
         self._listed: tuple[str, ...] | None = None
         self._loader_rr = itertools.cycle(range(config.loaders))
-        base = restore if restore is not None else RuntimeStatus(serving=serving)
-        self._status = replace(base, running=True)
-        self._events: deque[Event] = deque(base.events, maxlen=_HISTORY)
-        self._seq = itertools.count(base.events[-1].seq + 1 if base.events else 1)
-        self._bars_base = base.bars_loaded
-        self._bytes_base = base.bytes_loaded
-        self._loaded_before = (0, 0)  # bars and bytes of loads already counted
+        self._served = served
+        if served is not None and serving is None:
+            serving = served.session
+        self._journal = Journal(restore if restore is not None
+                                else RuntimeStatus(serving=serving))
         # next_phase_change is costly (~0.5 ms): cached as (calendar, from, change).
         self._change: tuple[ExchangeCalendar, pendulum.DateTime, pendulum.DateTime] | None = None
 
@@ -308,11 +230,14 @@ class Planner:
             return
         if cycle.listing == request_id:
             cycle.listing = None
-            self._error(self.now, cycle.session, f"listing the store's symbols failed: {error}")
+            when = self._back_off(cycle)
+            again = f", retrying at {when.isoformat()}" if when is not None else ""
+            self._error(self.now, cycle.session,
+                        f"listing the store's symbols failed: {error}{again}")
             return
         if cycle.load is None or cycle.load.failed(request_id, error, transient=transient) is None:
             return
-        self._status = replace(self._status, last_error=error)
+        self._journal.update(last_error=error)
         self._progressed(cycle)
 
     def activated(self, session: dt.date, symbols: int, latency_s: float) -> None:
@@ -324,8 +249,7 @@ class Planner:
             if cycle.fallback and cycle.open_perf is not None and self._status.serving != session:
                 fallback_s = time.perf_counter() - cycle.open_perf
         first = self._status.serving != session
-        self._status = replace(
-            self._status,
+        self._journal.update(
             serving=session,
             serving_symbols=symbols,
             activations=self._status.activations + 1,
@@ -346,11 +270,17 @@ class Planner:
             cycle.pending = None
             self._close_cycle()
 
-    def child_restarted(self, child: str, restarts: int, error: str) -> None:
-        """The supervisor restarted ``child``: re-send what it lost."""
-        self._status = replace(self._status, restarts=restarts, last_error=error)
+    def child_restarted(self, child: str, restarts: int, error: str,
+                        now: pendulum.DateTime | None = None) -> None:
+        """The supervisor restarted ``child``: re-send what it lost.
+
+        ``now`` dates the event when the planner has seen no tick yet (a
+        restarted scheduler learns of its own restart before its first tick).
+        """
+        self._journal.update(restarts=restarts, last_error=error)
         cycle = self.cycle
-        self._event(self.now, EventKind.RESTART, cycle.session if cycle else None,
+        when = self.now if self.now is not None else now
+        self._event(when, EventKind.RESTART, cycle.session if cycle else None,
                     f"{child} restarted after {error}")
         if cycle is None:
             return
@@ -393,6 +323,9 @@ class Planner:
     def next_wake(self, now: pendulum.DateTime) -> pendulum.DateTime:
         """When the scheduler wants its next tick: the next phase change, or the check interval."""
         latest = now + self.config.check_interval
+        cycle = self.cycle
+        if cycle is not None and cycle.retry_at is not None and cycle.retry_at > now:
+            latest = min(latest, cycle.retry_at)
         calendar = self.calendar
         if calendar is None:
             return latest
@@ -409,39 +342,20 @@ class Planner:
     def status(self, now: pendulum.DateTime | None = None) -> RuntimeStatus:
         """The status as of ``now`` (default: the last tick)."""
         now = now if now is not None else self.now
-        status = self._status
-        cycle = self.cycle
-        phase = status.phase
+        phase = None
         if now is not None and self.calendar is not None:
             try:
                 phase = phase_at(now, self.calendar, self.config.window)
             except DateOutOfRangeError:
                 phase = Phase.IDLE
-        load = cycle.load if cycle is not None else None
-        bars, nbytes = self._loaded_before
-        if load is not None:
-            bars += load.bars_loaded
-            nbytes += load.bytes_loaded
-        return replace(
-            status,
-            phase=phase,
-            now=now,
-            session=cycle.session if cycle else None,
-            session_open=cycle.spec.open if cycle else None,
-            prefetch_start=cycle.prefetch_start if cycle else None,
-            progress=load.progress if load is not None else Progress(),
-            failed_symbols=load.failed_symbols() if load is not None else (),
-            bars_loaded=self._bars_base + bars,
-            bytes_loaded=self._bytes_base + nbytes,
-            events=tuple(self._events),
-        )
+        return self._journal.view(now, phase, self.cycle)
 
     # --- the cycle -------------------------------------------------------------
 
-    def _plan(self, calendar: ExchangeCalendar, session: dt.date, now: pendulum.DateTime) -> _Cycle:
+    def _plan(self, calendar: ExchangeCalendar, session: dt.date, now: pendulum.DateTime) -> Cycle:
         spec = load_spec(calendar, session, self.config)
         starts = prefetch_start(calendar, session, self.config.window)
-        cycle = _Cycle(spec, starts)
+        cycle = Cycle(spec, starts)
         self.cycle = cycle
         self._event(now, EventKind.PLANNED, session,
                     f"opens {spec.open.isoformat()}, prefetch from {starts.isoformat()}, "
@@ -449,7 +363,7 @@ class Planner:
                     f"{spec.trailing[0].isoformat()}..{spec.trailing[-1].isoformat()}")
         return cycle
 
-    def _still_valid(self, cycle: _Cycle, calendar: ExchangeCalendar) -> bool:
+    def _still_valid(self, cycle: Cycle, calendar: ExchangeCalendar) -> bool:
         try:
             if not calendar.is_session(cycle.session):
                 return False
@@ -458,28 +372,44 @@ class Planner:
             return False
 
     def _close_cycle(self) -> None:
-        cycle = self.cycle
-        if cycle is not None and cycle.load is not None:
-            bars, nbytes = self._loaded_before
-            self._loaded_before = (bars + cycle.load.bars_loaded, nbytes + cycle.load.bytes_loaded)
+        if self.cycle is not None:
+            self._journal.close(self.cycle)
         self.cycle = None
 
-    def _in_window(self, cycle: _Cycle, now: pendulum.DateTime) -> None:
-        if cycle.load is None and cycle.listing is None:
-            self._event(now, EventKind.PREFETCH_STARTED, cycle.session,
-                        f"window of {self.config.window} before the open")
+    def _in_window(self, cycle: Cycle, now: pendulum.DateTime) -> None:
+        if not cycle.retry_due(now):
+            return
+        if cycle.idle:
+            started = self._journal.happened(EventKind.PREFETCH_STARTED, cycle.session)
+            if started:
+                self._event(now, EventKind.RETRY, cycle.session, "listing the store's symbols")
+            else:
+                self._event(now, EventKind.PREFETCH_STARTED, cycle.session,
+                            f"window of {self.config.window} before the open")
             self._begin(cycle)
-        elif cycle.load is not None and cycle.load.done and cycle.load.failures:
+        elif cycle.has_failures:
             self._retry(cycle, now)
 
-    def _at_open(self, cycle: _Cycle, now: pendulum.DateTime, perf: float) -> None:
+    def _while_open(self, cycle: Cycle, now: pendulum.DateTime) -> None:
+        """A tick after the open: retry what failed, with backoff, until the close."""
+        if not cycle.retry_due(now):
+            return
+        if cycle.has_failures:
+            self._retry(cycle, now)
+        elif cycle.idle:
+            self._begin(cycle)
+
+    def _at_open(self, cycle: Cycle, now: pendulum.DateTime, perf: float) -> None:
         if cycle.opened:
-            if cycle.load is not None and cycle.load.done and cycle.load.failures:
-                self._retry(cycle, now)
-            elif cycle.load is None and cycle.listing is None:
-                self._begin(cycle)
+            self._while_open(cycle, now)
             return
         cycle.opened = True
+        # The open starts a fresh backoff: the fallback tries at once, then soon.
+        cycle.reset_backoff()
+        served, self._served = self._served, None
+        if served is not None and served.session == cycle.session and cycle.load is None:
+            self._adopt(cycle, served, now)
+            return
         cycle.open_perf = perf
         ready = cycle.snapshot is not None and cycle.load is not None and cycle.load.complete
         if ready and cycle.snapshot is not None:
@@ -488,108 +418,15 @@ class Planner:
                 self.outbox.append(SendActivate(cycle.snapshot, perf))
             return
         cycle.fallback = True
-        self._status = replace(self._status, fallbacks=self._status.fallbacks + 1)
-        self._event(now, EventKind.FALLBACK, cycle.session, self._why_not_ready(cycle))
+        self._journal.update(fallbacks=self._status.fallbacks + 1)
+        why = cycle.why_not_ready(enabled=self.config.enabled)
+        self._event(now, EventKind.FALLBACK, cycle.session, why)
         serving = self._status.serving
         if self.config.auto_activate and serving is not None and serving != cycle.session:
             self.outbox.append(SendRetire(cycle.session))
             self._event(now, EventKind.RETIRED, serving,
                         "no longer served: its session is over and the new one has no data yet")
-        if cycle.load is None and cycle.listing is None:
+        if cycle.idle:
             self._begin(cycle)
-        elif cycle.load is not None and cycle.load.done and cycle.load.failures:
+        elif cycle.has_failures:
             self._retry(cycle, now)
-
-    def _why_not_ready(self, cycle: _Cycle) -> str:
-        if not self.config.enabled:
-            return "prefetch disabled: loading at the open"
-        load = cycle.load
-        if load is None:
-            return "prefetch not started before the open: loading now"
-        progress = load.progress
-        if not load.done:
-            return (f"prefetch incomplete at the open ({progress.done}/{progress.total} keys): "
-                    "finishing the load now")
-        return f"prefetch failed for {progress.failed} keys: retrying them at the open"
-
-    def _begin(self, cycle: _Cycle) -> None:
-        cycle.load_started = time.perf_counter()
-        if self.symbols is None:
-            self._request_listing(cycle)
-        else:
-            self._start_load(cycle, tuple(self.symbols))
-
-    def _request_listing(self, cycle: _Cycle) -> None:
-        request_id = next(self._ids)
-        cycle.listing = request_id
-        self.outbox.append(SendList(next(self._loader_rr), request_id))
-
-    def _start_load(self, cycle: _Cycle, symbols: tuple[str, ...]) -> None:
-        if cycle.load is None:
-            cycle.load = Prefetch(
-                loaders=self.config.loaders,
-                batch_size=self.config.batch_size,
-                max_attempts=self.config.max_attempts,
-                empty=self._empty,
-                per_loader=self.config.per_loader,
-                ids=self._ids,
-            )
-            if cycle.load_started is None:
-                cycle.load_started = time.perf_counter()
-        cycle.load.add(symbols, cycle.spec.intervals)
-        if cycle.load.done:  # nothing to load at all
-            self._finish(cycle, time.perf_counter())
-
-    def _retry(self, cycle: _Cycle, now: pendulum.DateTime) -> None:
-        assert cycle.load is not None  # noqa: S101 - callers check
-        count = cycle.load.retry_failed()
-        self._event(now, EventKind.RETRY, cycle.session, f"retrying {count} failed keys")
-
-    def _progressed(self, cycle: _Cycle) -> None:
-        load = cycle.load
-        if load is None:
-            return
-        if load.done:
-            self._finish(cycle, time.perf_counter())
-        else:
-            self._pump()
-
-    def _finish(self, cycle: _Cycle, perf: float) -> None:
-        load = cycle.load
-        calendar = self.calendar
-        if load is None or calendar is None or self.now is None:
-            return
-        wanted = self.symbols if self.symbols is not None else self._listed
-        snapshot = self._assemble(cycle.spec, load.data(wanted), calendar, self.now)
-        cycle.snapshot = snapshot
-        progress = load.progress
-        seconds = perf - cycle.load_started if cycle.load_started is not None else None
-        self._status = replace(self._status, prefetch_seconds=seconds)
-        state = "complete" if load.complete else f"incomplete: {progress.failed} keys failed"
-        self._event(self.now, EventKind.PREFETCH_DONE, cycle.session,
-                    f"{progress.done}/{progress.total} keys, {load.bars_loaded} bars, {state}")
-        if cycle.opened and self.config.auto_activate:
-            cycle.pending = snapshot
-            self.outbox.append(SendActivate(snapshot, perf))
-
-    def _pump(self) -> None:
-        cycle = self.cycle
-        if cycle is None or cycle.load is None:
-            return
-        spec = cycle.spec
-        for loader, batch in cycle.load.dispatch():
-            self.outbox.append(SendBatch(loader, batch, spec.start, spec.end))
-
-    # --- history ---------------------------------------------------------------
-
-    def _event(self, at: pendulum.DateTime | None, kind: EventKind, session: dt.date | None,
-               detail: str) -> None:
-        when = at if at is not None else self.now
-        if when is None:
-            return
-        self._events.append(Event(next(self._seq), when, kind, session, detail))
-
-    def _error(self, at: pendulum.DateTime | None, session: dt.date | None, detail: str,
-               *, kind: EventKind = EventKind.ERROR) -> None:
-        self._status = replace(self._status, last_error=detail)
-        self._event(at, kind, session, detail)

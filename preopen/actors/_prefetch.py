@@ -14,8 +14,9 @@ retries failures:
   (splitting spends no attempt, so the neighbours of a poisoned symbol are
   always loaded); a single symbol that still fails after ``max_attempts``
   is marked failed with its last error;
-- a batch in flight on a loader that died is handed to a live loader,
-  spending one attempt (a batch that kills its loader cannot loop forever).
+- a batch in flight on a loader that died is handed to a live loader; the
+  one it died on spends an attempt (a batch that kills its loader cannot
+  loop forever), the ones queued behind it do not.
 
 Every key is in exactly one of: pending, in flight, done, failed; so
 ``done + failed + pending + in flight == total`` at all times.
@@ -185,6 +186,19 @@ class Prefetch(Generic[B]):
                 self._queue.append(_Queued(tuple(fresh[i : i + self._batch_size]), interval, 1))
         return added
 
+    def adopt(self, bars_by_key: Mapping[Key, B]) -> int:
+        """Count keys loaded elsewhere (a snapshot already served) as done; return how many.
+
+        Their bars are not counted in ``bars_loaded``: they were loaded once already.
+        """
+        adopted = 0
+        for key, bars in bars_by_key.items():
+            if key not in self._known:
+                self._known.add(key)
+                self._bars[key] = bars
+                adopted += 1
+        return adopted
+
     def retry_failed(self) -> int:
         """Queue every failed key again with fresh attempts; return how many."""
         by_interval: dict[str, list[str]] = {}
@@ -262,12 +276,25 @@ class Prefetch(Generic[B]):
         return batch
 
     def loader_lost(self, loader: int) -> int:
-        """Hand the batches in flight on a dead ``loader`` to the others; return how many."""
+        """Hand the batches in flight on a dead ``loader`` to the others; return how many.
+
+        A loader handles its batches in the order they were sent, so the
+        oldest one in flight is the one it died on: only that batch spends an
+        attempt. The ones queued behind it never started; they go back to the
+        front of the queue with their attempt unchanged (charging them would
+        let a loader that dies often fail innocent symbols).
+        """
         lost = [rid for rid, (owner, _) in self._in_flight.items() if owner == loader]
-        for rid in lost:
+        innocent: list[_Queued] = []
+        for position, rid in enumerate(lost):  # dict order is dispatch order
             batch = self._take(rid)
-            if batch is not None:
+            if batch is None:
+                continue
+            if position == 0:
                 self._retry_or_fail(batch, f"loader-{loader} died with the batch in flight")
+            else:
+                innocent.append(_Queued(batch.symbols, batch.interval, batch.attempt))
+        self._queue.extendleft(reversed(innocent))
         return len(lost)
 
     def _take(self, request_id: int) -> Batch | None:

@@ -35,6 +35,7 @@ class EventKind(enum.StrEnum):
     PLANNED = "planned"
     PREFETCH_STARTED = "prefetch-started"
     PREFETCH_DONE = "prefetch-done"
+    PREFETCH_FAILED = "prefetch-failed"
     RETRY = "retry"
     FALLBACK = "fallback"
     SYMBOLS = "symbols"

@@ -14,6 +14,7 @@ they are set when nothing is in flight any more.
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,10 @@ class SchedulerActor(SupervisedActor):
         self._assemble = assemble
         self._empty = empty
         self._ready: list[pykka.ThreadingFuture[None]] = []
+        # Answers held until the alarm is set and the status published, so that
+        # whoever waited (the runtime's start, an amendment, a symbol change)
+        # can move a simulated clock at once without missing the new wake-up.
+        self._answers: list[tuple[pykka.ThreadingFuture[Any], object]] = []
         self._wake: pendulum.DateTime | None = None
         self._planner: Planner | None = None
 
@@ -114,7 +119,7 @@ class SchedulerActor(SupervisedActor):
             assemble=self._assemble,
             empty=self._empty,
             symbols=state.symbols,
-            serving=state.snapshot.session if state.snapshot is not None else None,
+            served=state.snapshot,
             restore=previous if previous.events else None,
         )
         self._calendar.tell(Subscribe(self.context.address, acknowledges=True))
@@ -142,22 +147,16 @@ class SchedulerActor(SupervisedActor):
                 planner.tick(self._clock.now(), perf)
             case CalendarChanged(calendar=calendar, ack=ack):
                 planner.set_calendar(calendar, self._clock.now())
-                for ready in self._ready:
-                    ready.set(None)
-                self._ready.clear()
                 if ack is not None:
-                    ack.set(calendar)
+                    self._answers.append((ack, calendar))
             case SymbolsChanged(symbols=symbols, ack=ack):
                 planner.symbols_changed(symbols, self._clock.now())
                 if ack is not None:
-                    ack.set(None)
+                    self._answers.append((ack, None))
             case ChildRestarted(child=child, restarts=restarts, error=error):
-                planner.child_restarted(child, restarts, error)
+                planner.child_restarted(child, restarts, error, self._clock.now())
             case Ready(ack=ack):
-                if planner.calendar is not None:
-                    ack.set(None)
-                else:
-                    self._ready.append(ack)
+                self._ready.append(ack)  # answered by _flush once the calendar is known
             case Settle(ack=ack):
                 self._board.acks = (*self._board.acks, ack)
             case ActivateNow(ack=ack):
@@ -187,6 +186,18 @@ class SchedulerActor(SupervisedActor):
                 self._wake = wake
                 self._alarm.wake_at(wake)
         self._board.publish(planner.status(now))
+        if planner.collect:
+            # A snapshot was frozen in the window: its allocations (thousands of
+            # Bars and arrays) would otherwise trigger a full collection later,
+            # possibly at the open, in the middle of the swap. Do it now.
+            planner.collect = False
+            gc.collect()
+        if planner.calendar is not None and self._ready:
+            self._answers.extend((ready, None) for ready in self._ready)
+            self._ready.clear()
+        answers, self._answers = self._answers, []
+        for future, value in answers:
+            future.set(value)
         if not planner.busy and self._board.acks:
             acks, self._board.acks = self._board.acks, ()
             for ack in acks:
@@ -221,6 +232,7 @@ class SchedulerActor(SupervisedActor):
         # for the next incarnation; only a stop fails them.
         acks, self._board.acks = self._board.acks, ()
         error = RuntimeStoppedError("the runtime stopped before this was handled")
-        for ack in (*acks, *self._ready):
+        for ack in (*acks, *self._ready, *(future for future, _ in self._answers)):
             ack.set_exception((RuntimeStoppedError, error, None))
         self._ready.clear()
+        self._answers.clear()

@@ -304,9 +304,11 @@ def test_a_restarted_loader_s_batches_are_sent_again(store):
     planner.set_calendar(CAL, at(day, "08:30"))
     sent = [c for c in planner.outbox if isinstance(c, SendBatch)]
     planner.outbox.clear()
-    on_zero = [c.batch.symbols for c in sent if c.loader == 0]
+    on_zero = [(c.batch.symbols, c.batch.interval) for c in sent if c.loader == 0]
     planner.child_restarted("loader-0", 1, "RuntimeError: boom")
     resent = [c for c in planner.outbox if isinstance(c, SendBatch)]
-    assert sorted(c.batch.symbols for c in resent) == sorted(on_zero)
-    assert all(c.batch.attempt == 2 for c in resent)
+    assert sorted((c.batch.symbols, c.batch.interval) for c in resent) == sorted(on_zero)
+    # Only the batch the loader died on (its oldest) spends an attempt.
+    attempts = {(c.batch.symbols, c.batch.interval): c.batch.attempt for c in resent}
+    assert [attempts[s] for s in on_zero] == [2] + [1] * (len(on_zero) - 1)
     assert planner.status().restarts == 1

@@ -48,7 +48,7 @@ def modules():
         yield ".".join(rel.parts), path
 
 
-@pytest.mark.parametrize(("module", "path"), list(modules()), ids=lambda x: str(x))
+@pytest.mark.parametrize(("module", "path"), list(modules()), ids=str)
 def test_imports_only_go_down(module, path):
     mine = part_of(module)
     if mine not in LAYER:

@@ -1,0 +1,98 @@
+"""The scheduler's record: status counters and event history, as a plain object.
+
+:class:`Journal` is what the :class:`~preopen.actors._planner.Planner` knows
+of the past: the counters of the last published status (carried over a
+restart of the scheduler), the bars of loads already closed, and the last
+events. It builds the :class:`~preopen.actors._status.RuntimeStatus` the
+scheduler publishes; it decides nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from preopen.actors._prefetch import Progress
+from preopen.actors._status import Event, EventKind, RuntimeStatus
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import pendulum
+
+    from preopen.actors._plan import Cycle
+    from preopen.calendar.timing import Phase
+
+__all__ = ["HISTORY", "Journal"]
+
+#: How many events the status keeps.
+HISTORY = 64
+
+
+class Journal:
+    """Status counters and the recent history of one scheduler incarnation.
+
+    Args:
+        base: the status to continue from (the last one published, after a
+            restart; else a fresh one).
+    """
+
+    def __init__(self, base: RuntimeStatus) -> None:
+        """Continue from ``base``."""
+        self.status = replace(base, running=True)
+        self._events: deque[Event] = deque(base.events, maxlen=HISTORY)
+        self._seq = itertools.count(base.events[-1].seq + 1 if base.events else 1)
+        self._bars_base = base.bars_loaded
+        self._bytes_base = base.bytes_loaded
+        self._closed = (0, 0)  # bars and bytes of the loads of closed cycles
+
+    def update(self, **changes: Any) -> None:  # noqa: ANN401 - RuntimeStatus fields
+        """Change status fields (``replace`` on the immutable status)."""
+        self.status = replace(self.status, **changes)
+
+    def event(self, at: pendulum.DateTime | None, kind: EventKind, session: dt.date | None,
+              detail: str) -> None:
+        """Record an event (dropped when nothing dates it yet)."""
+        if at is None:
+            return
+        self._events.append(Event(next(self._seq), at, kind, session, detail))
+
+    def error(self, at: pendulum.DateTime | None, session: dt.date | None, detail: str,
+              *, kind: EventKind = EventKind.ERROR) -> None:
+        """Record an error: the status's ``last_error`` and an event."""
+        self.update(last_error=detail)
+        self.event(at, kind, session, detail)
+
+    def happened(self, kind: EventKind, session: dt.date) -> bool:
+        """Whether a ``kind`` event about ``session`` is in the history."""
+        return any(e.kind is kind and e.session == session for e in self._events)
+
+    def close(self, cycle: Cycle) -> None:
+        """Count the bars of a cycle that ends."""
+        if cycle.load is not None:
+            bars, nbytes = self._closed
+            self._closed = (bars + cycle.load.bars_loaded, nbytes + cycle.load.bytes_loaded)
+
+    def view(self, now: pendulum.DateTime | None, phase: Phase | None,
+             cycle: Cycle | None) -> RuntimeStatus:
+        """The status to publish: the counters, ``cycle``'s progress, the history."""
+        load = cycle.load if cycle is not None else None
+        bars, nbytes = self._closed
+        if load is not None:
+            bars += load.bars_loaded
+            nbytes += load.bytes_loaded
+        return replace(
+            self.status,
+            phase=phase if phase is not None else self.status.phase,
+            now=now,
+            session=cycle.session if cycle else None,
+            session_open=cycle.spec.open if cycle else None,
+            prefetch_start=cycle.prefetch_start if cycle else None,
+            progress=load.progress if load is not None else Progress(),
+            failed_symbols=load.failed_symbols() if load is not None else (),
+            bars_loaded=self._bars_base + bars,
+            bytes_loaded=self._bytes_base + nbytes,
+            events=tuple(self._events),
+        )
