@@ -105,7 +105,7 @@ class SupervisedActor(pykka.ThreadingActor):
         supervisor = self.context.supervisor
         inbox = self.actor_inbox
         while not inbox.empty():
-            envelope = inbox.get()
+            envelope = inbox.get()  # this thread is the only consumer: never blocks
             message = envelope.message
             if isinstance(message, pykka.messages._ActorStop):  # noqa: SLF001 - pykka's stop request
                 if envelope.reply_to is not None:

@@ -10,38 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-import pendulum
+from support.week import WEEK, XNYS
 
-from preopen.calendar import get_calendar
 from preopen.runtime import Runtime
 from preopen.settings import Settings
 from preopen.store import open_store
 from preopen.store.synthetic import symbol_names, synthetic_bars
 
-NY = "America/New_York"
-XNYS = get_calendar("XNYS")
 WAIT = 30.0  # seconds any single wait may take before the test fails
 
-# Answer data: the sessions of the simulated week, with open and close.
-WEEK = {
-    dt.date(2024, 11, 25): ("09:30", "16:00"),
-    dt.date(2024, 11, 26): ("09:30", "16:00"),
-    dt.date(2024, 11, 27): ("09:30", "16:00"),
-    dt.date(2024, 11, 29): ("09:30", "13:00"),
-    dt.date(2024, 12, 2): ("09:30", "16:00"),
-    dt.date(2024, 12, 3): ("09:30", "16:00"),
-}
 # Answer data: every session from 2024-11-18 to 2024-12-03 (bars are written for them).
 SESSIONS = (
     dt.date(2024, 11, 18), dt.date(2024, 11, 19), dt.date(2024, 11, 20), dt.date(2024, 11, 21),
     dt.date(2024, 11, 22), *WEEK,
 )
-
-
-def at(day: dt.date, hhmm: str) -> pendulum.DateTime:
-    """``day`` at ``hhmm`` New York time."""
-    hour, minute = map(int, hhmm.split(":"))
-    return pendulum.datetime(day.year, day.month, day.day, hour, minute, tz=NY)
 
 
 def seed_sqlite(path, count: int, intervals=("5m",), seed: int = 3) -> tuple[str, dict]:

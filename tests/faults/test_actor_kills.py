@@ -15,10 +15,11 @@ import queue
 import numpy as np
 import pytest
 from _faulty import crash
-from _world import WAIT, WEEK, XNYS, Started, at, seed_sqlite, settings
+from _world import WAIT, Started, seed_sqlite, settings
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from support.week import WEEK, XNYS, at
 
 from preopen.actors import EventKind
 from preopen.clock import SimulatedClock

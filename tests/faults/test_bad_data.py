@@ -16,7 +16,8 @@ import datetime as dt
 import numpy as np
 import pytest
 from _faulty import FaultyStore
-from _world import WAIT, XNYS, Started, at, seed_sqlite, settings
+from _world import WAIT, Started, seed_sqlite, settings
+from support.week import XNYS, at
 
 from preopen.clock import SimulatedClock
 from preopen.model import Bars

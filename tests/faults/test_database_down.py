@@ -13,7 +13,8 @@ import datetime as dt
 
 import pytest
 from _faulty import FaultyStore
-from _world import WAIT, XNYS, Started, at, seed_sqlite, settings
+from _world import WAIT, Started, seed_sqlite, settings
+from support.week import XNYS, at
 
 from preopen.actors import EventKind
 from preopen.clock import SimulatedClock

@@ -13,10 +13,11 @@ import datetime as dt
 
 import pytest
 from _faulty import Fault, FaultyStore
-from _world import WAIT, XNYS, Started, at, seed_sqlite, settings
+from _world import WAIT, Started, seed_sqlite, settings
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from support.week import XNYS, at
 
 from preopen.actors import EventKind
 from preopen.clock import SimulatedClock

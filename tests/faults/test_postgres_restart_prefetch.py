@@ -17,7 +17,8 @@ import uuid
 import numpy as np
 import pytest
 from _faulty import FaultyStore
-from _world import WAIT, XNYS, Started, at, settings
+from _world import WAIT, Started, settings
+from support.week import XNYS, at
 
 from preopen.clock import SimulatedClock
 from preopen.store import open_store

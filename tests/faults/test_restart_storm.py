@@ -8,7 +8,8 @@ import threading
 
 import pytest
 from _faulty import Fault, FaultyStore, crash
-from _world import WAIT, at, seed_sqlite, settings
+from _world import WAIT, seed_sqlite, settings
+from support.week import at
 
 from preopen.actors import EventKind
 from preopen.clock import SimulatedClock

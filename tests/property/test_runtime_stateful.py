@@ -21,17 +21,15 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from support.week import NY, XNYS, grid_bars
 
-from preopen.calendar import get_calendar
 from preopen.clock import SimulatedClock
 from preopen.errors import NoSnapshotError
-from preopen.model import Bars
 from preopen.runtime import Runtime
 from preopen.settings import Settings
 from preopen.store import open_store
 
-NY = "America/New_York"
-CAL = get_calendar("XNYS")
+CAL = XNYS
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD")
 FIRST, LAST = dt.date(2024, 11, 11), dt.date(2024, 12, 6)
 WEEK = CAL.sessions(dt.date(2024, 11, 25), dt.date(2024, 12, 5))
@@ -39,18 +37,8 @@ DB: dict[str, str] = {}
 
 
 def session_bars(symbol, interval, seed):
-    stamps = []
-    for day in CAL.sessions(FIRST, LAST):
-        o, c = CAL.open_at(day), CAL.close_at(day)
-        if interval == "1d":
-            stamps.append(o.int_timestamp * 10**9)
-        else:
-            n = int((c - o).total_seconds() // 60)
-            stamps.extend(o.int_timestamp * 10**9 + np.arange(n) * 60 * 10**9)
-    ts = np.array(stamps, dtype=np.int64)
-    close = 50 + seed + np.sin(np.arange(ts.shape[0]) / 50)
-    return Bars.from_arrays(symbol, interval, ts, close, close + 1, close - 1, close,
-                            np.full(ts.shape, 10.0))
+    return grid_bars(symbol, interval, FIRST, LAST,
+                     close=lambda n: 50 + seed + np.sin(np.arange(n) / 50))
 
 
 @pytest.fixture(scope="module", autouse=True)

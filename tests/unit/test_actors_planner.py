@@ -14,6 +14,7 @@ import datetime as dt
 import numpy as np
 import pendulum
 import pytest
+from support.week import NY, TRAILING_5, WEEK, XNYS, at, grid_bars
 
 from preopen.actors._assemble import assemble, empty_bars
 from preopen.actors._planner import (
@@ -25,37 +26,12 @@ from preopen.actors._planner import (
     SendRetire,
 )
 from preopen.actors._status import EventKind
-from preopen.calendar import get_calendar
 from preopen.calendar.timing import Phase
-from preopen.model import Bars
 
-NY = "America/New_York"
-CAL = get_calendar("XNYS")
+CAL = XNYS
 SYMBOLS = ("AAA", "BBB", "CCC")
-
-# Answer data: the week's sessions and their opens/closes (published NYSE hours).
-SESSIONS = {
-    dt.date(2024, 11, 25): ("09:30", "16:00"),
-    dt.date(2024, 11, 26): ("09:30", "16:00"),
-    dt.date(2024, 11, 27): ("09:30", "16:00"),
-    dt.date(2024, 11, 29): ("09:30", "13:00"),
-    dt.date(2024, 12, 2): ("09:30", "16:00"),
-    dt.date(2024, 12, 3): ("09:30", "16:00"),
-}
-# Answer data: the 5 sessions before each (Thanksgiving skipped).
-TRAILING = {
-    dt.date(2024, 11, 25): ("2024-11-18", "2024-11-19", "2024-11-20", "2024-11-21", "2024-11-22"),
-    dt.date(2024, 11, 26): ("2024-11-19", "2024-11-20", "2024-11-21", "2024-11-22", "2024-11-25"),
-    dt.date(2024, 11, 27): ("2024-11-20", "2024-11-21", "2024-11-22", "2024-11-25", "2024-11-26"),
-    dt.date(2024, 11, 29): ("2024-11-21", "2024-11-22", "2024-11-25", "2024-11-26", "2024-11-27"),
-    dt.date(2024, 12, 2): ("2024-11-22", "2024-11-25", "2024-11-26", "2024-11-27", "2024-11-29"),
-    dt.date(2024, 12, 3): ("2024-11-25", "2024-11-26", "2024-11-27", "2024-11-29", "2024-12-02"),
-}
-
-
-def at(day, hhmm):
-    h, m = map(int, hhmm.split(":"))
-    return pendulum.datetime(day.year, day.month, day.day, h, m, tz=NY)
+SESSIONS = WEEK
+TRAILING = TRAILING_5
 
 
 class MemoryStore:
@@ -65,18 +41,8 @@ class MemoryStore:
         self.data = {}
         for interval in ("1m", "1d"):
             for symbol in symbols:
-                stamps = []
-                for day in CAL.sessions(first, last):
-                    o, c = CAL.open_at(day), CAL.close_at(day)
-                    if interval == "1d":
-                        stamps.append(o.int_timestamp * 10**9)
-                    else:
-                        n = int((c - o).total_seconds() // 60)
-                        stamps.extend(o.int_timestamp * 10**9 + np.arange(n) * 60 * 10**9)
-                ts = np.array(stamps, dtype=np.int64)
-                price = np.full(ts.shape, 100.0)
-                self.data[symbol, interval] = Bars.from_arrays(
-                    symbol, interval, ts, price, price + 1, price - 1, price, np.ones(ts.shape))
+                self.data[symbol, interval] = grid_bars(
+                    symbol, interval, first, last, close=lambda n: np.full(n, 100.0))
         self.calls = 0
 
     def load(self, symbols, interval, start, end):
@@ -188,7 +154,7 @@ def test_a_week_prefetches_at_open_minus_window_and_activates_at_each_open(store
     assert ended == [(day, at(day, SESSIONS[day][1])) for day in SESSIONS]
     assert planner.status().fallbacks == 0
     for _, snapshot in driver.activations:
-        trailing = tuple(dt.date.fromisoformat(d) for d in TRAILING[snapshot.session])
+        trailing = TRAILING[snapshot.session]
         assert snapshot.open == at(snapshot.session, SESSIONS[snapshot.session][0])
         assert snapshot.report.complete
         assert snapshot.symbols == SYMBOLS

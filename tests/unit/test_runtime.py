@@ -15,62 +15,28 @@ import threading
 import numpy as np
 import pendulum
 import pytest
+from support.week import NY, TRAILING_5, WEEK, XNYS, at, grid_bars
 
 from preopen.actors import EventKind
-from preopen.calendar import get_calendar
 from preopen.calendar.timing import Phase
 from preopen.clock import SimulatedClock
 from preopen.errors import NoSnapshotError, PreopenTimeoutError, RuntimeStoppedError
-from preopen.model import Bars
 from preopen.runtime import Runtime
 from preopen.settings import Settings
 from preopen.store import open_store
 
-NY = "America/New_York"
-CAL = get_calendar("XNYS")
+CAL = XNYS
 SYMBOLS = ("AAA", "BBB", "CCC", "DDD", "EEE")
 WAIT = 20.0
-
-# Answer data: the week's sessions with their opens and closes.
-SESSIONS = {
-    dt.date(2024, 11, 25): ("09:30", "16:00"),
-    dt.date(2024, 11, 26): ("09:30", "16:00"),
-    dt.date(2024, 11, 27): ("09:30", "16:00"),
-    dt.date(2024, 11, 29): ("09:30", "13:00"),
-    dt.date(2024, 12, 2): ("09:30", "16:00"),
-    dt.date(2024, 12, 3): ("09:30", "16:00"),
-}
-# Answer data: the 5 sessions before each (Thanksgiving skipped).
-TRAILING = {
-    dt.date(2024, 11, 25): ("2024-11-18", "2024-11-22"),
-    dt.date(2024, 11, 26): ("2024-11-19", "2024-11-25"),
-    dt.date(2024, 11, 27): ("2024-11-20", "2024-11-26"),
-    dt.date(2024, 11, 29): ("2024-11-21", "2024-11-27"),
-    dt.date(2024, 12, 2): ("2024-11-22", "2024-11-29"),
-    dt.date(2024, 12, 3): ("2024-11-25", "2024-12-02"),
-}
-
-
-def at(day, hhmm):
-    h, m = map(int, hhmm.split(":"))
-    return pendulum.datetime(day.year, day.month, day.day, h, m, tz=NY)
+SESSIONS = WEEK
 
 
 def session_bars(symbol, interval, first, last, seed):
-    """Bars on every session from ``first`` to ``last``: 1m through the session, 1d at the open."""
-    stamps = []
-    for day in CAL.sessions(first, last):
-        o, c = CAL.open_at(day), CAL.close_at(day)
-        if interval == "1d":
-            stamps.append(o.int_timestamp * 10**9)
-        else:
-            n = int((c - o).total_seconds() // 60)
-            stamps.extend(o.int_timestamp * 10**9 + np.arange(n) * 60 * 10**9)
-    ts = np.array(stamps, dtype=np.int64)
+    """Bars on every session from ``first`` to ``last``: a random walk, random volume."""
     rng = np.random.default_rng(seed)
-    close = 100 + np.cumsum(rng.normal(0, 0.1, ts.shape))
-    return Bars.from_arrays(symbol, interval, ts, close, close + 0.5, close - 0.5, close,
-                            rng.integers(1, 1000, ts.shape).astype(float))
+    return grid_bars(symbol, interval, first, last,
+                     close=lambda n: 100 + np.cumsum(rng.normal(0, 0.1, n)),
+                     volume=lambda n: rng.integers(1, 1000, n).astype(float))
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +107,7 @@ def test_a_simulated_week_prefetches_and_activates_every_session(store_url, stor
     assert status.activations == 6
     assert status.restarts == 0
     for _, snapshot in seen:
-        first, last = (dt.date.fromisoformat(d) for d in TRAILING[snapshot.session])
+        first, last = TRAILING_5[snapshot.session][0], TRAILING_5[snapshot.session][-1]
         assert snapshot.open == at(snapshot.session, SESSIONS[snapshot.session][0])
         assert snapshot.close == at(snapshot.session, SESSIONS[snapshot.session][1])
         assert snapshot.symbols == SYMBOLS

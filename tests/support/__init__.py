@@ -1,0 +1,1 @@
+"""Helpers shared by the test directories (on the path through pytest's ``pythonpath``)."""
