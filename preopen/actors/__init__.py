@@ -14,6 +14,8 @@ frozen dataclasses (:mod:`preopen.actors.messages`).
 
 from __future__ import annotations
 
+import logging
+
 from preopen.actors._address import Address, ThreadLedger
 from preopen.actors._base import ChildContext, SupervisedActor
 from preopen.actors._cells import CalendarCell, CalendarState, SessionCell, SessionState
@@ -55,3 +57,7 @@ __all__ = [
     "ThreadLedger",
     "load_spec",
 ]
+
+# A library logs, the host decides where to: without this, Python's last-resort
+# handler would print preopen's warnings (a restarted loader) on stderr.
+logging.getLogger("preopen").addHandler(logging.NullHandler())
