@@ -186,12 +186,16 @@ def prefetch(
         status = runtime.wait_for(
             lambda s: s.session == day and s.prefetch_seconds is not None, timeout=_WAIT_S
         )
+        if status.progress.done == 0:
+            # Nothing loaded at all: the store is down or holds none of the symbols.
+            console.print(f"[red]prefetch of {day} loaded nothing[/]: {status.last_error}")
+            raise typer.Exit(1)
         clock.advance_to(calendar.open_at(day))
         runtime.wait_for(lambda s: s.serving == day, timeout=_WAIT_S)
         snapshot = runtime.snapshot()
     seconds = time.perf_counter() - started
     table = Table(title=f"prefetch {day}: {settings.store}")
-    for column in ("symbols", "bars", "bytes", "failed", "seconds"):
+    for column in ("symbols", "bars", "bytes", "load failures", "seconds"):
         table.add_column(column, justify="right")
     table.add_row(
         f"{len(snapshot.symbols):,}",
@@ -205,6 +209,8 @@ def prefetch(
     console.print(f"validation: {len(findings)} finding(s)")
     for line in findings[:50]:
         console.print(f"  {line}")
-    if status.failed_symbols:
-        console.print(f"[red]failed symbols[/]: {', '.join(status.failed_symbols[:20])}")
+    # A symbol fails when it could not be loaded, or loaded incomplete or unusable.
+    failed = sorted({*status.failed_symbols, *snapshot.report.failed_symbols})
+    if failed:
+        console.print(f"[red]{len(failed)} failed symbol(s)[/]: {', '.join(failed[:20])}")
         raise typer.Exit(1)
