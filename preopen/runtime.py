@@ -24,14 +24,9 @@ from typing import TYPE_CHECKING, Any, Self
 
 import pykka
 
-from preopen.actors._address import Address, ThreadLedger
-from preopen.actors._assemble import assemble, empty_bars
-from preopen.actors._cells import CalendarCell, CalendarState, SessionCell, SessionState
-from preopen.actors._planner import PlanConfig
-from preopen.actors._restart import RestartPolicy
-from preopen.actors._status import Board, Event, EventKind, RuntimeStatus
-from preopen.actors.calendar_actor import CalendarActor
-from preopen.actors.loader import LoaderActor
+from preopen.actors._address import Address
+from preopen.actors._status import Event, EventKind, RuntimeStatus
+from preopen.actors._tree import Tree, build_tree
 from preopen.actors.messages import (
     ActivateNow,
     Amend,
@@ -41,11 +36,7 @@ from preopen.actors.messages import (
     Ready,
     SetSymbols,
     Settle,
-    Tick,
 )
-from preopen.actors.scheduler import SchedulerActor
-from preopen.actors.session_data import SessionDataActor
-from preopen.actors.supervisor import ChildSpec, Supervisor
 from preopen.calendar import get_calendar
 from preopen.calendar.timing import Phase
 from preopen.clock import SystemClock
@@ -61,10 +52,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from types import TracebackType
 
-    import pendulum
-
     from preopen.calendar import ExchangeCalendar
-    from preopen.clock import Ack, Alarm, Clock
+    from preopen.clock import Clock
     from preopen.model import SessionSnapshot
     from preopen.store import BarStore
 
@@ -96,33 +85,20 @@ class Runtime:
     :class:`~preopen.errors.PreopenTimeoutError` when it runs out.
     """
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        clock: Clock,
-        store: BarStore,
-        owns_store: bool,
-        alarm: Alarm,
-        supervisor: pykka.ActorRef[Supervisor],
-        addresses: Mapping[str, Address],
-        session: SessionCell,
-        calendar: CalendarCell,
-        board: Board,
-        ledger: ThreadLedger,
-    ) -> None:
+    def __init__(self, tree: Tree, *, settings: Settings, store: BarStore,
+                 owns_store: bool) -> None:
         """Wrap a started tree (use :meth:`start`)."""
         self.settings = settings
-        self.clock = clock
+        self.clock = tree.clock
         self.store = store
         self._owns_store = owns_store
-        self._alarm = alarm
-        self._supervisor = supervisor
-        self._addresses = addresses
-        self._session = session
-        self._calendar = calendar
-        self._board = board
-        self._ledger = ledger
+        self._alarm = tree.alarm
+        self._supervisor = tree.supervisor
+        self._addresses = tree.addresses
+        self._session = tree.session
+        self._calendar = tree.calendar
+        self._board = tree.board
+        self._ledger = tree.ledger
         self._stopped = False
 
     # --- start -----------------------------------------------------------------
@@ -164,79 +140,18 @@ class Runtime:
                 settings.store, pool_size=settings.loaders, table=settings.table_or_none
             )
         try:
-            runtime = cls._build(settings, clock, store, calendar, owns_store=owns_store)
+            tree = build_tree(settings, clock, store, calendar)
+            runtime = cls(tree, settings=settings, store=store, owns_store=owns_store)
         except BaseException:
             if owns_store:
                 store.close()
             raise
         try:
-            runtime._wait_ready(timeout)  # noqa: SLF001 - the class's own instance
+            runtime._wait_ready(timeout)
         except BaseException:
             runtime.stop(timeout)
             raise
         return runtime
-
-    @classmethod
-    def _build(cls, settings: Settings, clock: Clock, store: BarStore,
-               calendar: ExchangeCalendar, *, owns_store: bool) -> Runtime:
-        ledger = ThreadLedger()
-        board = Board(RuntimeStatus())
-        calendar_cell = CalendarCell(CalendarState(calendar))
-        symbols = frozenset(settings.symbols) if settings.symbols else None
-        session_cell = SessionCell(SessionState(symbols=symbols))
-        calendar_address = Address("calendar")
-        session_address = Address("session_data")
-        scheduler_address = Address("scheduler")
-        loaders = tuple(Address(f"loader-{i}") for i in range(settings.loaders))
-
-        def deliver(now: pendulum.DateTime, ack: Ack[None] | None) -> None:
-            if not scheduler_address.tell(Tick(now, ack)) and ack is not None:
-                error = RuntimeStoppedError("the runtime is stopped")
-                ack.set_exception((RuntimeStoppedError, error, None))
-
-        alarm = clock.alarm(deliver, name="preopen-tick")
-        thread = getattr(alarm, "thread", None)
-        if thread is not None:
-            ledger.record(thread)
-        config = PlanConfig(
-            window=settings.window,
-            check_interval=settings.check_interval,
-            intervals=tuple(settings.intervals),
-            trailing_days=settings.trailing_days,
-            loaders=settings.loaders,
-            batch_size=settings.batch_size,
-            max_attempts=settings.max_attempts,
-            enabled=settings.enabled,
-            auto_activate=settings.auto_activate,
-        )
-        specs = (
-            ChildSpec(calendar_address, CalendarActor, {"cell": calendar_cell}),
-            ChildSpec(session_address, SessionDataActor, {
-                "cell": session_cell, "calendar": calendar_cell, "clock": clock,
-                "scheduler": scheduler_address,
-            }),
-            *(ChildSpec(address, LoaderActor, {"store": store}) for address in loaders),
-            ChildSpec(scheduler_address, SchedulerActor, {
-                "config": config, "clock": clock, "alarm": alarm, "board": board,
-                "calendar": calendar_address, "session_data": session_address,
-                "session": session_cell, "loaders": loaders,
-                "assemble": assemble, "empty": empty_bars,
-            }),
-        )
-        supervisor = Supervisor.start(
-            specs,
-            policy=RestartPolicy(settings.restart_intensity, settings.restart_period_s),
-            ledger=ledger,
-            board=board,
-            clock=clock,
-            notify=scheduler_address,
-            on_escalate=alarm.cancel,
-        )
-        addresses = {a.name: a for a in (calendar_address, session_address, scheduler_address,
-                                         *loaders)}
-        return cls(settings=settings, clock=clock, store=store, owns_store=owns_store,
-                   alarm=alarm, supervisor=supervisor, addresses=addresses,
-                   session=session_cell, calendar=calendar_cell, board=board, ledger=ledger)
 
     def _wait_ready(self, timeout: float) -> None:
         # Children are started in the supervisor's on_start: its first answer
