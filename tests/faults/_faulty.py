@@ -172,11 +172,13 @@ class FaultyStore:
 # kills exactly one incarnation (one sent to a dead child is delivered to the
 # next incarnation, and kills that one instead).
 def _poison(child: str) -> object:
-    from preopen.actors.messages import Activate, Subscribe, Tick  # noqa: PLC0415 - local to the helper
+    from preopen.actors.messages import Activate, ActivateNow, Subscribe  # noqa: PLC0415 - local to the helper
 
     poisons: dict[str, object] = {
         "session_data": Activate(snapshot=None, sent_at=0.0),  # type: ignore[arg-type]
-        "scheduler": Tick(now=None),  # type: ignore[arg-type]
+        # Whatever state the scheduler is in (even before it has its calendar),
+        # it answers ActivateNow on its ack: a missing ack always kills it.
+        "scheduler": ActivateNow(ack=None),  # type: ignore[arg-type]
         "calendar": Subscribe(reply_to=None),  # type: ignore[arg-type]
     }
     return poisons[child]

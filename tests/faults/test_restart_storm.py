@@ -102,6 +102,9 @@ def test_loaders_dying_mid_prefetch_past_the_intensity_escalate(real_store):
         failures.put(error)
         assert_escalated(runtime, failures, error.child, before)
         assert error.child.startswith("loader-")
-        assert store.injected.count(Fault.KILL) == INTENSITY + 1
+        # The death past the intensity escalates; the other loader may already
+        # be in a KILL batch of its own then, and die during the shutdown.
+        loaders = storm_settings(url).loaders
+        assert INTENSITY + 1 <= store.injected.count(Fault.KILL) <= INTENSITY + loaders
     finally:
         runtime.stop(WAIT)
