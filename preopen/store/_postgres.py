@@ -35,7 +35,6 @@ import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from importlib import resources
 from typing import TYPE_CHECKING, Final, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -53,6 +52,7 @@ from preopen.errors import (
 from preopen.model import Bars, parse_interval, to_ns
 from preopen.store._base import redact_url, split_table
 from preopen.store._pgcopy import encode_bars, read_arrays, read_rows
+from preopen.store._pgsql import check_table, load_query
 from preopen.store._retry import (
     Retry,
     RetryExhaustedError,
@@ -72,38 +72,8 @@ LoadMethod = Literal["arrays", "rows"]
 T = TypeVar("T")
 # URL parameters that are preopen's, not libpq's: taken out of the conninfo.
 _OWN_PARAMETERS: Final = frozenset({"table", "retry_for"})
-_COLUMN_TYPES: Final = {
-    "symbol": ("text", "character varying"),
-    "interval": ("text", "character varying"),
-    "ts": ("timestamp with time zone",),
-    **dict.fromkeys(("open", "high", "low", "close", "volume"), ("double precision",)),
-}
 # Below this many symbols a batch is not split over connections.
 _MIN_SPLIT: Final = 64
-# Bytes of rows-shaped tuples parsed at once: bounds the raw buffer in memory.
-
-# Per symbol: an index scan of the primary key in ts order. coalesce keeps a
-# host table's NULLs from breaking the fixed-width parse (NULL reads as NaN).
-_BARS: Final = """
-  select b.ts, coalesce(b.open, 'NaN') as open, coalesce(b.high, 'NaN') as high,
-         coalesce(b.low, 'NaN') as low, coalesce(b.close, 'NaN') as close,
-         coalesce(b.volume, 'NaN') as volume
-  from {table} as b
-  where b.symbol = u.symbol and b.interval = %(interval)s
-    and b.ts >= %(start)s and b.ts < %(end)s
-  order by b.ts
-"""
-_QUERIES: Final = {
-    "rows": "select u.i::int4, x.ts, x.open, x.high, x.low, x.close, x.volume "
-    "from unnest(%(symbols)s::text[]) with ordinality as u(symbol, i) "
-    "cross join lateral ({bars}) as x",
-    "arrays": "select u.i::int4, x.* "
-    "from unnest(%(symbols)s::text[]) with ordinality as u(symbol, i) "
-    "cross join lateral (select array_agg(y.ts), array_agg(y.open), array_agg(y.high), "
-    "array_agg(y.low), array_agg(y.close), array_agg(y.volume) from ({bars}) as y) as x",
-}
-
-
 class PostgresStore:
     """Bars in a PostgreSQL table (``postgresql://user@host:port/database``).
 
@@ -203,41 +173,12 @@ class PostgresStore:
             with psycopg.connect(
                 self._conninfo, autocommit=True, connect_timeout=max(1, math.ceil(timeout))
             ) as conn:
-                types = self._column_types(conn)
-                if not types and create:
-                    schema_sql = resources.files("preopen.store").joinpath("schema.sql")
-                    text = schema_sql.read_text(encoding="utf-8")
-                    conn.execute(sql.SQL(text).format(table=self._table))
-                    types = self._column_types(conn)
+                check_table(conn, self._table, self.table, create=create, url=self.url,
+                            database=self._where[2])
         except psycopg.OperationalError as exc:
             raise self._connection_error(exc) from exc
         except psycopg.Error as exc:
             raise StoreError(f"postgresql {self.table!r}: {exc}", url=self.url) from exc
-        if not types:
-            raise StoreSchemaError(
-                f"postgresql table {self.table!r} does not exist in database {self._where[2]}: "
-                "create it with preopen/store/schema.sql or open_store(..., create=True)",
-                url=self.url,
-            )
-        wrong = [
-            f"{column} is {types.get(column, 'missing')} (expected {' or '.join(accepted)})"
-            for column, accepted in _COLUMN_TYPES.items()
-            if not types.get(column, "missing").startswith(accepted)
-        ]
-        if wrong:
-            raise StoreSchemaError(
-                f"postgresql table {self.table!r} has the wrong columns: {'; '.join(wrong)}",
-                url=self.url,
-            )
-
-    def _column_types(self, conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, str]:
-        regclass = self._table.as_string(conn)
-        rows = conn.execute(
-            "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a "
-            "where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped",
-            (regclass,),
-        ).fetchall()
-        return {str(name): str(kind) for name, kind in rows}
 
     def _pause(self, seconds: float) -> None:
         if self._closing.wait(seconds):
@@ -364,9 +305,7 @@ class PostgresStore:
     def _load_part(
         self, symbols: list[str], interval: str, start: dt.datetime, end: dt.datetime
     ) -> dict[str, Bars]:
-        bars = sql.SQL(_BARS).format(table=self._table)
-        select = sql.SQL(_QUERIES[self.method]).format(bars=bars)
-        query = sql.SQL("copy ({}) to stdout (format binary)").format(select)
+        query = load_query(self.method, self._table)
         params = {"symbols": symbols, "interval": interval, "start": start, "end": end}
         read = read_arrays if self.method == "arrays" else read_rows
 
