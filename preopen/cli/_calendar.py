@@ -17,7 +17,7 @@ __all__ = ["app"]
 app = typer.Typer(help="Answer calendar questions.")
 
 ExchangeOption = Annotated[
-    str, typer.Option("--exchange", help="XNYS, or the path of a calendar TOML file.")
+    str | None, typer.Option("--exchange", help="XNYS, or the path of a calendar TOML file.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ConfigOption = Annotated[
@@ -47,9 +47,7 @@ def next_session(
         str | None,
         typer.Option("--after", help="Answer for the first session after this date (YYYY-MM-DD)."),
     ] = None,
-    exchange: Annotated[
-        str | None, typer.Option("--exchange", help="XNYS, or a calendar TOML file.")
-    ] = None,
+    exchange: ExchangeOption = None,
     window_minutes: Annotated[
         str | None,
         typer.Option("--window-minutes", help="The prefetch window (default: settings)."),
@@ -89,9 +87,7 @@ def next_session(
 def sessions(
     start: Annotated[str, typer.Argument(help="First date (YYYY-MM-DD), inclusive.")],
     end: Annotated[str, typer.Argument(help="Last date (YYYY-MM-DD), inclusive.")],
-    exchange: Annotated[
-        str | None, typer.Option("--exchange", help="XNYS, or a calendar TOML file.")
-    ] = None,
+    exchange: ExchangeOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,  # noqa: FBT002 - a CLI flag
 ) -> None:
@@ -119,26 +115,21 @@ def sessions(
     console.print(table)
 
 
-def _whole(option: str, text: str) -> int:
+def _whole(option: str, text: str, accepted: str = "a whole number") -> int:
     try:
         return int(text)
     except ValueError:
-        raise BadInputError(option, text, "a whole number") from None
+        raise BadInputError(option, text, accepted) from None
 
 
 def _year(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise BadInputError("YEAR", text, "a year such as 2025") from None
+    return _whole("YEAR", text, "a year such as 2025")
 
 
 @app.command("holidays")
 def holidays(
     year: Annotated[str, typer.Argument(help="The year, e.g. 2025.")],
-    exchange: Annotated[
-        str | None, typer.Option("--exchange", help="XNYS, or a calendar TOML file.")
-    ] = None,
+    exchange: ExchangeOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,  # noqa: FBT002 - a CLI flag
 ) -> None:
@@ -159,9 +150,7 @@ def holidays(
 @app.command("early-closes")
 def early_closes(
     year: Annotated[str, typer.Argument(help="The year, e.g. 2025.")],
-    exchange: Annotated[
-        str | None, typer.Option("--exchange", help="XNYS, or a calendar TOML file.")
-    ] = None,
+    exchange: ExchangeOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,  # noqa: FBT002 - a CLI flag
 ) -> None:
