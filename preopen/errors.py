@@ -95,16 +95,19 @@ class DateOutOfRangeError(CalendarError):
     Attributes:
         value: the date asked about.
         first: the first date supported.
-        last: the last date supported.
+        last: the last date supported (the calendar's horizon).
     """
 
-    def __init__(self, value: dt.date, first: dt.date, last: dt.date, *, what: str = "") -> None:
+    def __init__(
+        self, value: dt.date, first: dt.date, last: dt.date, *, what: str = "", message: str = ""
+    ) -> None:
         self.value = value
         self.first = first
         self.last = last
         detail = f" ({what})" if what else ""
         super().__init__(
-            f"date {value.isoformat()} is outside the calendar's range "
+            message
+            or f"date {value.isoformat()} is outside the calendar's range "
             f"{first.isoformat()}..{last.isoformat()}{detail}"
         )
 

@@ -10,29 +10,25 @@ every thread and actor without a lock.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pendulum
 
+from preopen.calendar._dates import amendment_values, as_date
 from preopen.calendar._spec import CalendarSpec, YearInfo, compute_year
 from preopen.errors import CalendarError, DateOutOfRangeError, NotASessionError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from preopen.calendar._hours import DayHours, Hours
+
 __all__ = ["ExchangeCalendar"]
 
 _ONE_DAY = dt.timedelta(days=1)
 _NO_EARLY_CLOSES: Mapping[dt.date, dt.time] = MappingProxyType({})
-
-
-def _as_date(value: object, what: str) -> dt.date:
-    """``value`` as a plain date; a datetime or anything else is refused."""
-    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-        msg = f"{what}={value!r} is not accepted: a datetime.date"
-        raise CalendarError(msg)
-    return dt.date(value.year, value.month, value.day)
 
 
 def _minutes(delta: dt.timedelta) -> int:
@@ -79,12 +75,14 @@ class ExchangeCalendar:
         # threads that compute the same year store equal values, and a dict
         # item assignment is atomic.
         set_(self, "_years", {})
-        year_start = dt.date(spec.first_year, 1, 1)
-        year_end = dt.date(spec.last_year, 12, 31)
-        first = self._scan(year_start, 1, year_end)
-        last = self._scan(year_end, -1, year_start)
+        range_start, range_end = spec.range_start, spec.range_end
+        first = self._scan(range_start, 1, range_end)
+        last = self._scan(range_end, -1, range_start)
         if first is None or last is None:
-            msg = f"calendar {spec.name} has no session in {spec.first_year}..{spec.last_year}"
+            msg = (
+                f"calendar {spec.name} has no session in "
+                f"{range_start.isoformat()}..{range_end.isoformat()}"
+            )
             raise CalendarError(msg)
         set_(self, "_first", first)
         set_(self, "_last", last)
@@ -143,25 +141,44 @@ class ExchangeCalendar:
         return self._last
 
     @property
+    def horizon(self) -> dt.date:
+        """The last date the calendar is sure of; it answers nothing after it.
+
+        The end of its rules (XNYS: 2099-12-31), or of its listed dates (a
+        calendar exported from exchange_calendars ends where the export did).
+        """
+        return self._spec.range_end
+
+    @property
+    def has_breaks(self) -> bool:
+        """Whether any of the regular hours has a midday break."""
+        return any(hours.has_break for hours in self._spec.regular_hours)
+
+    @property
     def shortest_break(self) -> dt.timedelta:
         """The shortest gap from a regular close to the next regular open.
 
         A regular close and the next day's regular open, in wall-clock time
-        (XNYS: 16:00 to 09:30, 17 h 30 min). Early closes only lengthen the
-        gap. A daylight-saving change in the night between two sessions would
-        shorten it by the shift; US and European zones change on a Sunday,
-        which is a weekend day on those exchanges.
+        (XNYS: 16:00 to 09:30, 17 h 30 min), over every set of regular hours
+        and the change from one to the next. This is the gap between two
+        sessions, not the midday break (see :meth:`breaks`). Early closes only
+        lengthen the gap. A daylight-saving change in the night between two
+        sessions would shorten it by the shift; US and European zones change
+        on a Sunday, which is a weekend day on those exchanges.
         """
         day = dt.date(2000, 1, 3)
-        close = dt.datetime.combine(day, self._spec.close)
-        following_open = dt.datetime.combine(day + _ONE_DAY, self._spec.open)
-        return following_open - close
+        hours = self._spec.regular_hours
+        pairs = [(h, h) for h in hours] + list(itertools.pairwise(hours))
+        return min(
+            dt.datetime.combine(day + _ONE_DAY, after.open) - dt.datetime.combine(day, before.close)
+            for before, after in pairs
+        )
 
     # -- dates ------------------------------------------------------------
 
     def _check(self, value: object, what: str = "date") -> dt.date:
-        day = _as_date(value, what)
-        if not self._spec.first_year <= day.year <= self._spec.last_year:
+        day = as_date(value, what)
+        if not self._spec.range_start <= day <= self._spec.range_end:
             self._out_of_range(day)
         return day
 
@@ -203,7 +220,14 @@ class ExchangeCalendar:
         """
         day = self._check(d)
         if day >= self._last:
-            self._out_of_range(day, "no session after it within the calendar's range")
+            raise DateOutOfRangeError(
+                day, self._first, self._last,
+                message=(
+                    f"no session after {day.isoformat()}: the next session is past the "
+                    f"calendar's range {self._first.isoformat()}..{self._last.isoformat()} "
+                    f"(horizon {self.horizon.isoformat()})"
+                ),
+            )
         found = self._scan(day + _ONE_DAY, 1, self._last)
         assert found is not None  # noqa: S101 - _last is a session after day
         return found
@@ -216,7 +240,13 @@ class ExchangeCalendar:
         """
         day = self._check(d)
         if day <= self._first:
-            self._out_of_range(day, "no session before it within the calendar's range")
+            raise DateOutOfRangeError(
+                day, self._first, self._last,
+                message=(
+                    f"no session before {day.isoformat()}: the previous session is before the "
+                    f"calendar's range {self._first.isoformat()}..{self._last.isoformat()}"
+                ),
+            )
         found = self._scan(day - _ONE_DAY, -1, self._first)
         assert found is not None  # noqa: S101 - _first is a session before day
         return found
@@ -251,7 +281,7 @@ class ExchangeCalendar:
         while len(found) < n:
             if day <= self._first:
                 self._out_of_range(
-                    _as_date(d, "date"),
+                    as_date(d, "date"),
                     f"fewer than {n} sessions before it within the calendar's range",
                 )
             day = self.previous_session(day)
@@ -260,19 +290,43 @@ class ExchangeCalendar:
         return tuple(found)
 
     def holidays(self, year: int) -> tuple[dt.date, ...]:
-        """The weekday dates of ``year`` that are not sessions (rules and ad-hoc closures)."""
-        return self._year(self._check_year(year)).holidays
+        """The weekday dates of ``year`` that are not sessions (rules and ad-hoc closures).
+
+        Only dates within the calendar's range (up to its horizon) are listed.
+
+        Raises:
+            CalendarError: ``year`` is not an int.
+            DateOutOfRangeError: ``year`` is outside the calendar's years.
+        """
+        start, end = self._spec.range_start, self._spec.range_end
+        found = self._year(self._check_year(year)).holidays
+        return tuple(d for d in found if start <= d <= end)
 
     def early_closes(self, year: int) -> dict[dt.date, dt.time]:
-        """The sessions of ``year`` that close early, with their local close time."""
-        return dict(self._year(self._check_year(year)).early_closes)
+        """The sessions of ``year`` that close early, with their local close time.
+
+        Raises:
+            CalendarError: ``year`` is not an int.
+            DateOutOfRangeError: ``year`` is outside the calendar's years.
+        """
+        start, end = self._spec.range_start, self._spec.range_end
+        found = self._year(self._check_year(year)).early_closes
+        return {d: t for d, t in found.items() if start <= d <= end}
 
     def _check_year(self, year: int) -> int:
         if isinstance(year, bool) or not isinstance(year, int):
             msg = f"year={year!r} is not accepted: an int"
             raise CalendarError(msg)
         if not self._spec.first_year <= year <= self._spec.last_year:
-            self._out_of_range(dt.date(year, 1, 1), f"year {year}")
+            msg = (
+                f"year {year} is outside the calendar's range "
+                f"{self._first.isoformat()}..{self._last.isoformat()}: "
+                f"a year in {self._spec.first_year}..{self._spec.last_year}"
+            )
+            # A date is built only for a year a date can have (year 0 or
+            # 99999999999 has none).
+            day = dt.date(year, 1, 1) if dt.MINYEAR <= year <= dt.MAXYEAR else self._first
+            raise DateOutOfRangeError(day, self._first, self._last, message=msg)
         return year
 
     # -- times ------------------------------------------------------------
@@ -288,8 +342,15 @@ class ExchangeCalendar:
             day.year, day.month, day.day, local.hour, local.minute, local.second, tz=self._tz
         )
 
+    def _hours(self, day: dt.date) -> DayHours:
+        """The local hours of session ``day`` (in range, a session)."""
+        return self._spec.hours_on(day).on_day(self._year(day.year).early_closes.get(day))
+
+    def _regular(self, day: dt.date) -> Hours:
+        return self._spec.hours_on(day)
+
     def _close_time(self, day: dt.date) -> dt.time:
-        return self._year(day.year).early_closes.get(day, self._spec.close)
+        return self._hours(day).close
 
     def open_at(self, d: dt.date) -> pendulum.DateTime:
         """The open of session ``d`` in the exchange's zone.
@@ -298,17 +359,56 @@ class ExchangeCalendar:
             NotASessionError: ``d`` is not a session.
         """
         day = self._session(d)
-        return self._at(day, self._spec.open)
+        return self._at(day, self._hours(day).open)
 
     def close_at(self, d: dt.date) -> pendulum.DateTime:
         """The close of session ``d`` (an early close where there is one)."""
         day = self._session(d)
         return self._at(day, self._close_time(day))
 
+    def breaks(self, d: dt.date) -> tuple[pendulum.DateTime, pendulum.DateTime] | None:
+        """The midday break of session ``d`` (start, end), or None when it has none.
+
+        A break is inside the session: the session runs from its open to its
+        close, and trading pauses from the break's start to its end. An early
+        close at or before the break's end leaves the session without one.
+
+        Raises:
+            NotASessionError: ``d`` is not a session.
+        """
+        day = self._session(d)
+        hours = self._hours(day)
+        if hours.break_start is None or hours.break_end is None:
+            return None
+        return self._at(day, hours.break_start), self._at(day, hours.break_end)
+
+    def break_start_at(self, d: dt.date) -> pendulum.DateTime | None:
+        """The start of session ``d``'s midday break, or None (see :meth:`breaks`)."""
+        found = self.breaks(d)
+        return None if found is None else found[0]
+
+    def break_end_at(self, d: dt.date) -> pendulum.DateTime | None:
+        """The end of session ``d``'s midday break, or None (see :meth:`breaks`)."""
+        found = self.breaks(d)
+        return None if found is None else found[1]
+
+    def trading_spans(self, d: dt.date) -> tuple[tuple[pendulum.DateTime, pendulum.DateTime], ...]:
+        """The spans ``[start, end)`` in which session ``d`` trades, in order.
+
+        One span (open, close) for a session without a break; two around a
+        break: (open, break start) and (break end, close). Validation counts
+        the expected intraday bars of each span.
+
+        Raises:
+            NotASessionError: ``d`` is not a session.
+        """
+        day = self._session(d)
+        return tuple((self._at(day, a), self._at(day, b)) for a, b in self._hours(day).spans())
+
     def premarket_open_at(self, d: dt.date) -> pendulum.DateTime:
         """The start of pre-market trading on session ``d`` (XNYS 04:00)."""
         day = self._session(d)
-        return self._at(day, self._spec.premarket_open or self._spec.open)
+        return self._at(day, self._spec.premarket_open or self._hours(day).open)
 
     def afterhours_close_at(self, d: dt.date) -> pendulum.DateTime:
         """The end of after-hours trading on session ``d``.
@@ -317,18 +417,22 @@ class ExchangeCalendar:
         long after an early close as after a regular one).
         """
         day = self._session(d)
-        regular_close = self._spec.close
+        regular_close = self._regular(day).close
         extra = dt.datetime.combine(day, self._spec.afterhours_close or regular_close) - (
             dt.datetime.combine(day, regular_close)
         )
         return self._at(day, self._close_time(day)).add(seconds=int(extra.total_seconds()))
 
     def session_minutes(self, d: dt.date) -> int:
-        """Minutes from open to close of session ``d`` (XNYS 390, or 210 on a 13:00 close)."""
+        """Minutes of trading in session ``d``, its break excluded.
+
+        XNYS 390, or 210 on a 13:00 close; XTKS 330 (09:00-15:30 less the
+        11:30-12:30 break).
+        """
         day = self._session(d)
-        return _minutes(
-            dt.datetime.combine(day, self._close_time(day))
-            - dt.datetime.combine(day, self._spec.open)
+        return sum(
+            _minutes(dt.datetime.combine(day, b) - dt.datetime.combine(day, a))
+            for a, b in self._hours(day).spans()
         )
 
     def local_date(self, instant: dt.datetime) -> dt.date:
@@ -343,13 +447,27 @@ class ExchangeCalendar:
         return instant.astimezone(self._tz).date()
 
     def session_at(self, instant: dt.datetime) -> dt.date | None:
-        """The session in progress at ``instant`` (open <= instant < close), or None."""
+        """The session in progress at ``instant`` (open <= instant < close), or None.
+
+        An instant in a midday break is in its session: the break is a pause,
+        not a close (see :meth:`is_trading`).
+        """
         day = self._check(self.local_date(instant))
         if not self._is_session(day):
             return None
-        if self._at(day, self._spec.open) <= instant < self._at(day, self._close_time(day)):
+        instant = instant.astimezone(dt.UTC)  # compared as instants, not wall-clock times
+        hours = self._hours(day)
+        if self._at(day, hours.open) <= instant < self._at(day, hours.close):
             return day
         return None
+
+    def is_trading(self, instant: dt.datetime) -> bool:
+        """Whether the exchange trades at ``instant``: in a session and not in its break."""
+        day = self.session_at(instant)
+        if day is None:
+            return False
+        utc = instant.astimezone(dt.UTC)
+        return any(a <= utc < b for a, b in self.trading_spans(day))
 
     def next_open(self, instant: dt.datetime) -> pendulum.DateTime:
         """The first open strictly after ``instant``.
@@ -358,18 +476,20 @@ class ExchangeCalendar:
             DateOutOfRangeError: no session opens after it within the range.
         """
         day = self._check(self.local_date(instant))
+        instant = instant.astimezone(dt.UTC)  # compared as instants, not wall-clock times
         if self._is_session(day):
-            opening = self._at(day, self._spec.open)
+            opening = self._at(day, self._hours(day).open)
             if instant < opening:
                 return opening
-        return self._at(self.next_session(day), self._spec.open)
+        following = self.next_session(day)
+        return self._at(following, self._hours(following).open)
 
     # -- amendments -------------------------------------------------------
 
     def amended(
         self,
         *,
-        closures: Iterable[dt.date] = (),
+        closures: Iterable[dt.date] | dt.date | str = (),
         early_closes: Mapping[dt.date, dt.time] = _NO_EARLY_CLOSES,
     ) -> ExchangeCalendar:
         """A new calendar with closures or early closes announced after release.
@@ -377,8 +497,10 @@ class ExchangeCalendar:
         This calendar is left unchanged.
 
         Args:
-            closures: sessions on which the exchange will not open.
-            early_closes: sessions that will close early, with the local time.
+            closures: sessions on which the exchange will not open: one date,
+                or several; ISO ``YYYY-MM-DD`` strings are read as dates.
+            early_closes: sessions that will close early, with the local time
+                (a naive ``datetime.time``).
 
         Returns:
             The amended calendar.
@@ -389,14 +511,16 @@ class ExchangeCalendar:
             CalendarError: a time not strictly between open and close, or a date
                 both closed and closing early.
         """
-        closed = frozenset(self._session(_as_date(d, "closure")) for d in closures)
+        closure_days, early_times = amendment_values(closures, early_closes)
+        closed = frozenset(self._session(d) for d in closure_days)
         early: dict[dt.date, dt.time] = {}
-        for d, t in early_closes.items():
-            day = self._session(_as_date(d, "early close"))
-            if not isinstance(t, dt.time) or not self._spec.open < t < self._spec.close:
+        for d, t in early_times.items():
+            day = self._session(d)
+            regular = self._regular(day)
+            if not regular.open < t < regular.close:
                 msg = (
-                    f"early close {t!r} on {day.isoformat()} is not accepted: a time "
-                    f"strictly between {self._spec.open} and {self._spec.close}"
+                    f"early close {t!r} on {day.isoformat()} is not accepted: a local time "
+                    f"(no time zone) strictly between {regular.open} and {regular.close}"
                 )
                 raise CalendarError(msg)
             if day in closed:

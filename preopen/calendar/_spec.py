@@ -9,13 +9,14 @@ answers questions about one.
 
 from __future__ import annotations
 
+import datetime as dt
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from preopen.calendar._hours import Hours
 from preopen.calendar._value import Value
 
 if TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import Iterable, Mapping
 
     from preopen.calendar._rules import HolidayRule
@@ -62,16 +63,29 @@ class CalendarSpec(Value):
         closures: ad-hoc closures.
         early_close_rules: regular early closes.
         early_closes: ad-hoc early closes; they override a rule's time.
+        break_start: the local start of the regular midday break, or None.
+        break_end: the local end of the regular midday break, or None.
+        hours_changes: regular hours that replace the ones above from their
+            ``since`` date on, in date order.
+        first_date: the first date the calendar answers for (None: January 1
+            of ``first_year``).
+        horizon: the last date the calendar is sure of and answers for (None:
+            December 31 of ``last_year``); planning past it is refused.
     """
 
     __slots__ = (
         "afterhours_close",
+        "break_end",
+        "break_start",
         "close",
         "closures",
         "early_close_rules",
         "early_closes",
+        "first_date",
         "first_year",
         "holidays",
+        "horizon",
+        "hours_changes",
         "last_year",
         "name",
         "open",
@@ -82,7 +96,7 @@ class CalendarSpec(Value):
     _fields = (
         "name", "timezone", "open", "close", "weekend", "first_year", "last_year",
         "premarket_open", "afterhours_close", "holidays", "closures", "early_close_rules",
-        "early_closes",
+        "early_closes", "break_start", "break_end", "hours_changes", "first_date", "horizon",
     )
 
     name: str
@@ -98,6 +112,11 @@ class CalendarSpec(Value):
     closures: frozenset[dt.date]
     early_close_rules: tuple[EarlyCloseRule, ...]
     early_closes: Mapping[dt.date, dt.time]
+    break_start: dt.time | None
+    break_end: dt.time | None
+    hours_changes: tuple[Hours, ...]
+    first_date: dt.date | None
+    horizon: dt.date | None
 
     def __init__(
         self,
@@ -115,6 +134,11 @@ class CalendarSpec(Value):
         closures: Iterable[dt.date] = (),
         early_close_rules: Iterable[EarlyCloseRule] = (),
         early_closes: Mapping[dt.date, dt.time] | None = None,
+        break_start: dt.time | None = None,
+        break_end: dt.time | None = None,
+        hours_changes: Iterable[Hours] = (),
+        first_date: dt.date | None = None,
+        horizon: dt.date | None = None,
     ) -> None:
         """Make and check a description; see the class attributes.
 
@@ -128,13 +152,56 @@ class CalendarSpec(Value):
             closures=frozenset(closures), early_close_rules=tuple(early_close_rules),
             # A read-only copy, so that the spec stays a value however it was built.
             early_closes=MappingProxyType(dict(early_closes or {})),
+            break_start=break_start, break_end=break_end,
+            hours_changes=tuple(sorted(hours_changes, key=_since)),
+            first_date=first_date, horizon=horizon,
         )
         self._validate()
 
-    def _validate(self) -> None:
-        if not self.open < self.close:
-            msg = f"calendar {self.name}: open={self.open} is not before close={self.close}"
-            raise ValueError(msg)
+    # -- derived ----------------------------------------------------------
+
+    @property
+    def base_hours(self) -> Hours:
+        """The regular hours before the first change."""
+        return Hours(self.open, self.close, self.break_start, self.break_end)
+
+    @property
+    def regular_hours(self) -> tuple[Hours, ...]:
+        """Every set of regular hours, the base first, then each change by date."""
+        return (self.base_hours, *self.hours_changes)
+
+    def hours_on(self, day: dt.date) -> Hours:
+        """The regular hours in force on ``day``."""
+        found = None
+        for change in self.hours_changes:
+            if change.since is not None and change.since <= day:
+                found = change
+        return found if found is not None else self.base_hours
+
+    @property
+    def range_start(self) -> dt.date:
+        """The first date answered for."""
+        return self.first_date or dt.date(self.first_year, 1, 1)
+
+    @property
+    def range_end(self) -> dt.date:
+        """The last date answered for: the horizon."""
+        return self.horizon or dt.date(self.last_year, 12, 31)
+
+    # -- checks -----------------------------------------------------------
+
+    def _fail(self, text: str) -> ValueError:
+        return ValueError(f"calendar {self.name}: {text}")
+
+    def _validate(self) -> None:  # noqa: C901 - one check after another
+        try:
+            self.base_hours  # noqa: B018 - built for its checks
+        except ValueError as exc:
+            raise self._fail(str(exc)) from None
+        for change in self.hours_changes:
+            if not isinstance(change, Hours) or change.since is None:
+                msg = f"hours change {change!r} is not accepted: Hours with a since date"
+                raise self._fail(msg)
         if self.premarket_open is not None and self.premarket_open > self.open:
             msg = (
                 f"calendar {self.name}: premarket_open={self.premarket_open} "
@@ -159,20 +226,64 @@ class CalendarSpec(Value):
                 "are not accepted: first_year <= last_year within 1583..9998"
             )
             raise ValueError(msg)
-        for day, close in self.early_closes.items():
-            if not self.open < close < self.close:
-                msg = (
-                    f"calendar {self.name}: early close {close} on {day.isoformat()} is not "
-                    f"between open={self.open} and close={self.close}"
-                )
-                raise ValueError(msg)
+        self._validate_range()
+        self._validate_dates()
         for early in self.early_close_rules:
-            if not self.open < early.close < self.close:
+            for hours in self.regular_hours:
+                if not hours.open < early.close < hours.close:
+                    msg = (
+                        f"early close {early.close} of rule {early.rule.name!r} is not "
+                        f"between open={hours.open} and close={hours.close}"
+                    )
+                    raise self._fail(msg)
+
+    def _validate_range(self) -> None:
+        start, end = self.range_start, self.range_end
+        if not (self.first_year == start.year and end.year == self.last_year and start <= end):
+            msg = (
+                f"range {start.isoformat()}..{end.isoformat()} is not accepted: first_date "
+                f"and horizon within {self.first_year}..{self.last_year}, in order"
+            )
+            raise self._fail(msg)
+        for change in self.hours_changes:
+            assert change.since is not None  # noqa: S101 - checked in _validate
+            if not start < change.since <= end:
                 msg = (
-                    f"calendar {self.name}: early close {early.close} of rule "
-                    f"{early.rule.name!r} is not between open={self.open} and close={self.close}"
+                    f"hours since {change.since.isoformat()} is not accepted: a date after "
+                    f"{start.isoformat()} and up to {end.isoformat()}"
                 )
-                raise ValueError(msg)
+                raise self._fail(msg)
+
+    def _validate_dates(self) -> None:
+        start, end = self.range_start, self.range_end
+        for what, days in (("closure", self.closures), ("early close", self.early_closes)):
+            for day in sorted(days):
+                if not start <= day <= end:
+                    msg = (
+                        f"{what} {day.isoformat()} is not accepted: a date within "
+                        f"{start.isoformat()}..{end.isoformat()}"
+                    )
+                    raise self._fail(msg)
+                if day.weekday() in self.weekend:
+                    msg = (
+                        f"{what} {day.isoformat()} is not accepted: it is a weekend day "
+                        f"({day.strftime('%A')}), never a session"
+                    )
+                    raise self._fail(msg)
+        both = sorted(self.closures & set(self.early_closes))
+        if both:
+            msg = f"{both[0].isoformat()} is not accepted both as a closure and as an early close"
+            raise self._fail(msg)
+        for day, close in self.early_closes.items():
+            hours = self.hours_on(day)
+            if not isinstance(close, dt.time) or close.tzinfo is not None or not (
+                hours.open < close < hours.close
+            ):
+                msg = (
+                    f"early close {close} on {day.isoformat()} is not accepted: a local "
+                    f"time strictly between open={hours.open} and close={hours.close}"
+                )
+                raise self._fail(msg)
 
 
 class YearInfo(Value):
@@ -201,21 +312,27 @@ class YearInfo(Value):
         )
 
 
+def _since(hours: Hours) -> dt.date:
+    return hours.since or dt.date.min
+
+
 def _rule_dates(spec: CalendarSpec, year: int) -> set[dt.date]:
     """Observed holiday dates that fall in ``year``.
 
     A rule of the neighbouring years can land in ``year`` (January 1 on a
     Saturday observed on the Friday before), so their rules are applied too.
+    The years are applied in order with one set of taken dates, so that a
+    substitute day pushed across New Year (December 31 on a Saturday moved
+    to Monday January 2) is seen by the next year's rules, which then move on
+    to the following free day.
     """
-    found: set[dt.date] = set()
-    for rule_year in (year - 1, year, year + 1):
-        taken: set[dt.date] = set()
+    taken: set[dt.date] = set()
+    for rule_year in (year - 2, year - 1, year, year + 1):
         for rule in spec.holidays:
             day = rule.observed(rule_year, spec.weekend, taken)
             if day is not None:
                 taken.add(day)
-        found.update(d for d in taken if d.year == year)
-    return found
+    return {d for d in taken if d.year == year}
 
 
 def compute_year(spec: CalendarSpec, year: int) -> YearInfo:

@@ -8,13 +8,26 @@ typos). Times are ``"HH:MM"`` strings or TOML local times, dates are
     timezone = "Europe/London"       # required: an IANA zone
     open = "08:00"                   # required: regular local open
     close = "16:30"                  # required: regular local close (same day)
+    break_start = "11:30"            # optional: a midday break (both ends or none)
+    break_end = "12:30"
     premarket_open = "05:05"         # optional, defaults to open
     afterhours_close = "17:15"       # optional, defaults to close
     weekend = ["saturday", "sunday"] # optional, this is the default
     first_year = 1990                # required: the supported years
     last_year = 2099
-    closures = ["2011-04-29"]        # optional: ad-hoc closures
-    early_closes = {"1999-12-30" = "12:30"}   # optional: ad-hoc early closes
+    first_date = "1990-01-02"        # optional: the first date answered (in first_year)
+    horizon = "2099-12-31"           # optional: the last date the calendar is sure of
+                                     #   (in last_year; default December 31)
+    closures = ["2011-04-29"]        # optional: ad-hoc closures (weekdays, in range)
+    early_closes = {"1999-12-30" = "12:30"}   # optional: ad-hoc early closes; one at
+                                     #   or before the break's end drops the break
+
+    [[hours]]                        # optional: regular hours from a date on
+    since = "2024-11-05"             # the first date they apply
+    open = "09:00"                   # open and close required;
+    close = "15:30"                  # break_start/break_end optional (none: no break)
+    break_start = "11:30"
+    break_end = "12:30"
 
     [[holidays]]                     # a rule, applied in file order
     name = "Easter Monday"
@@ -46,6 +59,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from preopen.calendar._hours import Hours
 from preopen.calendar._rules import WEEKDAY_NAMES, HolidayRule, Observance, RuleKind
 from preopen.calendar._spec import CalendarSpec, EarlyCloseRule
 from preopen.errors import CalendarFileError
@@ -56,8 +70,10 @@ _TOP_KEYS = frozenset(
     {
         "name", "timezone", "open", "close", "premarket_open", "afterhours_close", "weekend",
         "first_year", "last_year", "closures", "early_closes", "holidays", "early_close_rules",
+        "break_start", "break_end", "first_date", "horizon", "hours",
     }
 )
+_HOURS_KEYS = frozenset({"since", "open", "close", "break_start", "break_end"})
 _RULE_KEYS = frozenset(
     {
         "name", "month", "day", "weekday", "nth", "easter_offset", "offset_days", "weekdays",
@@ -217,6 +233,21 @@ def _parse(reader: _Reader, doc: dict[str, Any]) -> CalendarSpec:
         reader.known_keys(where, table, _RULE_KEYS | {"close"})
         close = reader.time(f"{where}.close", reader.required(where, table, "close"))
         early_rules.append(EarlyCloseRule(reader.rule(where, table), close))
+    hours = []
+    for i, entry in enumerate(reader.items("hours", doc.get("hours", []))):
+        where = f"hours[{i}]"
+        table = reader.table(where, entry)
+        reader.known_keys(where, table, _HOURS_KEYS)
+        times = {
+            key: reader.time(f"{where}.{key}", table[key])
+            for key in ("open", "close", "break_start", "break_end") if key in table
+        }
+        for key in ("since", "open", "close"):
+            reader.required(where, table, key)
+        try:
+            hours.append(Hours(since=reader.date(f"{where}.since", table["since"]), **times))
+        except ValueError as exc:
+            raise CalendarFileError(reader.path, f"{where}: {exc}") from None
     closures = frozenset(
         reader.date("closures", d) for d in reader.items("closures", doc.get("closures", []))
     )
@@ -224,10 +255,14 @@ def _parse(reader: _Reader, doc: dict[str, Any]) -> CalendarSpec:
         reader.date("early_closes", d): reader.time(f"early_closes.{d}", t)
         for d, t in reader.table("early_closes", doc.get("early_closes", {})).items()
     }
-    optional = {
-        key: reader.time(key, doc[key]) for key in ("premarket_open", "afterhours_close")
+    optional: dict[str, Any] = {
+        key: reader.time(key, doc[key])
+        for key in ("premarket_open", "afterhours_close", "break_start", "break_end")
         if key in doc
     }
+    optional.update(
+        (key, reader.date(key, doc[key])) for key in ("first_date", "horizon") if key in doc
+    )
     try:
         return CalendarSpec(
             name=reader.text("name", reader.required("", doc, "name")),
@@ -241,6 +276,7 @@ def _parse(reader: _Reader, doc: dict[str, Any]) -> CalendarSpec:
             closures=closures,
             early_close_rules=tuple(early_rules),
             early_closes=early_closes,
+            hours_changes=tuple(hours),
             **optional,
         )
     except ValueError as exc:

@@ -11,9 +11,19 @@ nothing else to decide timing. For a session ``s`` with open ``O(s)``, close
   midnight that ends that day;
 - otherwise ``IDLE``.
 
+A midday break is inside its session: an instant in the break is ``OPEN``
+(the session is in progress, trading pauses), so a break starts no phase.
+
 Every phase is a half-open interval ``[start, end)`` whose ends are opens,
 closes, prefetch starts or local midnights; :func:`next_phase_change`
 returns the first such end after an instant at which the phase differs.
+Boundaries are compared as UTC instants, so an instant given in the
+exchange's zone and the same instant given in UTC have the same answer,
+also inside a repeated daylight-saving hour.
+
+The horizon: :func:`sessions_before_horizon` counts the sessions a calendar
+still knows after a session, and :func:`horizon_warning` says when that is
+few enough to warn; planning a session past the horizon raises.
 """
 
 from __future__ import annotations
@@ -30,7 +40,15 @@ from preopen.errors import CalendarError, DateOutOfRangeError
 if TYPE_CHECKING:
     from preopen.calendar._calendar import ExchangeCalendar
 
-__all__ = ["Phase", "next_phase_change", "phase_at", "prefetch_start", "target_session"]
+__all__ = [
+    "Phase",
+    "horizon_warning",
+    "next_phase_change",
+    "phase_at",
+    "prefetch_start",
+    "sessions_before_horizon",
+    "target_session",
+]
 
 _ZERO = dt.timedelta(0)
 # Sessions looked at by next_phase_change: the one on or before the
@@ -100,6 +118,8 @@ def phase_at(instant: dt.datetime, calendar: ExchangeCalendar, window: dt.timede
         DateOutOfRangeError: the instant is outside the calendar's range.
     """
     window = _check_window(window)
+    calendar.local_date(instant)  # refuses a naive instant
+    instant = instant.astimezone(dt.UTC)  # compared as instants, not wall-clock times
     if calendar.session_at(instant) is not None:
         return Phase.OPEN
     try:
@@ -178,7 +198,11 @@ def next_phase_change(
     """
     phase = phase_at(instant, calendar, window)
     day = calendar.local_date(instant)
-    for boundary in sorted(b for b in _boundaries(calendar, day, window) if b > instant):
+    # In UTC: two datetimes of the same zone compare by wall-clock time,
+    # which is wrong inside a repeated daylight-saving hour.
+    now = instant.astimezone(dt.UTC)
+    utc = (b.astimezone(dt.UTC) for b in _boundaries(calendar, day, window))
+    for boundary in sorted(b for b in utc if b > now):
         try:
             changed = phase_at(boundary, calendar, window) is not phase
         except DateOutOfRangeError:
@@ -188,4 +212,77 @@ def next_phase_change(
     raise DateOutOfRangeError(
         day, calendar.first_session, calendar.last_session,
         what=f"the {phase.value} phase does not end within the calendar's range",
+    )
+
+
+def sessions_before_horizon(
+    calendar: ExchangeCalendar, session: dt.date, *, at_most: int | None = None
+) -> int:
+    """How many sessions the calendar still knows after ``session``, up to its horizon.
+
+    Args:
+        calendar: the exchange calendar.
+        session: the session being planned.
+        at_most: stop counting there (the answer is then ``min(count, at_most)``).
+
+    Returns:
+        The number of sessions strictly after ``session`` and on or before
+        ``calendar.horizon``; 0 when ``session`` is the last one it knows.
+
+    Raises:
+        DateOutOfRangeError: ``session`` is past the horizon (or before the
+            calendar's first date): planning it is refused rather than
+            treating unknown days as sessions.
+        NotASessionError: ``session`` is not a session.
+    """
+    if isinstance(session, dt.date) and session > calendar.horizon:
+        msg = (
+            f"session {session.isoformat()} is past the horizon of calendar {calendar.name} "
+            f"({calendar.horizon.isoformat()}, the last date it is sure of): "
+            "refusing to plan it; update the calendar"
+        )
+        raise DateOutOfRangeError(
+            session, calendar.first_session, calendar.last_session, message=msg
+        )
+    calendar.open_at(session)  # refuses a date that is not a session
+    count = 0
+    day = session
+    while (at_most is None or count < at_most) and day < calendar.last_session:
+        day = calendar.next_session(day)
+        count += 1
+    return count
+
+
+def horizon_warning(
+    calendar: ExchangeCalendar, session: dt.date, warning_sessions: int
+) -> str | None:
+    """The warning to give when planning ``session`` close to the calendar's horizon.
+
+    Args:
+        calendar: the exchange calendar.
+        session: the session being planned.
+        warning_sessions: warn when fewer sessions than this remain after it
+            (the ``horizon_warning_sessions`` setting; 0 never warns).
+
+    Returns:
+        A one-line message naming the calendar, the horizon and the sessions
+        left, or None when there are enough.
+
+    Raises:
+        CalendarError: ``warning_sessions`` is not an int >= 0.
+        DateOutOfRangeError: ``session`` is past the horizon (see
+            :func:`sessions_before_horizon`).
+    """
+    if isinstance(warning_sessions, bool) or not isinstance(warning_sessions, int) or (
+        warning_sessions < 0
+    ):
+        msg = f"warning_sessions={warning_sessions!r} is not accepted: an int >= 0"
+        raise CalendarError(msg)
+    left = sessions_before_horizon(calendar, session, at_most=warning_sessions)
+    if left >= warning_sessions:
+        return None
+    return (
+        f"calendar {calendar.name} ends at its horizon {calendar.horizon.isoformat()}: "
+        f"{left} session(s) left after {session.isoformat()} (warning at "
+        f"{warning_sessions}); update the calendar before it runs out"
     )

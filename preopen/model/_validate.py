@@ -1,9 +1,13 @@
 """validate: check bars against the calendar's sessions, vectorised.
 
 For each interval the calendar gives a grid of expected stamps: intraday
-bars start at ``open + k * interval`` for every k with the start before the
-close (the last bar of a 6.5 h session at 1h is the half-hour 15:30 bar), and
-daily bars are stamped at the session's open. Every check is a numpy pass
+bars start at ``start + k * interval`` for every k with the start before the
+end of each trading span of the session (the last bar of a 6.5 h session at
+1h is the half-hour 15:30 bar), and daily bars are stamped at the session's
+open. A session with a midday break has two spans, the open to the break's
+start and the break's end to the close, so the grid stops for the break and
+restarts at its end (Tokyo at 1h: 09:00, 10:00, 11:00, then 12:30, 13:30,
+14:30); a bar stamped inside the break is outside the session's trading. Every check is a numpy pass
 over the bars (searchsorted against the grid), no Python work per bar.
 """
 
@@ -34,8 +38,10 @@ class SessionGrid(NamedTuple):
     Attributes:
         stamps: expected ts (int64 UTC ns), ascending.
         session_of: for each stamp, the index of its session in ``opens``.
-        opens: each session's open (int64 UTC ns), ascending.
-        closes: each session's close (int64 UTC ns).
+        opens: each trading span's start (int64 UTC ns), ascending: a
+            session's open, and the end of its break when it has one.
+        closes: each trading span's end (int64 UTC ns): the start of the
+            break, or the session's close.
     """
 
     stamps: NDArray[np.int64]
@@ -55,16 +61,20 @@ def session_grid(
     """
     step = parse_interval(interval)
     days = sorted(set(sessions))
-    opens = np.array([to_ns(calendar.open_at(day)) for day in days], dtype=np.int64)
-    closes = np.array([to_ns(calendar.close_at(day)) for day in days], dtype=np.int64)
+    spans = [(i, a, b) for i, day in enumerate(days) for a, b in calendar.trading_spans(day)]
+    opens = np.array([to_ns(a) for _, a, _ in spans], dtype=np.int64)
+    closes = np.array([to_ns(b) for _, _, b in spans], dtype=np.int64)
+    span_session = np.array([i for i, _, _ in spans], dtype=np.intp)
     if interval == DAILY:
-        return SessionGrid(opens.copy(), np.arange(len(days), dtype=np.intp), opens, closes)
-    # ceil((close - open) / step): a trailing partial bar is still a bar.
+        first = np.ones(len(spans), dtype=bool)
+        first[1:] = span_session[1:] != span_session[:-1]
+        return SessionGrid(opens[first], np.arange(len(days), dtype=np.intp), opens, closes)
+    # ceil((end - start) / step) per span: a trailing partial bar is still a bar.
     counts = -((opens - closes) // step)
-    session_of = np.repeat(np.arange(len(days), dtype=np.intp), counts)
+    span_of = np.repeat(np.arange(len(spans), dtype=np.intp), counts)
     starts = np.repeat(np.cumsum(counts) - counts, counts)
-    stamps = opens[session_of] + (np.arange(session_of.shape[0]) - starts) * step
-    return SessionGrid(stamps.astype(np.int64), session_of, opens, closes)
+    stamps = opens[span_of] + (np.arange(span_of.shape[0]) - starts) * step
+    return SessionGrid(stamps.astype(np.int64), span_session[span_of], opens, closes)
 
 
 def validate(
