@@ -59,6 +59,10 @@ class Settings:
         restart_intensity: restarts allowed within ``restart_period_s``
             before the supervisor gives up and stops the runtime.
         restart_period_s: the period of the restart intensity, in seconds.
+        horizon_warning_sessions: warn (a status event and a log line) when
+            the session being planned has fewer than this many sessions left
+            before the calendar's horizon, the last date it is sure of; 0
+            never warns. Planning past the horizon is always refused.
     """
 
     enabled: bool = True
@@ -76,6 +80,7 @@ class Settings:
     max_attempts: int = 3
     restart_intensity: int = 5
     restart_period_s: float = 60.0
+    horizon_warning_sessions: int = 20
 
     def __post_init__(self) -> None:
         """Check every value; see :meth:`load` for where values come from."""
@@ -255,6 +260,7 @@ def _check(s: Settings) -> None:
     _check_range("max_attempts", s.max_attempts, 1, 100)
     _check_range("restart_intensity", s.restart_intensity, 1, 10_000)
     _check_range("restart_period_s", s.restart_period_s, 0.001, 86_400.0)
+    _check_range("horizon_warning_sessions", s.horizon_warning_sessions, 0, 10_000)
     _check_intervals(s.intervals)
     if not s.store.startswith(_STORE_SCHEMES):
         raise SettingsError("store", s.store, "a URL starting with " + " or ".join(_STORE_SCHEMES))

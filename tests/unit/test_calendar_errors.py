@@ -177,3 +177,57 @@ class TestAmended:
         day = dt.date(2030, 3, 8)
         with pytest.raises(CalendarError, match="both"):
             xnys.amended(closures=[day], early_closes={day: dt.time(13)})
+
+
+def test_amended_takes_one_date_or_one_iso_string(xnys):
+    # A string is one date, not the characters of one.
+    by_text = xnys.amended(closures="2031-03-12")
+    assert not by_text.is_session(dt.date(2031, 3, 12))
+    assert by_text.is_session(dt.date(2031, 3, 11))
+    by_date = xnys.amended(closures=dt.date(2031, 3, 12))
+    assert by_date == by_text
+    with pytest.raises(CalendarError, match="'2031-13-12' is not accepted"):
+        xnys.amended(closures="2031-13-12")
+    with pytest.raises(CalendarError, match="closures=5 is not accepted"):
+        xnys.amended(closures=5)
+
+
+def test_amended_refuses_aware_times_and_pairs_with_calendar_errors(xnys):
+    aware = dt.time(13, 0, tzinfo=dt.UTC)
+    with pytest.raises(CalendarError, match="no time zone"):
+        xnys.amended(early_closes={dt.date(2031, 3, 12): aware})
+    with pytest.raises(CalendarError, match="a mapping of datetime.date to datetime.time"):
+        xnys.amended(early_closes=[(dt.date(2031, 3, 12), dt.time(13, 0))])
+
+
+def test_next_session_past_the_range_says_so(xnys):
+    with pytest.raises(DateOutOfRangeError) as info:
+        xnys.next_session(dt.date(2099, 12, 31))
+    text = str(info.value)
+    assert text.startswith("no session after 2099-12-31: the next session is past")
+    assert "is outside" not in text
+
+
+@pytest.mark.parametrize("year", [0, -5, 99999999999, 10000, 1989, 2100])
+def test_years_out_of_range_are_calendar_errors(xnys, year):
+    for ask in (xnys.holidays, xnys.early_closes):
+        with pytest.raises(CalendarError) as info:
+            ask(year)
+        assert f"year {year} is outside" in str(info.value)
+        assert "1990..2099" in str(info.value)
+
+
+def test_next_phase_change_in_the_repeated_hour_is_the_same_in_any_zone(xnys):
+    from preopen.calendar.timing import next_phase_change  # noqa: PLC0415
+
+    # 2024-11-03 01:00-02:00 happens twice in New York. With a 32 h window the
+    # prefetch for Monday 2024-11-04 (open 14:30 UTC) starts at 06:30 UTC, the
+    # second 01:30; the instant 05:45 UTC is the first 01:45.
+    window = dt.timedelta(hours=32)
+    utc = pendulum.datetime(2024, 11, 3, 5, 45, tz="UTC")
+    local = utc.in_tz("America/New_York")
+    expected = pendulum.datetime(2024, 11, 3, 6, 30, tz="UTC")
+    # Compared in UTC: PEP 495 makes a time in the repeated hour unequal to
+    # every time of another zone.
+    assert next_phase_change(utc, xnys, window).in_tz("UTC") == expected
+    assert next_phase_change(local, xnys, window).in_tz("UTC") == expected
