@@ -76,7 +76,7 @@ def _hm(value):
         (dt.date(2025, 3, 3), "09:30", None, "15:30", 360),
     ],
 )
-def test_hours_and_breaks_by_date(tbrk, day, opening, pause, closing, minutes):
+def test_hours_and_breaks_by_date(tbrk, day, opening, pause, closing, minutes):  # noqa: PLR0917 - parametrized
     assert _hm(tbrk.open_at(day)) == opening
     assert _hm(tbrk.close_at(day)) == closing
     found = tbrk.breaks(day)
@@ -140,15 +140,18 @@ last_year = 2001
         (MINIMAL + 'break_start = "12:30"\nbreak_end = "11:30"\n', "break 12:30:00-11:30:00"),
         (MINIMAL + 'break_start = "08:30"\nbreak_end = "11:30"\n', "open=09:00:00 < break_start"),
         (MINIMAL + '[[hours]]\nopen = "09:00"\nclose = "15:30"\n', "hours[0].since is missing"),
-        (MINIMAL + '[[hours]]\nsince = "2000-05-01"\nopen = "09:00"\n', "hours[0].close is missing"),
+        (MINIMAL + '[[hours]]\nsince = "2000-05-01"\nopen = "09:00"\n',
+         "hours[0].close is missing"),
         (MINIMAL + '[[hours]]\nsince = "2000-05-01"\nopen = "09:00"\nclose = "15:00"\nlunch = 1\n',
          "hours[0].lunch is not a known key"),
         (MINIMAL + '[[hours]]\nsince = "2003-05-01"\nopen = "09:00"\nclose = "15:00"\n',
          "hours since 2003-05-01 is not accepted"),
         (MINIMAL + 'horizon = "2003-01-01"\n', "range 2000-01-01..2003-01-01"),
         # The checks amended() makes, made on the file too.
-        (MINIMAL + 'closures = ["2000-01-08"]\n', "closure 2000-01-08 is not accepted: it is a weekend"),
-        (MINIMAL + 'closures = ["2005-01-04"]\n', "closure 2005-01-04 is not accepted: a date within"),
+        (MINIMAL + 'closures = ["2000-01-08"]\n',
+         "closure 2000-01-08 is not accepted: it is a weekend"),
+        (MINIMAL + 'closures = ["2005-01-04"]\n',
+         "closure 2005-01-04 is not accepted: a date within"),
         (MINIMAL + 'early_closes = {"2000-01-09" = "12:00"}\n',
          "early close 2000-01-09 is not accepted: it is a weekend"),
         (MINIMAL + 'early_closes = {"1999-12-31" = "12:00"}\n',

@@ -196,7 +196,7 @@ def test_amended_refuses_aware_times_and_pairs_with_calendar_errors(xnys):
     aware = dt.time(13, 0, tzinfo=dt.UTC)
     with pytest.raises(CalendarError, match="no time zone"):
         xnys.amended(early_closes={dt.date(2031, 3, 12): aware})
-    with pytest.raises(CalendarError, match="a mapping of datetime.date to datetime.time"):
+    with pytest.raises(CalendarError, match=r"a mapping of datetime\.date to datetime\.time"):
         xnys.amended(early_closes=[(dt.date(2031, 3, 12), dt.time(13, 0))])
 
 
