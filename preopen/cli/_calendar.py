@@ -63,7 +63,7 @@ def _calendar_setting(
     if env_name in os.environ:
         return os.environ[env_name], env_name
     if config is not None and key in config:
-        return config[key], f"{key} (from {config_name})"
+        return config[key], str(config_name)
     return None
 
 
@@ -97,15 +97,14 @@ def _calendar_and_window(
         if bound < _MAX_WINDOW_MINUTES
         else f"a whole number from 1 to {bound}"
     )
+    source = "" if found is None else found[1]
     if isinstance(minutes, str):
         try:
             minutes = int(minutes.strip())
         except ValueError:
-            assert found is not None  # noqa: S101 - the default is an int
-            raise BadInputError(found[1], found[0], accepted) from None
+            raise SettingsError("window_minutes", minutes, accepted, source=source) from None
     if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= bound:
-        where = "window_minutes" if found is None else found[1]
-        raise BadInputError(where, minutes, accepted)
+        raise SettingsError("window_minutes", minutes, accepted, source=source)
     return calendar, dt.timedelta(minutes=minutes)
 
 

@@ -122,3 +122,95 @@ def test_pendulum_imports_from_the_repository_root():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "29"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["calendar", "holidays", "0"], "year 0 is outside"),
+        (["calendar", "holidays", "99999999999"], "year 99999999999 is outside"),
+        (["calendar", "early-closes", "10000"], "year 10000 is outside"),
+        (["calendar", "early-closes", "--", "-1"], "year -1 is outside"),
+    ],
+)
+def test_years_out_of_range_exit_2_with_one_line(capsys, args, needle):
+    assert main(args) == EXIT_BAD_INPUT
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert needle in lines[0]
+    assert "Traceback" not in captured.err
+
+
+def test_window_refusal_states_the_real_bound(capsys):
+    # XNYS: 16:00 to the next 09:30 is 1050 minutes, so 1050 is accepted and 1051 is not.
+    row = run_json(capsys, "calendar", "next", "--after", "2024-11-27", "--window-minutes", "1050")
+    assert row["prefetch_start"] == "2024-11-28T16:00:00-05:00"
+    assert main(["calendar", "next", "--window-minutes", "1051"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "window_minutes=1051 (from --window-minutes)" in err
+    assert "from 1 to 1050" in err
+    assert "1440" not in err
+    assert main(["calendar", "next", "--help"]) == EXIT_OK
+    assert "1050" in capsys.readouterr().out
+
+
+def test_calendar_commands_ignore_settings_they_do_not_use(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("PREOPEN_STORE", "garbage")
+    monkeypatch.setenv("PREOPEN_LOADERS", "many")
+    config = tmp_path / "preopen.toml"
+    config.write_text('store = "mysql://nope"\nwindow_minutes = 30\nexchange = "XTKS"\n')
+    row = run_json(capsys, "calendar", "next", "--after", "2024-11-05", "--config", str(config))
+    assert row["exchange"] == "XTKS"
+    assert row["prefetch_start"] == "2024-11-06T08:30:00+09:00"
+    # The environment wins over the file, as for every setting.
+    monkeypatch.setenv("PREOPEN_WINDOW_MINUTES", "45")
+    row = run_json(capsys, "calendar", "next", "--after", "2024-11-05", "--config", str(config))
+    assert row["prefetch_start"] == "2024-11-06T08:15:00+09:00"
+    assert run_json(capsys, "calendar", "holidays", "2024")[0] == "2024-01-01"
+    # A setting the command does use is still checked.
+    monkeypatch.setenv("PREOPEN_WINDOW_MINUTES", "soon")
+    assert main(["calendar", "next"]) == EXIT_BAD_INPUT
+    assert "PREOPEN_WINDOW_MINUTES" in capsys.readouterr().err
+
+
+def test_next_prints_the_break_and_the_horizon(capsys):
+    row = run_json(capsys, "calendar", "next", "--exchange", "XTKS", "--after", "2024-11-05")
+    assert row["session"] == "2024-11-06"
+    assert row["open"] == "2024-11-06T09:00:00+09:00"
+    assert row["break_start"] == "2024-11-06T11:30:00+09:00"
+    assert row["break_end"] == "2024-11-06T12:30:00+09:00"
+    assert row["close"] == "2024-11-06T15:30:00+09:00"
+    assert row["horizon"] == "2030-12-31"
+    xnys = run_json(capsys, "calendar", "next", "--after", "2099-12-28")
+    assert xnys["break_start"] is None
+    assert xnys["horizon"] == "2099-12-31"
+    assert xnys["sessions_before_horizon"] == 2  # 2099-12-30 and 31 follow the 29th
+    assert main(["calendar", "next", "--exchange", "XHKG", "--after", "2024-12-20"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "break start" in out
+    assert "12:00:00+08:00" in out
+    assert "horizon" in out
+
+
+def test_export_writes_a_calendar_preopen_reads(capsys, tmp_path):
+    pytest.importorskip("exchange_calendars", reason="the exchange-calendars extra")
+    target = tmp_path / "xtks.toml"
+    args = ["calendar", "export", "XTKS", "--to", str(target)]
+    assert main([*args, "--start", "2024-10-01", "--end", "2024-12-31"]) == EXIT_OK
+    capsys.readouterr()
+    rows = run_json(capsys, "calendar", "sessions", "2024-11-01", "2024-11-06",
+                    "--exchange", str(target))
+    # 2024-11-04 is Culture Day observed; the close moved to 15:30 on the 5th.
+    assert [r["session"] for r in rows] == ["2024-11-01", "2024-11-05", "2024-11-06"]
+    assert rows[0]["close"] == "2024-11-01T15:00:00+09:00"
+    assert rows[1]["close"] == "2024-11-05T15:30:00+09:00"
+    assert rows[1]["break"] == ["2024-11-05T11:30:00+09:00", "2024-11-05T12:30:00+09:00"]
+    row = run_json(capsys, "calendar", "next", "--exchange", str(target), "--after", "2024-12-27")
+    assert row["session"] == "2024-12-30"
+    assert row["horizon"] == "2024-12-31"
+    assert row["sessions_before_horizon"] == 0  # Tokyo is closed on December 31
+    assert main([*args, "--start", "2024-12-31", "--end", "2024-01-01"]) == EXIT_BAD_INPUT
+    assert main(["calendar", "export", "NOPE", "--to", str(target), "--start", "2024-01-01",
+                 "--end", "2024-02-01"]) == EXIT_BAD_INPUT
+    assert "xcals:NOPE" in capsys.readouterr().err
