@@ -49,7 +49,7 @@ def _as_hours(row: SessionRow, since: dt.date | None) -> Hours:
 def _starts_era(rows: Sequence[SessionRow], i: int) -> bool:
     wanted = _day(rows[i])
     following = rows[i : i + _ERA_RUN]
-    return all(_day(row) == wanted for row in following)
+    return len(following) == _ERA_RUN and all(_day(row) == wanted for row in following)
 
 
 def spec_from_sessions(
@@ -82,8 +82,12 @@ def spec_from_sessions(
     if not rows:
         msg = f"calendar {name} has no session in {start.isoformat()}..{end.isoformat()}"
         raise CalendarError(msg)
+    # The first regular hours: the first session's, unless it is a one-off
+    # (an early close), then the most common among the first few.
     counts = collections.Counter(_day(row) for row in rows[: _ERA_RUN * 5])
-    first = next(row for row in rows if _day(row) == counts.most_common(1)[0][0])
+    first = rows[0]
+    if not _starts_era(rows, 0):
+        first = next(row for row in rows if _day(row) == counts.most_common(1)[0][0])
     current = _as_hours(first, None)
     changes: list[Hours] = []
     early: dict[dt.date, dt.time] = {}
@@ -97,12 +101,12 @@ def spec_from_sessions(
             raise CalendarError(msg)
         if _day(row) == current.on_day(None):
             continue
-        if row[4] < current.close and _day(row) == current.on_day(row[4]):
-            early[day] = row[4]
-            continue
         if _starts_era(rows, i):
             current = _as_hours(row, day)
             changes.append(current)
+            continue
+        if row[4] < current.close and _day(row) == current.on_day(row[4]):
+            early[day] = row[4]
             continue
         msg = (
             f"session {day.isoformat()} of {name} has hours {_day(row)!r} that are neither "

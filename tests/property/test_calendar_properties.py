@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from preopen.calendar import get_calendar
@@ -122,3 +122,76 @@ def test_amending_leaves_the_original(d):
     assert XNYS.is_session(d)
     assert XNYS.holidays(d.year) == before
     assert set(amended.holidays(d.year)) == {*before, d}
+
+
+BREAK_CALENDARS = {"XTKS": get_calendar("XTKS"), "XHKG": get_calendar("XHKG")}
+
+
+@given(
+    st.sampled_from(sorted(BREAK_CALENDARS)), st.dates(dt.date(2000, 1, 3), dt.date(2030, 12, 30))
+)
+def test_trading_spans_lie_in_the_session_around_its_break(code, d):
+    calendar = BREAK_CALENDARS[code]
+    day = d if calendar.is_session(d) else calendar.next_session(d)
+    spans = calendar.trading_spans(day)
+    opening, closing = calendar.open_at(day), calendar.close_at(day)
+    assert spans[0][0] == opening
+    assert spans[-1][1] == closing
+    assert all(a < b for a, b in spans)
+    pause = calendar.breaks(day)
+    if pause is None:
+        assert len(spans) == 1
+    else:
+        assert spans == ((opening, pause[0]), (pause[1], closing))
+        middle = pause[0] + (pause[1] - pause[0]) / 2
+        assert calendar.session_at(middle) == day
+        assert not calendar.is_trading(middle)
+    minutes = sum((b - a).total_seconds() for a, b in spans) / 60
+    assert calendar.session_minutes(day) == minutes
+    assert calendar.is_trading(opening)
+    assert not calendar.is_trading(closing)
+
+
+@given(
+    st.sampled_from(sorted(BREAK_CALENDARS)),
+    st.dates(dt.date(2000, 1, 3), dt.date(2029, 12, 31)),
+    st.integers(min_value=1, max_value=400),
+)
+# Ranges across a change of hours, and short ones at its edge.
+@example("XHKG", dt.date(2011, 2, 1), 60)
+@example("XTKS", dt.date(2024, 10, 30), 30)
+@example("XTKS", dt.date(2024, 11, 1), 5)
+@example("XTKS", dt.date(2024, 11, 5), 2)
+@example("XHKG", dt.date(2024, 12, 20), 12)
+def test_an_export_of_explicit_dates_reads_back_the_same(code, start, days):
+    from preopen.calendar import ExchangeCalendar, load_spec, spec_from_sessions, spec_to_toml  # noqa: PLC0415
+
+    calendar = BREAK_CALENDARS[code]
+    end = start + dt.timedelta(days=days)
+    rows = []
+    for day in calendar.sessions(start, end):
+        pause = calendar.breaks(day)
+        rows.append((
+            day,
+            calendar.open_at(day).time(),
+            None if pause is None else pause[0].time(),
+            None if pause is None else pause[1].time(),
+            calendar.close_at(day).time(),
+        ))
+    if not rows:
+        return
+    spec = spec_from_sessions(
+        name=code, timezone=calendar.timezone, weekend=frozenset({5, 6}),
+        start=start, end=end, rows=rows,
+    )
+    import tempfile  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "cal.toml"
+        path.write_text(spec_to_toml(spec, "round trip"))
+        again = ExchangeCalendar(load_spec(path))
+    assert again.spec == spec
+    assert again.sessions(start, end) == calendar.sessions(start, end)
+    for day in again.sessions(start, end):
+        assert again.trading_spans(day) == calendar.trading_spans(day)

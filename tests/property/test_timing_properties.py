@@ -105,3 +105,51 @@ def test_the_phase_cycle(instant, window):
         Phase.CLOSED: {Phase.IDLE, Phase.PREFETCHING},
     }
     assert following in allowed[phase]
+
+
+# Calendars with a midday break, and instants given in their own zone or in UTC.
+BREAK_CALENDARS = [get_calendar("XTKS"), get_calendar("XHKG")]
+break_instants = st.builds(
+    lambda moment, zone: pendulum.instance(moment, tz="UTC").in_tz(zone),
+    st.datetimes(min_value=dt.datetime(2000, 1, 5), max_value=dt.datetime(2030, 12, 20)),
+    st.sampled_from(["UTC", "Asia/Tokyo", "Asia/Hong_Kong", "America/New_York"]),
+)
+
+
+@given(break_instants, windows, st.sampled_from(BREAK_CALENDARS))
+def test_a_break_is_inside_the_open_phase(instant, window, calendar):
+    phase = phase_at(instant, calendar, window)
+    session = calendar.session_at(instant)
+    assert (phase is Phase.OPEN) == (session is not None)
+    if calendar.is_trading(instant):
+        assert phase is Phase.OPEN
+    change = next_phase_change(instant, calendar, window)
+    assert phase_at(change, calendar, window) is not phase
+    assert phase_at(change - TICK, calendar, window) is phase
+    if session is not None:
+        # The change out of OPEN is the close, never the break.
+        assert change == calendar.close_at(session)
+
+
+ny_instants = st.builds(
+    lambda moment: pendulum.instance(moment, tz="UTC"),
+    st.one_of(
+        # Around the autumn changes, where an hour repeats in New York.
+        st.sampled_from([2007, 2015, 2024, 2030]).flatmap(
+            lambda year: st.datetimes(
+                min_value=dt.datetime(year, 10, 28), max_value=dt.datetime(year, 11, 10)
+            )
+        ),
+        st.datetimes(min_value=dt.datetime(1990, 1, 3), max_value=dt.datetime(2099, 12, 28)),
+    ),
+)
+long_windows = st.timedeltas(min_value=dt.timedelta(0), max_value=dt.timedelta(hours=40))
+
+
+@given(ny_instants, long_windows)
+def test_the_same_instant_in_any_zone_has_the_same_answers(instant, window):
+    local = instant.in_tz(XNYS.timezone)
+    assert phase_at(local, XNYS, window) is phase_at(instant, XNYS, window)
+    from_utc = next_phase_change(instant, XNYS, window).in_tz("UTC")
+    from_local = next_phase_change(local, XNYS, window).in_tz("UTC")
+    assert from_utc == from_local
