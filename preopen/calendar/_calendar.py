@@ -10,13 +10,12 @@ every thread and actor without a lock.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import pendulum
 
-from preopen.calendar._dates import amendment_values, as_date
+from preopen.calendar._dates import amendment_values, as_date, check_year, no_session_beyond
 from preopen.calendar._spec import CalendarSpec, YearInfo, compute_year
 from preopen.errors import CalendarError, DateOutOfRangeError, NotASessionError
 
@@ -166,13 +165,7 @@ class ExchangeCalendar:
         sessions would shorten it by the shift; US and European zones change
         on a Sunday, which is a weekend day on those exchanges.
         """
-        day = dt.date(2000, 1, 3)
-        hours = self._spec.regular_hours
-        pairs = [(h, h) for h in hours] + list(itertools.pairwise(hours))
-        return min(
-            dt.datetime.combine(day + _ONE_DAY, after.open) - dt.datetime.combine(day, before.close)
-            for before, after in pairs
-        )
+        return self._spec.shortest_night
 
     # -- dates ------------------------------------------------------------
 
@@ -220,14 +213,7 @@ class ExchangeCalendar:
         """
         day = self._check(d)
         if day >= self._last:
-            raise DateOutOfRangeError(
-                day, self._first, self._last,
-                message=(
-                    f"no session after {day.isoformat()}: the next session is past the "
-                    f"calendar's range {self._first.isoformat()}..{self._last.isoformat()} "
-                    f"(horizon {self.horizon.isoformat()})"
-                ),
-            )
+            raise no_session_beyond(day, self._first, self._last, self.horizon, after=True)
         found = self._scan(day + _ONE_DAY, 1, self._last)
         assert found is not None  # noqa: S101 - _last is a session after day
         return found
@@ -240,13 +226,7 @@ class ExchangeCalendar:
         """
         day = self._check(d)
         if day <= self._first:
-            raise DateOutOfRangeError(
-                day, self._first, self._last,
-                message=(
-                    f"no session before {day.isoformat()}: the previous session is before the "
-                    f"calendar's range {self._first.isoformat()}..{self._last.isoformat()}"
-                ),
-            )
+            raise no_session_beyond(day, self._first, self._last, self.horizon, after=False)
         found = self._scan(day - _ONE_DAY, -1, self._first)
         assert found is not None  # noqa: S101 - _first is a session before day
         return found
@@ -314,20 +294,8 @@ class ExchangeCalendar:
         return {d: t for d, t in found.items() if start <= d <= end}
 
     def _check_year(self, year: int) -> int:
-        if isinstance(year, bool) or not isinstance(year, int):
-            msg = f"year={year!r} is not accepted: an int"
-            raise CalendarError(msg)
-        if not self._spec.first_year <= year <= self._spec.last_year:
-            msg = (
-                f"year {year} is outside the calendar's range "
-                f"{self._first.isoformat()}..{self._last.isoformat()}: "
-                f"a year in {self._spec.first_year}..{self._spec.last_year}"
-            )
-            # A date is built only for a year a date can have (year 0 or
-            # 99999999999 has none).
-            day = dt.date(year, 1, 1) if dt.MINYEAR <= year <= dt.MAXYEAR else self._first
-            raise DateOutOfRangeError(day, self._first, self._last, message=msg)
-        return year
+        years = (self._spec.first_year, self._spec.last_year)
+        return check_year(year, years, self._first, self._last)
 
     # -- times ------------------------------------------------------------
 
@@ -381,16 +349,6 @@ class ExchangeCalendar:
         if hours.break_start is None or hours.break_end is None:
             return None
         return self._at(day, hours.break_start), self._at(day, hours.break_end)
-
-    def break_start_at(self, d: dt.date) -> pendulum.DateTime | None:
-        """The start of session ``d``'s midday break, or None (see :meth:`breaks`)."""
-        found = self.breaks(d)
-        return None if found is None else found[0]
-
-    def break_end_at(self, d: dt.date) -> pendulum.DateTime | None:
-        """The end of session ``d``'s midday break, or None (see :meth:`breaks`)."""
-        found = self.breaks(d)
-        return None if found is None else found[1]
 
     def trading_spans(self, d: dt.date) -> tuple[tuple[pendulum.DateTime, pendulum.DateTime], ...]:
         """The spans ``[start, end)`` in which session ``d`` trades, in order.

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from preopen.errors import CalendarError
+from preopen.errors import CalendarError, DateOutOfRangeError
 
-__all__ = ["amendment_values", "as_date"]
+__all__ = ["amendment_values", "as_date", "check_year", "no_session_beyond"]
 
 
 def as_date(value: object, what: str) -> dt.date:
@@ -77,3 +77,45 @@ def amendment_values(
             raise CalendarError(msg)
         early[day] = t
     return days, early
+
+
+def check_year(year: object, years: tuple[int, int], first: dt.date, last: dt.date) -> int:
+    """``year`` when it is an int within ``years``; otherwise a CalendarError.
+
+    Args:
+        year: the year asked about.
+        years: the calendar's first and last year.
+        first: its first session (for the message).
+        last: its last session (for the message).
+
+    Raises:
+        CalendarError: not an int.
+        DateOutOfRangeError: outside ``years`` (year 0 and 99999999999 included).
+    """
+    if isinstance(year, bool) or not isinstance(year, int):
+        msg = f"year={year!r} is not accepted: an int"
+        raise CalendarError(msg)
+    if not years[0] <= year <= years[1]:
+        msg = (
+            f"year {year} is outside the calendar's range {first.isoformat()}.."
+            f"{last.isoformat()}: a year in {years[0]}..{years[1]}"
+        )
+        # A date is built only for a year a date can have.
+        day = dt.date(year, 1, 1) if dt.MINYEAR <= year <= dt.MAXYEAR else first
+        raise DateOutOfRangeError(day, first, last, message=msg)
+    return year
+
+
+def no_session_beyond(
+    day: dt.date, first: dt.date, last: dt.date, horizon: dt.date, *, after: bool
+) -> DateOutOfRangeError:
+    """The error for a date in range whose next (``after``) or previous session is not."""
+    span = f"the calendar's range {first.isoformat()}..{last.isoformat()}"
+    if after:
+        msg = (
+            f"no session after {day.isoformat()}: the next session is past {span} "
+            f"(horizon {horizon.isoformat()})"
+        )
+    else:
+        msg = f"no session before {day.isoformat()}: the previous session is before {span}"
+    return DateOutOfRangeError(day, first, last, message=msg)

@@ -10,6 +10,7 @@ answers questions about one.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -177,6 +178,21 @@ class CalendarSpec(Value):
             if change.since is not None and change.since <= day:
                 found = change
         return found if found is not None else self.base_hours
+
+    @property
+    def shortest_night(self) -> dt.timedelta:
+        """The shortest wall-clock gap from a regular close to the next day's regular open.
+
+        Over every set of regular hours, and from each to the next.
+        """
+        day = dt.date(2000, 1, 3)
+        hours = self.regular_hours
+        pairs = [(h, h) for h in hours] + list(itertools.pairwise(hours))
+        return min(
+            dt.datetime.combine(day + dt.timedelta(days=1), after.open)
+            - dt.datetime.combine(day, before.close)
+            for before, after in pairs
+        )
 
     @property
     def range_start(self) -> dt.date:

@@ -86,12 +86,6 @@ def test_hours_and_breaks_by_date(tbrk, day, opening, pause, closing, minutes): 
     assert len(spans) == (1 if pause is None else 2)
     assert _hm(spans[0][0]) == opening
     assert _hm(spans[-1][1]) == closing
-    if pause is None:
-        assert tbrk.break_start_at(day) is None
-        assert tbrk.break_end_at(day) is None
-    else:
-        assert _hm(tbrk.break_start_at(day)) == pause[0]
-        assert _hm(tbrk.break_end_at(day)) == pause[1]
 
 
 def test_a_break_is_inside_the_session(tbrk):

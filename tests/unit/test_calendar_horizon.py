@@ -96,3 +96,18 @@ def test_xnys_horizon_is_the_end_of_its_rules():
     assert xnys.horizon == dt.date(2099, 12, 31)
     # 2099-12-28..31 are Monday..Thursday sessions.
     assert sessions_before_horizon(xnys, dt.date(2099, 12, 28)) == 3
+
+
+def test_the_horizon_warning_setting():
+    from preopen.errors import SettingsError  # noqa: PLC0415
+    from preopen.settings import Settings  # noqa: PLC0415
+
+    assert Settings().horizon_warning_sessions == 20
+    loaded = Settings.load(env={"PREOPEN_HORIZON_WARNING_SESSIONS": "0"})
+    assert loaded.horizon_warning_sessions == 0
+    with pytest.raises(SettingsError) as info:
+        Settings.load(env={"PREOPEN_HORIZON_WARNING_SESSIONS": "-1"})
+    assert "horizon_warning_sessions=-1 (from PREOPEN_HORIZON_WARNING_SESSIONS)" in str(info.value)
+    assert "0 to 10000" in str(info.value)
+    with pytest.raises(SettingsError, match="a whole number"):
+        Settings.load(horizon_warning_sessions="many")
