@@ -196,3 +196,29 @@ observance = "next_weekday"
 def test_substitute_holidays_across_new_year(tmp_path, year, closed):
     calendar = get_calendar(_write(tmp_path, THAI))
     assert tuple(d.isoformat() for d in calendar.holidays(year)) == closed
+
+
+def test_the_adapter_without_the_extra_names_it(monkeypatch):
+    import sys  # noqa: PLC0415
+
+    monkeypatch.setitem(sys.modules, "exchange_calendars", None)  # as if not installed
+    with pytest.raises(CalendarError) as info:
+        get_calendar("xcals:XSES")
+    assert "pip install 'preopen[exchange-calendars]'" in str(info.value)
+
+
+def test_importing_the_calendar_loads_no_optional_or_heavy_module():
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    code = (
+        "import sys, preopen.calendar, preopen.calendar.timing;"
+        "from preopen.calendar import get_calendar; get_calendar('XTKS');"
+        "print(sorted(m for m in ('numpy', 'pandas', 'exchange_calendars', 'pykka')"
+        " if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
