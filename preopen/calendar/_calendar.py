@@ -489,6 +489,9 @@ class ExchangeCalendar:
             return self
         spec = self._spec.replace(
             closures=self._spec.closures | closed,
-            early_closes={**self._spec.early_closes, **early},
+            # A later closure wins over an early close announced before it.
+            early_closes={
+                d: t for d, t in {**self._spec.early_closes, **early}.items() if d not in closed
+            },
         )
         return ExchangeCalendar(spec)

@@ -231,3 +231,13 @@ def test_next_phase_change_in_the_repeated_hour_is_the_same_in_any_zone(xnys):
     # every time of another zone.
     assert next_phase_change(utc, xnys, window).in_tz("UTC") == expected
     assert next_phase_change(local, xnys, window).in_tz("UTC") == expected
+
+
+def test_a_closure_announced_after_an_early_close_wins(xnys):
+    day = dt.date(2030, 3, 8)
+    early = xnys.amended(early_closes={day: dt.time(13)})
+    closed = early.amended(closures=[day])
+    assert not closed.is_session(day)
+    assert day not in closed.early_closes(2030)
+    with pytest.raises(NotASessionError):
+        closed.amended(early_closes={day: dt.time(12)})
