@@ -2,61 +2,30 @@
 
 :class:`Planner` is everything the SchedulerActor decides, with no actor and
 no I/O in it: the actor feeds it what happens (ticks, replies, changes) and
-sends the commands it leaves in :attr:`Planner.outbox`. Timing comes only
-from the pure functions of :mod:`preopen.calendar.timing`.
+tells the messages it leaves in :attr:`Planner.outbox`, each with the key of
+the child it is for. Timing comes only from :mod:`preopen.calendar.timing`.
 
 One *cycle* per target session (the session in progress, else the next to
-open):
-
-1. planned as soon as it becomes the target (at the previous close, or at
-   start);
-2. in the window (``open - window <= now < open``, when ``enabled``): the load
-   starts with the active symbols (listing the store's symbols first when the
-   active set is "every symbol"); failed keys (or a failed listing) are
-   retried with backoff: 1 s after the failure, then twice as long each
-   time, at most the check interval (the next wake-up is the earlier of the
-   retry and the usual one);
-3. when the load is done, the snapshot is assembled (validated, frozen);
-4. at the open tick, a complete snapshot is activated at once (when
-   ``auto_activate``); otherwise the session *falls back*: a stale snapshot
-   is retired, the load is started or finished or retried at once (the open
-   restarts the backoff), and the snapshot is activated as soon as the load
-   is done with at least one key loaded (the report and the status name the
-   failed symbols; they are retried with backoff until they load or the
-   session ends, each success activating a follow-up snapshot). A load
-   with nothing loaded at all is not activated: an empty snapshot would
-   tell the host the session has no data;
-   a scheduler restarted after the open adopts the snapshot already served
-   (no fallback, no reload) and loads only what it lacks;
-5. symbols added meanwhile are loaded into the same cycle: before the open
-   they join the snapshot, after it they make a follow-up snapshot;
-6. at the close the next session becomes the target: a new cycle.
-
-Activation never happens before the cycle's open tick, and only for the
-cycle's own session, so the host is never served a future session; the
-SessionDataActor refuses anything that is not the session in progress.
+open; :class:`~preopen.actors.prefetch.Cycle`): planned when it becomes the
+target, loaded in the window (failed keys retried with backoff), validated
+and frozen when the load is done, activated at the open tick (or, without a
+complete prefetch, as soon as a load with at least one key is done: the
+fallback), replaced by the next cycle at the close. ``docs/architecture.md``
+walks one session through it. Activation never happens before the cycle's
+open tick, and only for the cycle's own session.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from preopen.actors._journal import Journal
-from preopen.actors._loading import LoadSteps
-from preopen.actors._plan import (
-    Assembler,
-    Command,
-    Cycle,
-    PlanConfig,
-    SendActivate,
-    SendBatch,
-    SendList,
-    SendRetire,
-    load_spec,
-)
-from preopen.actors._status import EventKind, RuntimeStatus
+from preopen.actors.child import ChildKey, Role
+from preopen.actors.journal import Journal
+from preopen.actors.messages import Activate, ListSymbols, LoadBatch, Retire
+from preopen.actors.prefetch import Cycle, Prefetch, load_spec
 from preopen.calendar.timing import (
     Phase,
     next_phase_change,
@@ -65,73 +34,61 @@ from preopen.calendar.timing import (
     target_session,
 )
 from preopen.errors import DateOutOfRangeError
+from preopen.model import Bars, SessionSnapshot, validate
+from preopen.status import EventKind, RuntimeStatus
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
     import pendulum
 
     from preopen.calendar import ExchangeCalendar
-    from preopen.model import Bars, SessionSnapshot
+    from preopen.settings import Settings
 
-# The plan's vocabulary lives in _plan; re-exported for whoever imports it from here.
-__all__ = [
-    "Assembler",
-    "Command",
-    "PlanConfig",
-    "Planner",
-    "SendActivate",
-    "SendBatch",
-    "SendList",
-    "SendRetire",
-    "load_spec",
-]
+__all__ = ["PER_LOADER", "Planner"]
 
-class Planner(LoadSteps):
+#: The most batches in flight on one loader: its next batch is always queued.
+PER_LOADER = 2
+
+SESSION_DATA = ChildKey(Role.SESSION_DATA)
+
+
+class Planner:
     """The scheduler's state and decisions.
 
     Args:
-        config: the settings it needs.
-        assemble: builds a snapshot from loaded bars.
-        empty: makes an empty Bars (for a symbol the store has nothing for).
+        settings: the runtime's settings.
         symbols: the active set (``None``: every symbol in the store).
-        serving: the session of the snapshot already served, if any.
-        served: that snapshot: a restarted scheduler adopts it when its
-            session is the one in progress (no reload, no fallback).
+        served: the snapshot already served, if any: a restarted scheduler
+            adopts it when its session is the one in progress.
         restore: the last status published, to carry counters and history
             over a restart of the scheduler.
     """
 
     def __init__(
         self,
-        config: PlanConfig,
+        settings: Settings,
         *,
-        assemble: Assembler,
-        empty: Callable[[str, str], Bars],
         symbols: frozenset[str] | None = None,
-        serving: dt.date | None = None,
         served: SessionSnapshot | None = None,
         restore: RuntimeStatus | None = None,
     ) -> None:
         """Create a planner with no calendar yet."""
-        self.config = config
-        self._assemble = assemble
-        self._empty = empty
+        self.settings = settings
         self.symbols = symbols
         self.calendar: ExchangeCalendar | None = None
         self.cycle: Cycle | None = None
-        self.outbox: list[Command] = []
-        # Set when a snapshot was assembled before its open: the actor then
-        # runs a full garbage collection, so that none is pending at the open.
+        self.outbox: list[tuple[ChildKey, object]] = []
+        # Set when a snapshot was frozen before its open: the actor then runs
+        # a full garbage collection, so that none is pending at the open.
         self.collect = False
         self.now: pendulum.DateTime | None = None
         self._ids = itertools.count(1)
         self._listed: tuple[str, ...] | None = None
-        self._loader_rr = itertools.cycle(range(config.loaders))
+        self._loader_rr = itertools.cycle(range(settings.loaders))
         self._served = served
-        if served is not None and serving is None:
-            serving = served.session
+        serving = served.session if served is not None else None
         self._journal = Journal(restore if restore is not None
                                 else RuntimeStatus(serving=serving))
         # next_phase_change is costly (~0.5 ms): cached as (calendar, from, change).
@@ -165,11 +122,10 @@ class Planner(LoadSteps):
             self._pump()
             return
         try:
-            target = target_session(now, calendar, self.config.window)
+            target = target_session(now, calendar, self.settings.window)
         except DateOutOfRangeError as exc:
             self._error(now, None, f"no session to plan: {exc}")
             return
-        cycle = self.cycle
         if cycle is None or cycle.session != target:
             if cycle is not None and now >= cycle.spec.close:
                 self._event(now, EventKind.SESSION_ENDED, cycle.session,
@@ -178,7 +134,7 @@ class Planner(LoadSteps):
             cycle = self._plan(calendar, target, now)
         if now >= cycle.spec.open:
             self._at_open(cycle, now, perf)
-        elif self.config.enabled and now >= cycle.prefetch_start:
+        elif self.settings.enabled and now >= cycle.prefetch_start:
             self._in_window(cycle, now)
         self._pump()
 
@@ -214,12 +170,12 @@ class Planner(LoadSteps):
         self._start_load(cycle, symbols)
         self._pump()
 
-    def loaded(self, request_id: int, bars: Mapping[str, Bars], seconds: float) -> None:
+    def loaded(self, request_id: int, bars: Mapping[str, Bars]) -> None:
         """Take a loader's bars."""
         cycle = self.cycle
         if cycle is None or cycle.load is None:
             return
-        if cycle.load.loaded(request_id, bars, seconds) is None:
+        if cycle.load.loaded(request_id, bars) is None:
             return  # a late answer for an earlier cycle or a re-sent batch
         self._progressed(cycle)
 
@@ -243,20 +199,19 @@ class Planner(LoadSteps):
     def activated(self, session: dt.date, symbols: int, latency_s: float) -> None:
         """The SessionDataActor now serves ``session``'s snapshot."""
         cycle = self.cycle
+        status = self._journal.status
         fallback_s = None
         if cycle is not None and cycle.session == session and cycle.pending is not None:
             cycle.served, cycle.pending = cycle.pending, None
-            if cycle.fallback and cycle.open_perf is not None and self._status.serving != session:
+            if cycle.fallback and cycle.open_perf is not None and status.serving != session:
                 fallback_s = time.perf_counter() - cycle.open_perf
-        first = self._status.serving != session
+        first = status.serving != session
         self._journal.update(
             serving=session,
             serving_symbols=symbols,
-            activations=self._status.activations + 1,
+            activations=status.activations + 1,
             activation_latency_s=latency_s,
-            fallback_seconds=(
-                fallback_s if fallback_s is not None else self._status.fallback_seconds
-            ),
+            fallback_seconds=fallback_s if fallback_s is not None else status.fallback_seconds,
         )
         what = "activated" if first else "follow-up activated"
         self._event(self.now, EventKind.ACTIVATED, session,
@@ -270,7 +225,7 @@ class Planner(LoadSteps):
             cycle.pending = None
             self._close_cycle()
 
-    def child_restarted(self, child: str, restarts: int, error: str,
+    def child_restarted(self, child: ChildKey, restarts: int, error: str,
                         now: pendulum.DateTime | None = None) -> None:
         """The supervisor restarted ``child``: re-send what it lost.
 
@@ -284,24 +239,24 @@ class Planner(LoadSteps):
                     f"{child} restarted after {error}")
         if cycle is None:
             return
-        if child.startswith("loader-") and cycle.load is not None:
-            lost = cycle.load.loader_lost(int(child.removeprefix("loader-")))
-            if lost:
-                self._event(self.now, EventKind.RETRY, cycle.session,
-                            f"{lost} batches of {child} handed to live loaders")
-            self._progressed(cycle)
-        if child.startswith("loader-") and cycle.listing is not None:
-            self._request_listing(cycle)
-        if child == "session_data" and cycle.pending is not None:
-            self.outbox.append(SendActivate(cycle.pending, time.perf_counter()))
+        if child.role == Role.LOADER and child.index is not None:
+            if cycle.load is not None:
+                lost = cycle.load.loader_lost(child.index)
+                if lost:
+                    self._event(self.now, EventKind.RETRY, cycle.session,
+                                f"{lost} batches of {child} handed to live loaders")
+                self._progressed(cycle)
+            if cycle.listing is not None:
+                self._request_listing(cycle)
+        if child.role == Role.SESSION_DATA and cycle.pending is not None:
+            self._activate(cycle, cycle.pending, time.perf_counter())
 
     def activate_now(self) -> SessionSnapshot | None:
         """Activate the prepared snapshot of the session in progress (host's request)."""
         cycle = self.cycle
         if cycle is None or not cycle.opened or cycle.snapshot is None:
             return None
-        cycle.pending = cycle.snapshot
-        self.outbox.append(SendActivate(cycle.snapshot, time.perf_counter()))
+        self._activate(cycle, cycle.snapshot, time.perf_counter())
         return cycle.snapshot
 
     # --- outputs ---------------------------------------------------------------
@@ -322,7 +277,7 @@ class Planner(LoadSteps):
 
     def next_wake(self, now: pendulum.DateTime) -> pendulum.DateTime:
         """When the scheduler wants its next tick: the next phase change, or the check interval."""
-        latest = now + self.config.check_interval
+        latest = now + self.settings.check_interval
         cycle = self.cycle
         if cycle is not None and cycle.retry_at is not None and cycle.retry_at > now:
             latest = min(latest, cycle.retry_at)
@@ -333,7 +288,7 @@ class Planner(LoadSteps):
         if cached is not None and cached[0] is calendar and cached[1] <= now < cached[2]:
             return min(latest, cached[2])
         try:
-            change = next_phase_change(now, calendar, self.config.window).in_tz("UTC")
+            change = next_phase_change(now, calendar, self.settings.window).in_tz("UTC")
         except DateOutOfRangeError:
             return latest
         self._change = (calendar, now, change)
@@ -345,7 +300,7 @@ class Planner(LoadSteps):
         phase = None
         if now is not None and self.calendar is not None:
             try:
-                phase = phase_at(now, self.calendar, self.config.window)
+                phase = phase_at(now, self.calendar, self.settings.window)
             except DateOutOfRangeError:
                 phase = Phase.IDLE
         return self._journal.view(now, phase, self.cycle)
@@ -353,8 +308,8 @@ class Planner(LoadSteps):
     # --- the cycle -------------------------------------------------------------
 
     def _plan(self, calendar: ExchangeCalendar, session: dt.date, now: pendulum.DateTime) -> Cycle:
-        spec = load_spec(calendar, session, self.config)
-        starts = prefetch_start(calendar, session, self.config.window)
+        spec = load_spec(calendar, session, self.settings.trailing_days, self.settings.intervals)
+        starts = prefetch_start(calendar, session, self.settings.window)
         cycle = Cycle(spec, starts)
         self.cycle = cycle
         self._event(now, EventKind.PLANNED, session,
@@ -367,9 +322,11 @@ class Planner(LoadSteps):
         try:
             if not calendar.is_session(cycle.session):
                 return False
-            return load_spec(calendar, cycle.session, self.config) == cycle.spec
+            spec = load_spec(calendar, cycle.session, self.settings.trailing_days,
+                             self.settings.intervals)
         except DateOutOfRangeError:
             return False
+        return spec == cycle.spec
 
     def _close_cycle(self) -> None:
         if self.cycle is not None:
@@ -380,28 +337,24 @@ class Planner(LoadSteps):
         if not cycle.retry_due(now):
             return
         if cycle.idle:
-            started = self._journal.happened(EventKind.PREFETCH_STARTED, cycle.session)
-            if started:
+            if self._journal.happened(EventKind.PREFETCH_STARTED, cycle.session):
                 self._event(now, EventKind.RETRY, cycle.session, "listing the store's symbols")
             else:
                 self._event(now, EventKind.PREFETCH_STARTED, cycle.session,
-                            f"window of {self.config.window} before the open")
+                            f"window of {self.settings.window} before the open")
             self._begin(cycle)
         elif cycle.has_failures:
             self._retry(cycle, now)
 
-    def _while_open(self, cycle: Cycle, now: pendulum.DateTime) -> None:
-        """A tick after the open: retry what failed, with backoff, until the close."""
-        if not cycle.retry_due(now):
-            return
-        if cycle.has_failures:
-            self._retry(cycle, now)
-        elif cycle.idle:
-            self._begin(cycle)
-
-    def _at_open(self, cycle: Cycle, now: pendulum.DateTime, perf: float) -> None:
+    def _at_open(self, cycle: Cycle, now: pendulum.DateTime, perf: float) -> None:  # noqa: C901 - the open's cases, in order
         if cycle.opened:
-            self._while_open(cycle, now)
+            # A tick after the open: retry what failed, with backoff, until the close.
+            if not cycle.retry_due(now):
+                return
+            if cycle.has_failures:
+                self._retry(cycle, now)
+            elif cycle.idle:
+                self._begin(cycle)
             return
         cycle.opened = True
         # The open starts a fresh backoff: the fallback tries at once, then soon.
@@ -411,22 +364,156 @@ class Planner(LoadSteps):
             self._adopt(cycle, served, now)
             return
         cycle.open_perf = perf
-        ready = cycle.snapshot is not None and cycle.load is not None and cycle.load.complete
-        if ready and cycle.snapshot is not None:
-            if self.config.auto_activate:
-                cycle.pending = cycle.snapshot
-                self.outbox.append(SendActivate(cycle.snapshot, perf))
+        snapshot = cycle.snapshot
+        if snapshot is not None and cycle.load is not None and cycle.load.complete:
+            if self.settings.auto_activate:
+                self._activate(cycle, snapshot, perf)
             return
         cycle.fallback = True
-        self._journal.update(fallbacks=self._status.fallbacks + 1)
-        why = cycle.why_not_ready(enabled=self.config.enabled)
-        self._event(now, EventKind.FALLBACK, cycle.session, why)
-        serving = self._status.serving
-        if self.config.auto_activate and serving is not None and serving != cycle.session:
-            self.outbox.append(SendRetire(cycle.session))
+        self._journal.update(fallbacks=self._journal.status.fallbacks + 1)
+        self._event(now, EventKind.FALLBACK, cycle.session,
+                    cycle.why_not_ready(enabled=self.settings.enabled))
+        serving = self._journal.status.serving
+        if self.settings.auto_activate and serving is not None and serving != cycle.session:
+            self.outbox.append((SESSION_DATA, Retire(cycle.session)))
             self._event(now, EventKind.RETIRED, serving,
                         "no longer served: its session is over and the new one has no data yet")
         if cycle.idle:
             self._begin(cycle)
         elif cycle.has_failures:
             self._retry(cycle, now)
+
+    # --- the load ----------------------------------------------------------------
+
+    def _begin(self, cycle: Cycle) -> None:
+        cycle.load_started = time.perf_counter()
+        if self.symbols is None:
+            self._request_listing(cycle)
+        else:
+            self._start_load(cycle, tuple(self.symbols))
+
+    def _request_listing(self, cycle: Cycle) -> None:
+        request_id = next(self._ids)
+        cycle.listing = request_id
+        loader = ChildKey(Role.LOADER, next(self._loader_rr))
+        self.outbox.append((loader, ListSymbols(request_id)))
+
+    def _adopt(self, cycle: Cycle, served: SessionSnapshot, now: pendulum.DateTime) -> None:
+        """Take over the snapshot an earlier incarnation served for this session.
+
+        Its bars count as loaded, so that only what it lacks (failed keys,
+        symbols added meanwhile) is loaded, into a follow-up snapshot.
+        """
+        load = self._new_load(cycle)
+        load.adopt(served.data)
+        cycle.snapshot = cycle.served = served
+        cycle.symbol_count = len(served.symbols)
+        self._event(now, EventKind.RESTART, cycle.session,
+                    f"the snapshot served ({cycle.symbol_count} symbols) is adopted")
+        if self.symbols is None:
+            self._request_listing(cycle)
+        elif load.add(self.symbols, cycle.spec.intervals):
+            self._pump()
+
+    def _new_load(self, cycle: Cycle) -> Prefetch[Bars]:
+        if cycle.load is None:
+            cycle.load = Prefetch(
+                loaders=self.settings.loaders,
+                batch_size=self.settings.batch_size,
+                max_attempts=self.settings.max_attempts,
+                empty=Bars.empty,
+                per_loader=PER_LOADER,
+                ids=self._ids,
+            )
+            if cycle.load_started is None:
+                cycle.load_started = time.perf_counter()
+        return cycle.load
+
+    def _start_load(self, cycle: Cycle, symbols: tuple[str, ...]) -> None:
+        load = self._new_load(cycle)
+        added = load.add(symbols, cycle.spec.intervals)
+        # Done at once: nothing to load at all (an empty set), unless the load
+        # was adopted from a served snapshot that already has everything.
+        if load.done and (added or cycle.served is None):
+            self._finish(cycle, time.perf_counter())
+
+    def _retry(self, cycle: Cycle, now: pendulum.DateTime) -> None:
+        assert cycle.load is not None  # noqa: S101 - callers check
+        count = cycle.load.retry_failed()
+        cycle.retry_at = None
+        self._event(now, EventKind.RETRY, cycle.session,
+                    f"retrying {count} failed keys (attempt round {cycle.retries + 1})")
+
+    def _back_off(self, cycle: Cycle) -> pendulum.DateTime | None:
+        if self.now is None:
+            return None
+        return cycle.back_off(self.now, self.settings.check_interval)
+
+    def _progressed(self, cycle: Cycle) -> None:
+        load = cycle.load
+        if load is None:
+            return
+        if load.done:
+            self._finish(cycle, time.perf_counter())
+        else:
+            self._pump()
+
+    def _finish(self, cycle: Cycle, perf: float) -> None:
+        """Validate and freeze what the load holds; activate it if the session is open."""
+        load, calendar, now = cycle.load, self.calendar, self.now
+        if load is None or calendar is None or now is None:
+            return
+        wanted = self.symbols if self.symbols is not None else self._listed
+        data = load.data(wanted)
+        spec = cycle.spec
+        report = validate(data, calendar, spec.trailing, spec.intervals)
+        # The Bars are not copied: the snapshot refers to the loaders' read-only arrays.
+        snapshot = SessionSnapshot(session=spec.session, open=spec.open, close=spec.close,
+                                   data=MappingProxyType(data), report=report, built_at=now)
+        cycle.snapshot = snapshot
+        cycle.symbol_count = len({symbol for symbol, _ in data})
+        self.collect = self.collect or not cycle.opened
+        progress = load.progress
+        seconds = perf - cycle.load_started if cycle.load_started is not None else None
+        self._journal.update(prefetch_seconds=seconds)
+        summary = f"{progress.done}/{progress.total} keys, {load.bars_loaded} bars"
+        if load.complete:
+            cycle.reset_backoff()
+            self._event(now, EventKind.PREFETCH_DONE, cycle.session, f"{summary}, complete")
+        else:
+            when = self._back_off(cycle)
+            again = f"; retrying at {when.isoformat()}" if when is not None else ""
+            last_error = self._journal.status.last_error or "unknown error"
+            self._event(now, EventKind.PREFETCH_FAILED, cycle.session,
+                        f"{summary}, {progress.failed} keys failed ({last_error}){again}")
+            if progress.done == 0 and progress.total > 0:
+                # Nothing loaded at all (the store is down): serving an empty
+                # snapshot would tell the host the session has no data. Keep
+                # retrying; the first load that succeeds is activated.
+                return
+        if cycle.opened and self.settings.auto_activate:
+            self._activate(cycle, snapshot, perf)
+
+    def _activate(self, cycle: Cycle, snapshot: SessionSnapshot, perf: float) -> None:
+        cycle.pending = snapshot
+        count = cycle.symbol_count if snapshot is cycle.snapshot else len(snapshot.symbols)
+        self.outbox.append((SESSION_DATA, Activate(snapshot, perf, count)))
+
+    def _pump(self) -> None:
+        cycle = self.cycle
+        if cycle is None or cycle.load is None:
+            return
+        spec = cycle.spec
+        for loader, batch in cycle.load.dispatch():
+            self.outbox.append((ChildKey(Role.LOADER, loader), LoadBatch(batch, spec.start,
+                                                                          spec.end)))
+
+    # --- history ---------------------------------------------------------------
+
+    def _event(self, at: pendulum.DateTime | None, kind: EventKind, session: dt.date | None,
+               detail: str) -> None:
+        self._journal.event(at if at is not None else self.now, kind, session, detail)
+
+    def _error(self, at: pendulum.DateTime | None, session: dt.date | None, detail: str,
+               *, kind: EventKind = EventKind.ERROR) -> None:
+        self._journal.error(at if at is not None else self.now, session, detail, kind=kind)

@@ -1,9 +1,9 @@
 """The scheduler's record: status counters and event history, as a plain object.
 
-:class:`Journal` is what the :class:`~preopen.actors._planner.Planner` knows
+:class:`Journal` is what the :class:`~preopen.actors.planner.Planner` knows
 of the past: the counters of the last published status (carried over a
 restart of the scheduler), the bars of loads already closed, and the last
-events. It builds the :class:`~preopen.actors._status.RuntimeStatus` the
+events. It builds the :class:`~preopen.status.RuntimeStatus` the
 scheduler publishes; it decides nothing.
 """
 
@@ -14,15 +14,14 @@ from collections import deque
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from preopen.actors._prefetch import Progress
-from preopen.actors._status import Event, EventKind, RuntimeStatus
+from preopen.status import Event, EventKind, Progress, RuntimeStatus
 
 if TYPE_CHECKING:
     import datetime as dt
 
     import pendulum
 
-    from preopen.actors._plan import Cycle
+    from preopen.actors.prefetch import Cycle
     from preopen.calendar.timing import Phase
 
 __all__ = ["HISTORY", "Journal"]
