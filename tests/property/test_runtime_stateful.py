@@ -159,6 +159,18 @@ class RuntimeMachine(RuleBasedStateMachine):
                 if bars is not None and len(bars):
                     assert lo_ns <= int(bars.ts[0])
                     assert int(bars.ts[-1]) < hi_ns
+
+    @invariant()
+    def a_complete_snapshot_holds_every_bar_the_calendar_expects(self):
+        if self.runtime is None:
+            return
+        try:
+            snapshot = self.runtime.snapshot()
+        except NoSnapshotError:
+            return
+        calendar = self.runtime.calendar
+        in_progress = calendar.session_at(self.clock.now())
+        trailing = calendar.trailing_sessions(snapshot.session, 5)
         if in_progress is not None and not self.store_failed:
             assert snapshot.report.complete
             active = self.runtime.symbols
@@ -172,6 +184,7 @@ class RuntimeMachine(RuleBasedStateMachine):
             for symbol in snapshot.symbols:
                 assert len(snapshot.bars(symbol, "1d")) == len(trailing)
                 assert len(snapshot.bars(symbol, "1m")) == minutes
+
 
     @invariant()
     def counts_add_up(self):
