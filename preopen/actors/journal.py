@@ -14,6 +14,8 @@ from collections import deque
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from preopen.calendar.timing import Phase, phase_at
+from preopen.errors import DateOutOfRangeError
 from preopen.status import Event, EventKind, Progress, RuntimeStatus
 
 if TYPE_CHECKING:
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     import pendulum
 
     from preopen.actors.prefetch import Cycle
-    from preopen.calendar.timing import Phase
+    from preopen.calendar import ExchangeCalendar
 
 __all__ = ["HISTORY", "Journal"]
 
@@ -74,9 +76,32 @@ class Journal:
             bars, nbytes = self._closed
             self._closed = (bars + cycle.load.bars_loaded, nbytes + cycle.load.bytes_loaded)
 
-    def view(self, now: pendulum.DateTime | None, phase: Phase | None,
-             cycle: Cycle | None) -> RuntimeStatus:
-        """The status to publish: the counters, ``cycle``'s progress, the history."""
+    def activated(self, at: pendulum.DateTime | None, session: dt.date, symbols: int,
+                  latency_s: float, fallback_s: float | None) -> None:
+        """Count an activation of ``session`` (``fallback_s``: since an open without data)."""
+        status = self.status
+        first = status.serving != session
+        self.update(
+            serving=session,
+            serving_symbols=symbols,
+            activations=status.activations + 1,
+            activation_latency_s=latency_s,
+            fallback_seconds=(fallback_s if fallback_s is not None and first
+                              else status.fallback_seconds),
+        )
+        what = "activated" if first else "follow-up activated"
+        self.event(at, EventKind.ACTIVATED, session,
+                   f"{what}: {symbols} symbols, {latency_s * 1e6:.0f} us")
+
+    def view(self, now: pendulum.DateTime | None, calendar: ExchangeCalendar | None,
+             window: dt.timedelta, cycle: Cycle | None) -> RuntimeStatus:
+        """The status to publish: the phase, the counters, ``cycle``'s progress, the history."""
+        phase = None
+        if now is not None and calendar is not None:
+            try:
+                phase = phase_at(now, calendar, window)
+            except DateOutOfRangeError:
+                phase = Phase.IDLE
         load = cycle.load if cycle is not None else None
         bars, nbytes = self._closed
         if load is not None:

@@ -19,22 +19,15 @@ from __future__ import annotations
 
 import itertools
 import time
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from preopen.actors.child import ChildKey, Role
 from preopen.actors.journal import Journal
 from preopen.actors.messages import Activate, ListSymbols, LoadBatch, Retire
 from preopen.actors.prefetch import Cycle, Prefetch, load_spec
-from preopen.calendar.timing import (
-    Phase,
-    next_phase_change,
-    phase_at,
-    prefetch_start,
-    target_session,
-)
+from preopen.calendar.timing import next_phase_change, prefetch_start, target_session
 from preopen.errors import DateOutOfRangeError
-from preopen.model import Bars, SessionSnapshot, validate
+from preopen.model import Bars
 from preopen.status import EventKind, RuntimeStatus
 
 if TYPE_CHECKING:
@@ -44,6 +37,7 @@ if TYPE_CHECKING:
     import pendulum
 
     from preopen.calendar import ExchangeCalendar
+    from preopen.model import SessionSnapshot
     from preopen.settings import Settings
 
 __all__ = ["PER_LOADER", "Planner"]
@@ -199,23 +193,12 @@ class Planner:
     def activated(self, session: dt.date, symbols: int, latency_s: float) -> None:
         """The SessionDataActor now serves ``session``'s snapshot."""
         cycle = self.cycle
-        status = self._journal.status
         fallback_s = None
         if cycle is not None and cycle.session == session and cycle.pending is not None:
             cycle.served, cycle.pending = cycle.pending, None
-            if cycle.fallback and cycle.open_perf is not None and status.serving != session:
+            if cycle.fallback and cycle.open_perf is not None:
                 fallback_s = time.perf_counter() - cycle.open_perf
-        first = status.serving != session
-        self._journal.update(
-            serving=session,
-            serving_symbols=symbols,
-            activations=status.activations + 1,
-            activation_latency_s=latency_s,
-            fallback_seconds=fallback_s if fallback_s is not None else status.fallback_seconds,
-        )
-        what = "activated" if first else "follow-up activated"
-        self._event(self.now, EventKind.ACTIVATED, session,
-                    f"{what}: {symbols} symbols, {latency_s * 1e6:.0f} us")
+        self._journal.activated(self.now, session, symbols, latency_s, fallback_s)
 
     def activation_refused(self, session: dt.date, reason: str) -> None:
         """The SessionDataActor refused ``session``'s snapshot: re-plan and re-fetch."""
@@ -297,13 +280,7 @@ class Planner:
     def status(self, now: pendulum.DateTime | None = None) -> RuntimeStatus:
         """The status as of ``now`` (default: the last tick)."""
         now = now if now is not None else self.now
-        phase = None
-        if now is not None and self.calendar is not None:
-            try:
-                phase = phase_at(now, self.calendar, self.settings.window)
-            except DateOutOfRangeError:
-                phase = Phase.IDLE
-        return self._journal.view(now, phase, self.cycle)
+        return self._journal.view(now, self.calendar, self.settings.window, self.cycle)
 
     # --- the cycle -------------------------------------------------------------
 
@@ -464,14 +441,7 @@ class Planner:
         if load is None or calendar is None or now is None:
             return
         wanted = self.symbols if self.symbols is not None else self._listed
-        data = load.data(wanted)
-        spec = cycle.spec
-        report = validate(data, calendar, spec.trailing, spec.intervals)
-        # The Bars are not copied: the snapshot refers to the loaders' read-only arrays.
-        snapshot = SessionSnapshot(session=spec.session, open=spec.open, close=spec.close,
-                                   data=MappingProxyType(data), report=report, built_at=now)
-        cycle.snapshot = snapshot
-        cycle.symbol_count = len({symbol for symbol, _ in data})
+        snapshot = cycle.freeze(load.data(wanted), calendar, now)
         self.collect = self.collect or not cycle.opened
         progress = load.progress
         seconds = perf - cycle.load_started if cycle.load_started is not None else None

@@ -33,9 +33,11 @@ import datetime as dt
 import itertools
 from collections import deque
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from preopen.backoff import Backoff
+from preopen.model import Bars, SessionSnapshot, validate
 from preopen.status import Progress
 
 if TYPE_CHECKING:
@@ -44,7 +46,6 @@ if TYPE_CHECKING:
     import pendulum
 
     from preopen.calendar import ExchangeCalendar
-    from preopen.model import Bars, SessionSnapshot
 
 __all__ = ["RETRY_BASE", "Batch", "Cycle", "LoadSpec", "Prefetch", "SizedBars", "load_spec"]
 
@@ -402,6 +403,18 @@ class Cycle:
     def has_failures(self) -> bool:
         """The load is done and some keys failed."""
         return self.load is not None and self.load.done and bool(self.load.failures)
+
+    def freeze(self, data: dict[Key, Bars], calendar: ExchangeCalendar,
+               built_at: pendulum.DateTime) -> SessionSnapshot:
+        """Validate ``data`` and freeze it as the session's snapshot, counting its symbols."""
+        spec = self.spec
+        report = validate(data, calendar, spec.trailing, spec.intervals)
+        # The Bars are not copied: the snapshot refers to the loaders' read-only arrays.
+        self.snapshot = SessionSnapshot(session=spec.session, open=spec.open, close=spec.close,
+                                        data=MappingProxyType(data), report=report,
+                                        built_at=built_at)
+        self.symbol_count = len({symbol for symbol, _ in data})
+        return self.snapshot
 
     def retry_due(self, now: pendulum.DateTime) -> bool:
         """Whether a retry may start at ``now`` (no backoff pending)."""
