@@ -32,7 +32,7 @@ from preopen.status import EventKind, RuntimeStatus
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
     import pendulum
 
@@ -149,10 +149,8 @@ class Planner:
         if added:
             self._event(now, EventKind.SYMBOLS, cycle.session, f"{added} keys added to the load")
             self._pump()
-        elif cycle.load.done and cycle.snapshot is not None:
-            present = {symbol for symbol, _ in cycle.load.data(symbols)}
-            if present != set(cycle.snapshot.symbols):
-                self._finish(cycle, time.perf_counter())  # symbols removed: a smaller snapshot
+        else:
+            self._refreeze(cycle, symbols)  # symbols removed, or re-added from the load
 
     def symbols_listed(self, request_id: int, symbols: tuple[str, ...]) -> None:
         """Take the store's symbols (when the active set is every symbol)."""
@@ -412,6 +410,17 @@ class Planner:
         # Done at once: nothing to load at all (an empty set), unless the load
         # was adopted from a served snapshot that already has everything.
         if load.done and (added or cycle.served is None):
+            self._finish(cycle, time.perf_counter())
+        elif not added:
+            self._refreeze(cycle, symbols)  # every symbol again, all loaded already
+
+    def _refreeze(self, cycle: Cycle, wanted: Collection[str]) -> None:
+        """Freeze again if the wanted symbols the load holds are not the snapshot's."""
+        load, snapshot = cycle.load, cycle.snapshot
+        if load is None or not load.done or snapshot is None:
+            return
+        present = {symbol for symbol, _ in load.data(wanted)}
+        if present != set(snapshot.symbols):
             self._finish(cycle, time.perf_counter())
 
     def _retry(self, cycle: Cycle, now: pendulum.DateTime) -> None:

@@ -277,3 +277,19 @@ def test_a_restarted_loader_s_batches_are_sent_again(store):
     attempts = {(c.batch.symbols, c.batch.interval): c.batch.attempt for c in resent}
     assert [attempts[s] for s in on_zero] == [2] + [1] * (len(on_zero) - 1)
     assert planner.status().restarts == 1
+
+
+def test_every_symbol_again_after_a_smaller_set_makes_a_follow_up_with_all_of_them(store):
+    # Found by the stateful test: the load already holds every key, so the
+    # listing adds nothing, and the snapshot must still grow back.
+    planner = Planner(config(), symbols=frozenset(SYMBOLS))
+    day = dt.date(2024, 11, 25)
+    driver = Driver(planner, store, at(day, "09:30"))
+    assert driver.served.symbols == SYMBOLS
+    planner.symbols_changed(frozenset({"AAA"}), at(day, "09:40"))
+    driver.drain()
+    assert driver.served.symbols == ("AAA",)
+    planner.symbols_changed(None, at(day, "09:50"))
+    driver.drain()
+    assert driver.served.symbols == SYMBOLS
+    assert len(driver.activations) == 3
