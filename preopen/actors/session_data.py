@@ -82,8 +82,7 @@ class SessionDataActor(SupervisedActor[SessionDataWiring]):
                 self._replaced.clear()
             case Retire(session=session):
                 if state.snapshot is not None and state.snapshot.session < session:
-                    self._replaced.append(state.snapshot)
-                    cell.state = replace(state, snapshot=None)
+                    cell.state = replace(state, snapshot=None)  # nothing new to read: freed now
             case SetSymbols(symbols=symbols, reply=reply):
                 cell.state = replace(state, symbols=symbols)
                 self.wiring.scheduler.tell(SymbolsChanged(symbols, reply))

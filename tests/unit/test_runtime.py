@@ -307,3 +307,31 @@ def test_a_loader_crashing_on_every_batch_escalates_and_stops_cleanly(store_url,
     assert len(restarts) == 3
     runtime.stop(WAIT)
     assert set(threading.enumerate()) <= before
+
+
+def test_the_replaced_snapshot_is_let_go_of_after_the_activation_not_during_it(
+        store_url, store, started):
+    # After the swap the SessionDataActor keeps the replaced snapshot (freeing
+    # thousands of arrays would hold the GIL while the host wants to read) and
+    # lets go of it once the scheduler has handled the activation.
+    import weakref  # noqa: PLC0415 - only this test needs it
+
+    first, second = dt.date(2024, 11, 25), dt.date(2024, 11, 26)
+    clock = SimulatedClock(at(first, "08:00"))
+    runtime = started(settings(store_url), clock=clock, store=store)
+    seen: dict[dt.date, weakref.ref] = {}
+    alive_at_swap: list[bool] = []
+
+    def on_activated(snapshot):
+        if snapshot.session == second:
+            alive_at_swap.append(seen[first]() is not None)
+        # A snapshot takes no weak reference (slots): follow the array under one of its Bars.
+        seen[snapshot.session] = weakref.ref(snapshot.bars("AAA", "1m").records().base)
+
+    runtime.on_activated(on_activated)
+    clock.advance_to(at(first, "09:30"))
+    assert runtime.snapshot().session == first
+    clock.advance_to(at(second, "09:30"))
+    assert runtime.snapshot().session == second
+    assert alive_at_swap == [True]  # kept through the swap and the callbacks...
+    assert seen[first]() is None  # ...and gone once advance_to has returned
