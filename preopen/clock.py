@@ -24,15 +24,14 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Protocol, runtime_checkable
 
 import pendulum
-import pykka
 
 from preopen.errors import PreopenTimeoutError
 
 __all__ = [
-    "Ack",
     "Alarm",
     "Clock",
     "Deliver",
@@ -41,12 +40,12 @@ __all__ = [
     "as_utc",
 ]
 
-#: A reply channel set once by the consumer when it has handled a wake-up.
-Ack = pykka.ThreadingFuture
-
 #: What an alarm calls when it falls due: the instant, and an acknowledgement
-#: channel (``None`` on a clock that does not wait for the consumer).
-Deliver = Callable[[pendulum.DateTime, "Ack[None] | None"], None]
+#: (``None`` on a clock that does not wait for the consumer): a
+#: :class:`concurrent.futures.Future` the consumer sets (``set_result(None)``)
+#: once it has handled the wake-up and everything it started, or fails with
+#: the reason it cannot. A clock needs no actor library to implement this.
+Deliver = Callable[[pendulum.DateTime, "Future[None] | None"], None]
 
 
 def as_utc(instant: dt.datetime) -> pendulum.DateTime:
@@ -311,12 +310,12 @@ class _SimulatedAlarm:
         if request is None:
             return
         self._delivered = request[0]
-        ack: Ack[None] = pykka.ThreadingFuture()
+        ack: Future[None] = Future()
         started = time.monotonic()
         self._deliver(now, ack)
         try:
-            ack.get(timeout=timeout)
-        except pykka.Timeout:
+            ack.result(timeout=timeout)
+        except TimeoutError:
             waited = time.monotonic() - started
             raise PreopenTimeoutError(
                 f"{self.name}: handling the tick at {now.isoformat()}", waited

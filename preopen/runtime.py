@@ -18,24 +18,19 @@ from __future__ import annotations
 
 import contextlib
 import time
+from concurrent.futures import Future
 from dataclasses import replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self, TypeVar
 
-import pykka
-
-from preopen.actors._address import Address
-from preopen.actors._status import Event, EventKind, RuntimeStatus
-from preopen.actors._tree import Tree, build_tree
+from preopen.actors import Tree, build_tree
 from preopen.actors.messages import (
     ActivateNow,
     Amend,
     Children,
     OnActivated,
     OnFailure,
-    Ready,
     SetSymbols,
-    Settle,
 )
 from preopen.calendar import get_calendar
 from preopen.calendar.timing import Phase
@@ -46,18 +41,23 @@ from preopen.errors import (
     RuntimeStoppedError,
 )
 from preopen.settings import Settings
+from preopen.status import Event, EventKind, RuntimeStatus
+from preopen.symbols import SYMBOL_RULE, is_symbol
 
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Callable, Iterable, Mapping
     from types import TracebackType
 
+    from preopen.actors import Address
     from preopen.calendar import ExchangeCalendar
     from preopen.clock import Clock
     from preopen.model import SessionSnapshot
     from preopen.store import BarStore
 
 __all__ = ["Runtime", "RuntimeStatus"]
+
+T = TypeVar("T")
 
 _DEFAULT_TIMEOUT = 10.0
 
@@ -70,9 +70,9 @@ def _check_symbols(symbols: Iterable[str] | None) -> frozenset[str] | None:
                "(e.g. ['AAPL', 'MSFT']), or None for every symbol in the store")
         raise TypeError(msg)
     out = frozenset(symbols)
-    bad = sorted((s for s in out if not isinstance(s, str) or not s.strip()), key=repr)
+    bad = sorted((s for s in out if not is_symbol(s)), key=repr)
     if bad:
-        msg = f"symbols {bad!r} are not accepted: each symbol is a non-empty string"
+        msg = f"symbols {bad!r} are not accepted: each symbol is {SYMBOL_RULE}"
         raise ValueError(msg)
     return out
 
@@ -92,9 +92,8 @@ class Runtime:
         self.clock = tree.clock
         self.store = store
         self._owns_store = owns_store
+        self._tree = tree
         self._alarm = tree.alarm
-        self._supervisor = tree.supervisor
-        self._addresses = tree.addresses
         self._session = tree.session
         self._calendar = tree.calendar
         self._board = tree.board
@@ -155,11 +154,10 @@ class Runtime:
 
     def _wait_ready(self, timeout: float) -> None:
         # Children are started in the supervisor's on_start: its first answer
-        # comes after them. Then the scheduler answers once it has the calendar.
-        self._ask(self._supervisor, Children(), timeout, "starting the actors")
-        ready: pykka.ThreadingFuture[None] = pykka.ThreadingFuture()
-        self._addresses["scheduler"].tell(Ready(ready))
-        self._get(ready, timeout, "the scheduler's first plan")
+        # comes after them. The scheduler has planned once the calendar it
+        # subscribed to has reached it, and all that caused is handled.
+        self._request(self._tree.supervisor, Children, timeout, "starting the actors")
+        self._idle(timeout, "the scheduler's first plan")
 
     # --- the host's reads (no message, no lock) --------------------------------
 
@@ -224,9 +222,8 @@ class Runtime:
         """
         wanted = _check_symbols(symbols)
         self._check_running()
-        ack: pykka.ThreadingFuture[None] = pykka.ThreadingFuture()
-        self._addresses["session_data"].tell(SetSymbols(wanted, ack))
-        self._get(ack, timeout, "changing the symbols")
+        self._request(self._tree.session_data, lambda reply: SetSymbols(wanted, reply), timeout,
+                      "changing the symbols")
 
     def amend_calendar(
         self,
@@ -244,12 +241,11 @@ class Runtime:
                 names the date and why).
         """
         self._check_running()
-        ack: pykka.ThreadingFuture[ExchangeCalendar] = pykka.ThreadingFuture()
-        amend = Amend(frozenset(closures), MappingProxyType(dict(early_closes or {})), ack)
-        amended: ExchangeCalendar = self._ask(self._addresses["calendar"], amend, timeout,
-                                              "amending the calendar")
-        self._get(ack, timeout, "re-planning after the amendment")
-        return amended
+        dates = frozenset(closures)
+        times = MappingProxyType(dict(early_closes or {}))
+        return self._request(self._tree.calendar_actor,
+                             lambda reply: Amend(dates, times, reply), timeout,
+                             "amending the calendar and re-planning")
 
     def activate(self, *, timeout: float = _DEFAULT_TIMEOUT) -> SessionSnapshot:
         """Activate the prepared snapshot now (when ``auto_activate`` is off).
@@ -258,9 +254,7 @@ class Runtime:
             PreopenError: the session is not open or its data is not loaded.
         """
         self._check_running()
-        ack: pykka.ThreadingFuture[SessionSnapshot] = pykka.ThreadingFuture()
-        self._addresses["scheduler"].tell(ActivateNow(ack))
-        snapshot: SessionSnapshot = self._get(ack, timeout, "activating")
+        snapshot = self._request(self._tree.scheduler, ActivateNow, timeout, "activating")
         self._board.wait_for(lambda _: self._session.state.snapshot is snapshot, timeout,
                              f"serving the snapshot of {snapshot.session.isoformat()}")
         return snapshot
@@ -294,9 +288,7 @@ class Runtime:
     def settle(self, *, timeout: float = _DEFAULT_TIMEOUT) -> RuntimeStatus:
         """Wait until no load is in flight and no activation is unanswered."""
         self._check_running()
-        ack: pykka.ThreadingFuture[None] = pykka.ThreadingFuture()
-        self._addresses["scheduler"].tell(Settle(ack))
-        self._get(ack, timeout, "the runtime to settle")
+        self._idle(timeout, "the runtime to settle")
         return self._board.status
 
     def on_activated(self, callback: Callable[[SessionSnapshot], object], *,
@@ -306,14 +298,15 @@ class Runtime:
         It runs in the SessionDataActor's thread, right after the swap: keep it short.
         """
         self._check_running()
-        self._ask(self._addresses["session_data"], OnActivated(callback), timeout,
-                  "registering the callback")
+        self._request(self._tree.session_data, lambda reply: OnActivated(callback, reply),
+                      timeout, "registering the callback")
 
     def on_failure(self, callback: Callable[[BaseException], object], *,
                    timeout: float = _DEFAULT_TIMEOUT) -> None:
         """Call ``callback(error)`` if the supervisor gives up (restarts past the intensity)."""
         self._check_running()
-        self._ask(self._supervisor, OnFailure(callback), timeout, "registering the callback")
+        self._request(self._tree.supervisor, lambda reply: OnFailure(callback, reply), timeout,
+                      "registering the callback")
 
     # --- stop ------------------------------------------------------------------
 
@@ -330,8 +323,7 @@ class Runtime:
         deadline = time.monotonic() + timeout
         with contextlib.suppress(PreopenTimeoutError):
             self._alarm.cancel()  # its thread is joined again below, with the others
-        with contextlib.suppress(pykka.Timeout):
-            self._supervisor.stop(block=True, timeout=max(0.0, deadline - time.monotonic()))
+        self._tree.stop(max(0.0, deadline - time.monotonic()))
         for thread in self._ledger:
             thread.join(max(0.0, deadline - time.monotonic()))
         if self._owns_store:
@@ -371,21 +363,26 @@ class Runtime:
             status = self._board.status
             raise RuntimeStoppedError(f"the runtime is stopped: {status.last_error or 'stopped'}")
 
-    @staticmethod
-    def _get(future: pykka.ThreadingFuture[Any], timeout: float, what: str) -> Any:  # noqa: ANN401 - the future's value
+    def _request(self, address: Address, message: Callable[[Future[T]], object],
+                 timeout: float, what: str) -> T:
+        """Tell ``address`` the message built around a reply future; wait for the reply."""
+        reply: Future[T] = Future()
+        if not address.tell(message(reply)):
+            raise RuntimeStoppedError(f"{what}: the runtime is stopped")
         try:
-            return future.get(timeout=timeout)
-        except pykka.Timeout:
+            return reply.result(timeout=timeout)
+        except TimeoutError:
+            if reply.done():
+                raise  # the request's own error
             raise PreopenTimeoutError(what, timeout) from None
 
-    @staticmethod
-    def _ask(target: Address | pykka.ActorRef[Any], message: object, timeout: float,
-             what: str) -> Any:  # noqa: ANN401 - whatever the actor answers
+    def _idle(self, timeout: float, what: str) -> None:
+        """Wait until every message told in the tree, and all it caused, is handled."""
+        done: Future[None] = Future()
+        self._tree.outstanding.when_idle(done)
         try:
-            if isinstance(target, Address):
-                return target.ask(message, timeout)
-            return target.ask(message, timeout=timeout)
-        except pykka.Timeout:
+            done.result(timeout=timeout)
+        except TimeoutError:
+            if done.done():
+                raise
             raise PreopenTimeoutError(what, timeout) from None
-        except pykka.ActorDeadError:
-            raise RuntimeStoppedError(f"{what}: the actor is not running") from None

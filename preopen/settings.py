@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, get_type_hints
 
 from preopen.errors import CalendarError, SettingsError
+from preopen.symbols import SYMBOL_RULE, is_symbol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -266,9 +267,9 @@ def _check(s: Settings) -> None:
         raise SettingsError("store", s.store, "a URL starting with " + " or ".join(_STORE_SCHEMES))
     if s.table and not _TABLE.match(s.table):
         raise SettingsError("table", s.table, "a table name such as bars or myschema.bars")
-    bad = [symbol for symbol in s.symbols if not symbol or symbol != symbol.strip()]
+    bad = [symbol for symbol in s.symbols if not is_symbol(symbol)]
     if bad:
-        raise SettingsError("symbols", bad[0], "non-empty symbols without surrounding spaces")
+        raise SettingsError("symbols", bad[0], f"symbols, each {SYMBOL_RULE}")
     if len(set(s.symbols)) != len(s.symbols):
         dupes = sorted({x for x in s.symbols if s.symbols.count(x) > 1})
         raise SettingsError("symbols", dupes[0], "each symbol once")

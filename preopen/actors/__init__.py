@@ -9,52 +9,62 @@
 
 Each actor is thin: its decisions live in plain objects tested on their own
 (:class:`Planner`, :class:`Prefetch`, :class:`RestartPolicy`). Messages are
-frozen dataclasses (:mod:`preopen.actors.messages`).
+frozen dataclasses (:mod:`preopen.actors.messages`). :func:`build_tree` wires
+one tree; :class:`preopen.runtime.Runtime` is the host's handle on it.
 """
 
 from __future__ import annotations
 
 import logging
 
-from preopen.actors._address import Address, ThreadLedger
-from preopen.actors._base import ChildContext, SupervisedActor
-from preopen.actors._cells import CalendarCell, CalendarState, SessionCell, SessionState
-from preopen.actors._planner import PlanConfig, Planner, load_spec
-from preopen.actors._prefetch import Batch, LoadSpec, Prefetch, Progress
-from preopen.actors._restart import RestartPolicy
-from preopen.actors._status import Board, Event, EventKind, RuntimeStatus
-from preopen.actors.calendar_actor import CalendarActor
-from preopen.actors.loader import LoaderActor
-from preopen.actors.scheduler import SchedulerActor
-from preopen.actors.session_data import SessionDataActor
-from preopen.actors.supervisor import ChildSpec, Supervisor
+from preopen.actors.calendar_actor import CalendarActor, CalendarWiring
+from preopen.actors.child import (
+    Address,
+    ChildContext,
+    ChildKey,
+    Outstanding,
+    Role,
+    SupervisedActor,
+    ThreadLedger,
+)
+from preopen.actors.loader import LoaderActor, LoaderWiring
+from preopen.actors.planner import Planner
+from preopen.actors.prefetch import Batch, Cycle, LoadSpec, Prefetch, load_spec
+from preopen.actors.scheduler import SchedulerActor, SchedulerWiring
+from preopen.actors.session_data import SessionDataActor, SessionDataWiring
+from preopen.actors.supervisor import ChildSpec, RestartPolicy, Supervisor
+from preopen.actors.tree import Board, CalendarState, Cell, SessionState, Tree, build_tree
 
 __all__ = [
     "Address",
     "Batch",
     "Board",
     "CalendarActor",
-    "CalendarCell",
     "CalendarState",
+    "CalendarWiring",
+    "Cell",
     "ChildContext",
+    "ChildKey",
     "ChildSpec",
-    "Event",
-    "EventKind",
+    "Cycle",
     "LoadSpec",
     "LoaderActor",
-    "PlanConfig",
+    "LoaderWiring",
+    "Outstanding",
     "Planner",
     "Prefetch",
-    "Progress",
     "RestartPolicy",
-    "RuntimeStatus",
+    "Role",
     "SchedulerActor",
-    "SessionCell",
+    "SchedulerWiring",
     "SessionDataActor",
+    "SessionDataWiring",
     "SessionState",
     "SupervisedActor",
     "Supervisor",
     "ThreadLedger",
+    "Tree",
+    "build_tree",
     "load_spec",
 ]
 

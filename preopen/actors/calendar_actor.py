@@ -1,95 +1,65 @@
 """The CalendarActor: owns the exchange calendar and its amendments.
 
 The calendar itself is an immutable value; the actor owns *which* value is
-current. Subscribers (the scheduler, the session data) receive the current
-calendar when they subscribe and again after each amendment, so they can
-compute with it locally, with no round trip per question. An amendment's
-acknowledgement is forwarded to the subscriber that asked to acknowledge
-(the scheduler), so the host's ``amend_calendar`` returns once the schedule
-is re-planned.
+current. Subscribers (the scheduler) receive the current calendar when they
+subscribe and again after each amendment, so they compute with it locally,
+with no round trip per question. An amendment's reply is forwarded to the
+subscriber that acknowledges (the scheduler), so the host's
+``amend_calendar`` returns once the schedule is re-planned.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from preopen.actors._base import SupervisedActor
-from preopen.actors.messages import Amend, CalendarChanged, GetCalendar, Subscribe
+from preopen.actors.child import SupervisedActor, resolve
+from preopen.actors.messages import Amend, CalendarChanged, Subscribe
 
 if TYPE_CHECKING:
-    import datetime as dt
+    from preopen.actors.tree import CalendarState, Cell
 
-    from preopen.actors._base import ChildContext
-    from preopen.actors._cells import CalendarCell
-
-__all__ = ["CalendarActor", "NextSession", "SessionBounds", "TrailingSessions"]
+__all__ = ["CalendarActor", "CalendarWiring"]
 
 
 @dataclass(frozen=True, slots=True)
-class NextSession:
-    """Ask for the first session strictly after ``after``."""
+class CalendarWiring:
+    """What the CalendarActor is connected to.
 
-    after: dt.date
-
-
-@dataclass(frozen=True, slots=True)
-class TrailingSessions:
-    """Ask for the ``count`` sessions strictly before ``session``, oldest first."""
-
-    session: dt.date
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class SessionBounds:
-    """Ask for ``(open, close)`` of ``session``."""
-
-    session: dt.date
-
-
-class CalendarActor(SupervisedActor):
-    """Owns the current calendar; amends it; tells subscribers.
-
-    Args:
-        context: its place in the supervision tree.
+    Attributes:
         cell: where the current calendar and the subscribers are kept (it
             outlives a crash of the actor).
     """
 
-    def __init__(self, context: ChildContext, *, cell: CalendarCell) -> None:
-        """Create the actor (runs in the supervisor's thread)."""
-        super().__init__(context)
-        self._cell = cell
+    cell: Cell[CalendarState]
 
-    def on_receive(self, message: Any) -> Any:  # noqa: ANN401, PLR0911 - pykka's contract; one answer per question
+
+class CalendarActor(SupervisedActor[CalendarWiring]):
+    """Owns the current calendar; amends it; tells subscribers."""
+
+    def handle(self, message: object) -> object:
         """Handle one message."""
-        state = self._cell.state
-        calendar = state.calendar
+        cell = self.wiring.cell
+        state = cell.state
         match message:
             case Subscribe(reply_to=reply_to, acknowledges=acknowledges):
-                others = tuple(s for s in state.subscribers if s[0].name != reply_to.name)
-                self._cell.state = replace(state, subscribers=(*others, (reply_to, acknowledges)))
-                reply_to.tell(CalendarChanged(calendar))
-            case Amend(closures=closures, early_closes=early_closes, ack=ack):
-                amended = calendar.amended(closures=closures, early_closes=early_closes)
-                self._cell.state = replace(state, calendar=amended)
+                others = tuple(s for s in state.subscribers if s[0].key != reply_to.key)
+                cell.state = replace(state, subscribers=(*others, (reply_to, acknowledges)))
+                reply_to.tell(CalendarChanged(state.calendar))
+            case Amend(closures=closures, early_closes=early_closes, reply=reply):
+                try:
+                    amended = state.calendar.amended(closures=closures, early_closes=early_closes)
+                except Exception as exc:  # noqa: BLE001 - the host learns why, the actor lives on
+                    resolve(reply, error=exc)
+                    return None
+                cell.state = replace(state, calendar=amended)
                 acknowledged = False
                 for address, acknowledges in state.subscribers:
-                    forward = ack if acknowledges and not acknowledged else None
+                    forward = reply if acknowledges and not acknowledged else None
                     acknowledged = acknowledged or forward is not None
                     address.tell(CalendarChanged(amended, forward))
-                if ack is not None and not acknowledged:
-                    ack.set(amended)
-                return amended
-            case GetCalendar():
-                return calendar
-            case NextSession(after=after):
-                return calendar.next_session(after)
-            case TrailingSessions(session=session, count=count):
-                return calendar.trailing_sessions(session, count)
-            case SessionBounds(session=session):
-                return (calendar.open_at(session), calendar.close_at(session))
+                if not acknowledged:
+                    resolve(reply, amended)
             case _:
-                return super().on_receive(message)
+                return super().handle(message)
         return None

@@ -1,8 +1,8 @@
 """The LoaderActor: loads one batch from the store and replies.
 
 A loader holds no state but its store. It answers every request, success or
-failure, to the reply address in the request, so the scheduler never waits
-on it. Whatever the store raises, BaseException included, becomes a
+failure, to the scheduler, so the scheduler never waits on it. Whatever the
+store raises, BaseException included, becomes a
 :class:`~preopen.actors.messages.LoadFailed` reply: a SystemExit escaping an
 actor would stop every actor in the process (pykka's rule).
 """
@@ -10,17 +10,18 @@ actor would stop every actor in the process (pykka's rule).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from preopen.actors._base import SupervisedActor, describe
+from preopen.actors.child import SupervisedActor, describe
 from preopen.actors.messages import ListSymbols, LoadBatch, Loaded, LoadFailed, SymbolsListed
 
 if TYPE_CHECKING:
-    from preopen.actors._base import ChildContext
+    from preopen.actors.child import Address
     from preopen.store import BarStore
 
-__all__ = ["LoaderActor", "is_transient"]
+__all__ = ["LoaderActor", "LoaderWiring", "is_transient"]
 
 
 def is_transient(error: BaseException) -> bool:
@@ -28,44 +29,51 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, (ConnectionError, TimeoutError))
 
 
-class LoaderActor(SupervisedActor):
-    """Loads batches of symbols from a store.
+@dataclass(frozen=True, slots=True)
+class LoaderWiring:
+    """What a LoaderActor is connected to.
 
-    Args:
-        context: its place in the supervision tree.
+    Attributes:
         store: the bar store (safe to call from several loaders at once).
+        scheduler: where the answers go.
     """
 
-    def __init__(self, context: ChildContext, *, store: BarStore) -> None:
-        """Create the actor (runs in the supervisor's thread)."""
-        super().__init__(context)
-        self._store = store
+    store: BarStore
+    scheduler: Address
 
-    def on_receive(self, message: Any) -> Any:  # noqa: ANN401 - pykka's contract
+
+class LoaderActor(SupervisedActor[LoaderWiring]):
+    """Loads batches of symbols from a store."""
+
+    def handle(self, message: object) -> object:
         """Handle one message."""
         match message:
             case LoadBatch():
                 self._load(message)
-            case ListSymbols(request_id=request_id, reply_to=reply_to):
+            case ListSymbols(request_id=request_id):
+                scheduler = self.wiring.scheduler
                 try:
-                    symbols = tuple(self._store.symbols())
+                    symbols = tuple(self.wiring.store.symbols())
                 except BaseException as exc:  # noqa: BLE001 - see the module's docstring
-                    reply_to.tell(LoadFailed(request_id, describe(exc), is_transient(exc)))
+                    scheduler.tell(LoadFailed(request_id, describe(exc), is_transient(exc)))
                 else:
-                    reply_to.tell(SymbolsListed(request_id, symbols))
+                    scheduler.tell(SymbolsListed(request_id, symbols))
             case _:
-                return super().on_receive(message)
+                return super().handle(message)
         return None
 
     def _load(self, request: LoadBatch) -> None:
+        batch = request.batch
+        scheduler = self.wiring.scheduler
         started = time.perf_counter()
         try:
-            bars = self._store.load(request.symbols, request.interval, request.start, request.end)
+            bars = self.wiring.store.load(batch.symbols, batch.interval, request.start,
+                                          request.end)
         except BaseException as exc:  # noqa: BLE001 - see the module's docstring
-            request.reply_to.tell(LoadFailed(request.request_id, describe(exc), is_transient(exc)))
+            scheduler.tell(LoadFailed(batch.request_id, describe(exc), is_transient(exc)))
             return
         # A fresh dict nobody else holds, behind a read-only view: immutable in transit.
-        wanted = {s: bars[s] for s in request.symbols if s in bars}
-        request.reply_to.tell(
-            Loaded(request.request_id, MappingProxyType(wanted), time.perf_counter() - started)
+        wanted = {s: bars[s] for s in batch.symbols if s in bars}
+        scheduler.tell(
+            Loaded(batch.request_id, MappingProxyType(wanted), time.perf_counter() - started)
         )

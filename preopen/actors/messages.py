@@ -4,14 +4,17 @@ Everything a message carries is immutable (dates, tuples, frozensets,
 read-only mappings, read-only arrays inside Bars and SessionSnapshot) with
 two deliberate exceptions, both reply channels rather than data:
 
-- ``ack``: a :class:`pykka.ThreadingFuture` set once by the receiver (or by
-  whoever it forwards the message to) when the request is handled;
-- ``reply_to``: an :class:`~preopen.actors.Address`, the supervisor-kept
-  indirection to an actor, so that a reply reaches the actor's current
-  incarnation even across a restart.
+- ``reply``: a :class:`concurrent.futures.Future` set once by the receiver
+  (or by whoever it forwards the message to) when the request is handled. A
+  host waits on it with a timeout, or bridges it to asyncio
+  (``asyncio.wrap_future``) without a thread per call;
+- ``reply_to``: an :class:`~preopen.actors.child.Address`, the way to reach
+  an actor's current incarnation across its restarts.
 
-Between actors preopen ``tell``s with a reply address; ``ask`` is kept for the
-host's queries, always with a timeout.
+Between actors preopen ``tell``s; a request that someone waits on carries
+its ``reply``. Messages told through an address travel wrapped in
+:class:`Numbered`, so that one told to a child as it dies is re-sent to the
+next incarnation (see :mod:`preopen.actors.child`).
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Callable, Mapping
+    from concurrent.futures import Future
 
     import pendulum
-    import pykka
 
-    from preopen.actors._address import Address
+    from preopen.actors.child import Address, ChildKey
+    from preopen.actors.prefetch import Batch
     from preopen.calendar import ExchangeCalendar
     from preopen.model import Bars, SessionSnapshot
 
@@ -40,61 +44,50 @@ __all__ = [
     "ChildFailed",
     "ChildRestarted",
     "Children",
-    "GetCalendar",
-    "GetSnapshot",
-    "GetSymbols",
     "ListSymbols",
     "LoadBatch",
     "LoadFailed",
     "Loaded",
+    "Numbered",
     "OnActivated",
     "OnFailure",
-    "Ready",
+    "Release",
     "Retire",
     "SetSymbols",
-    "Settle",
     "Subscribe",
     "SymbolsChanged",
     "SymbolsListed",
     "Tick",
-    "Undelivered",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Numbered:
+    """A message told through an address, numbered in the tree's ledger of outstanding ones."""
+
+    seq: int
+    message: object
+
 
 # --- to the SchedulerActor -------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """The clock's wake-up: something may be due at ``now``.
-
-    ``ack`` (simulated clocks only) is set once the scheduler has handled the
-    tick and every load it started has been answered.
-    """
+    """The clock's wake-up: something may be due at ``now``."""
 
     now: pendulum.DateTime
-    ack: pykka.ThreadingFuture[None] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Ready:
-    """Set ``ack`` once the scheduler knows the calendar and has planned."""
-
-    ack: pykka.ThreadingFuture[None]
-
-
-@dataclass(frozen=True, slots=True)
-class Settle:
-    """Set ``ack`` once no load is in flight and no activation is unanswered."""
-
-    ack: pykka.ThreadingFuture[None]
 
 
 @dataclass(frozen=True, slots=True)
 class CalendarChanged:
-    """The CalendarActor's current calendar (on subscription and on amendment)."""
+    """The CalendarActor's current calendar (on subscription and on amendment).
+
+    ``reply`` (an amendment's) is set with the calendar once the scheduler has re-planned.
+    """
 
     calendar: ExchangeCalendar
-    ack: pykka.ThreadingFuture[ExchangeCalendar] | None = None
+    reply: Future[ExchangeCalendar] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +95,7 @@ class SymbolsChanged:
     """The active symbol set changed (``None``: every symbol in the store)."""
 
     symbols: frozenset[str] | None
-    ack: pykka.ThreadingFuture[None] | None = None
+    reply: Future[None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,14 +154,14 @@ class ActivationRefused:
 class ActivateNow:
     """The host activates the prepared snapshot (when ``auto_activate`` is off)."""
 
-    ack: pykka.ThreadingFuture[SessionSnapshot]
+    reply: Future[SessionSnapshot]
 
 
 @dataclass(frozen=True, slots=True)
 class ChildRestarted:
     """The supervisor restarted ``child`` (``restarts`` counted so far, in all)."""
 
-    child: str
+    child: ChildKey
     restarts: int
     error: str
 
@@ -178,22 +171,18 @@ class ChildRestarted:
 
 @dataclass(frozen=True, slots=True)
 class LoadBatch:
-    """Load ``symbols`` at ``interval`` over ``[start, end)``; reply to ``reply_to``."""
+    """Load ``batch`` over ``[start, end)``; the answer goes to the scheduler."""
 
-    request_id: int
-    symbols: tuple[str, ...]
-    interval: str
+    batch: Batch
     start: pendulum.DateTime
     end: pendulum.DateTime
-    reply_to: Address
 
 
 @dataclass(frozen=True, slots=True)
 class ListSymbols:
-    """List the store's symbols; reply :class:`SymbolsListed` to ``reply_to``."""
+    """List the store's symbols; the answer (:class:`SymbolsListed`) goes to the scheduler."""
 
     request_id: int
-    reply_to: Address
 
 
 # --- to the SessionDataActor -----------------------------------------------
@@ -204,12 +193,19 @@ class Activate:
     """Serve ``snapshot`` from now on (refused if it is not today's session).
 
     ``sent_at`` is the scheduler's ``time.perf_counter()`` when it started
-    handling the event that led to the activation.
+    handling the event that led to the activation; ``symbols`` is how many
+    symbols the snapshot holds, counted when it was frozen (so that nothing
+    proportional to the symbol count runs after the swap).
     """
 
     snapshot: SessionSnapshot
     sent_at: float
-    reply_to: Address | None = None
+    symbols: int
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Let go of the snapshots replaced by the last activations (after it was answered)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,17 +220,7 @@ class SetSymbols:
     """Replace the active symbol set (``None``: every symbol in the store)."""
 
     symbols: frozenset[str] | None
-    ack: pykka.ThreadingFuture[None] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GetSnapshot:
-    """Ask for the current snapshot (``None`` if none is served)."""
-
-
-@dataclass(frozen=True, slots=True)
-class GetSymbols:
-    """Ask for the active symbol set."""
+    reply: Future[None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +228,7 @@ class OnActivated:
     """Call ``callback(snapshot)`` after each activation (in the actor's thread)."""
 
     callback: Callable[[SessionSnapshot], object]
+    reply: Future[None]
 
 
 # --- to the CalendarActor --------------------------------------------------
@@ -251,7 +238,7 @@ class OnActivated:
 class Subscribe:
     """Send :class:`CalendarChanged` to ``reply_to`` now and after each amendment.
 
-    The subscriber that ``acknowledges`` receives the amendment's ``ack``.
+    The subscriber that ``acknowledges`` receives the amendment's ``reply``.
     """
 
     reply_to: Address
@@ -262,18 +249,14 @@ class Subscribe:
 class Amend:
     """Amend the calendar: ad-hoc closures and early closes announced late.
 
-    ``ack`` is forwarded to the subscribers, so that it is set once the
-    scheduler has re-planned.
+    ``reply`` is forwarded to the subscriber that acknowledges (the
+    scheduler), so that it is set once the schedule is re-planned; a refused
+    amendment sets it with the calendar's error.
     """
 
     closures: frozenset[dt.date]
     early_closes: Mapping[dt.date, dt.time]
-    ack: pykka.ThreadingFuture[ExchangeCalendar] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GetCalendar:
-    """Ask for the current (possibly amended) calendar."""
+    reply: Future[ExchangeCalendar]
 
 
 # --- to the Supervisor -----------------------------------------------------
@@ -283,17 +266,9 @@ class GetCalendar:
 class ChildFailed:
     """A child died (``generation`` tells stale reports from current ones)."""
 
-    child: str
+    child: ChildKey
     generation: int
     error: str
-
-
-@dataclass(frozen=True, slots=True)
-class Undelivered:
-    """A message that met a dead child; delivered to its next incarnation."""
-
-    child: str
-    message: object
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,8 +276,11 @@ class OnFailure:
     """Call ``callback(error)`` when the supervisor gives up (escalation)."""
 
     callback: Callable[[BaseException], object]
+    reply: Future[None]
 
 
 @dataclass(frozen=True, slots=True)
 class Children:
-    """Ask the supervisor for each child's generation (answered once all have started)."""
+    """Ask for each child's generation, by name (answered once all have started)."""
+
+    reply: Future[dict[str, int]]

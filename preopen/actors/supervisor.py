@@ -1,17 +1,17 @@
-"""The Supervisor: the root of preopen's actor tree.
+"""The Supervisor, the root of preopen's actor tree, and its restart rule.
 
 pykka has no supervision, so preopen brings its own, after Erlang/OTP's
-one-for-one supervisor:
+one-for-one supervisor, on pykka's public API only:
 
-- it starts its children from :class:`ChildSpec` values, in order, and binds
-  each child's :class:`~preopen.actors.Address` to the new ActorRef;
-- a child reports its own death (:class:`~preopen.actors._base.SupervisedActor`
-  covers a failed ``tell`` and a failed ``on_start``); the supervisor then
-  restarts that child alone, with the same arguments (its durable state is
-  in the cells it is handed again), after the backoff of its
-  :class:`~preopen.actors._restart.RestartPolicy`, re-binds the address,
-  delivers what was sent to the dead incarnation, and tells the scheduler
-  so it can re-send the work the dead child held;
+- it starts its children from typed :class:`ChildSpec` values, in order,
+  binds each child's :class:`~preopen.actors.child.Address` to the new
+  ActorRef, and re-sends what the address holds for it (messages told
+  before the start, or to a dead incarnation);
+- a child reports its own death (:class:`~preopen.actors.child.SupervisedActor`);
+  the supervisor then restarts that child alone, with the same wiring (its
+  durable state is in the cells it is handed again), after the backoff of
+  its :class:`RestartPolicy`, re-sends what the dead incarnation had not
+  handled, and tells the scheduler so it can re-send the work the child held;
 - past the restart intensity it escalates: it stops every child in the
   reverse order of their start, publishes the reason on the status board,
   calls the host's ``on_failure`` callbacks, and stops itself;
@@ -24,61 +24,120 @@ already replaced is ignored.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pykka
 
-from preopen.actors._base import ChildContext, SupervisedActor
-from preopen.actors._status import Event, EventKind
-from preopen.actors.messages import (
-    ChildFailed,
-    Children,
-    ChildRestarted,
-    OnFailure,
-    Undelivered,
-)
-from preopen.errors import EscalationError
+from preopen.actors.child import ChildContext, SupervisedActor, receive, resolve
+from preopen.actors.messages import ChildFailed, Children, ChildRestarted, OnFailure
+from preopen.backoff import Backoff
+from preopen.errors import EscalationError, RuntimeStoppedError
+from preopen.status import Event, EventKind
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Sequence
 
-    from preopen.actors._address import Address, ThreadLedger
-    from preopen.actors._restart import RestartPolicy
-    from preopen.actors._status import Board
+    from preopen.actors.child import Address, ChildKey, ThreadLedger
+    from preopen.actors.tree import Board
     from preopen.clock import Clock
 
-__all__ = ["ChildSpec", "Supervisor"]
+__all__ = ["ChildSpec", "RestartPolicy", "Supervisor"]
 
 logger = logging.getLogger(__name__)
 
+W_co = TypeVar("W_co", covariant=True)
+
 
 @dataclass(frozen=True, slots=True)
-class ChildSpec:
+class ChildSpec(Generic[W_co]):
     """How to start (and restart) one child.
 
     Attributes:
-        address: the child's address; its name is the child's name.
+        address: the child's address; its key is the child's key.
         actor: the actor class.
-        kwargs: keyword arguments for the class, besides its context.
+        wiring: what the actor is connected to, of the type its class takes.
     """
 
     address: Address
-    actor: type[SupervisedActor]
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    actor: type[SupervisedActor[W_co]]
+    wiring: W_co
 
     @property
-    def name(self) -> str:
-        """The child's name."""
-        return self.address.name
+    def key(self) -> ChildKey:
+        """The child's key."""
+        return self.address.key
+
+
+class RestartPolicy:
+    """Counts restarts and decides: restart after a delay, or escalate.
+
+    The OTP rule: at most ``intensity`` restarts within any ``period_s``
+    seconds; one more escalates. The first restart in a quiet period is
+    immediate (a dead loader is replaced at once); the next ones wait
+    ``base_s``, ``2 * base_s``, ... up to ``cap_s``, each scaled by a random
+    factor in [0.5, 1): :class:`~preopen.backoff.Backoff` centred on three
+    quarters of that, with a jitter of a third.
+
+    Args:
+        intensity: restarts allowed within ``period_s`` (>= 0).
+        period_s: the sliding period in seconds (> 0).
+        base_s: the backoff after the first restart of a burst.
+        cap_s: the longest backoff.
+        seed: seeds the jitter (for reproducible tests).
+
+    Raises:
+        ValueError: a negative intensity or a non-positive period.
+    """
+
+    def __init__(self, intensity: int, period_s: float, *, base_s: float = 0.01,
+                 cap_s: float = 0.5, seed: int | None = None) -> None:
+        """Create the policy with no restart counted."""
+        if intensity < 0:
+            msg = f"intensity={intensity} is not accepted: an integer >= 0"
+            raise ValueError(msg)
+        if period_s <= 0:
+            msg = f"period_s={period_s} is not accepted: a number of seconds > 0"
+            raise ValueError(msg)
+        self.intensity = intensity
+        self.period_s = period_s
+        self.backoff = Backoff(initial=0.75 * base_s, cap=0.75 * cap_s, jitter=1 / 3)
+        self.restarts = 0
+        self._recent: deque[float] = deque()
+        self._random = random.Random(seed)  # noqa: S311 - jitter, not cryptography
+
+    def recent(self, now: float) -> int:
+        """Restarts within the period ending at ``now``."""
+        while self._recent and now - self._recent[0] > self.period_s:
+            self._recent.popleft()
+        return len(self._recent)
+
+    def record(self, now: float) -> float | None:
+        """A child died at ``now`` (monotonic seconds).
+
+        Returns:
+            The delay before restarting it, or ``None`` to escalate (the
+            restart would exceed the intensity).
+        """
+        count = self.recent(now)
+        if count >= self.intensity:
+            return None
+        self._recent.append(now)
+        self.restarts += 1
+        if count == 0:
+            return 0.0
+        return self.backoff.delay(count, self._random.random())
 
 
 class Supervisor(pykka.ThreadingActor):
     """Starts, watches and restarts the runtime's actors.
 
     Args:
+        address: its own address (children report their deaths to it).
         specs: the children, in start order.
         policy: restart intensity, period and backoff.
         ledger: where every thread of the tree is recorded.
@@ -92,7 +151,8 @@ class Supervisor(pykka.ThreadingActor):
 
     def __init__(
         self,
-        specs: tuple[ChildSpec, ...],
+        address: Address,
+        specs: Sequence[ChildSpec[object]],
         *,
         policy: RestartPolicy,
         ledger: ThreadLedger,
@@ -104,7 +164,9 @@ class Supervisor(pykka.ThreadingActor):
     ) -> None:
         """Create the supervisor (its children start in its own thread)."""
         super().__init__()
-        self._specs = specs
+        self._address = address
+        address.bind(self.actor_ref)  # before any child can report to it
+        self._specs = tuple(specs)
         self._policy = policy
         self._ledger = ledger
         self._board = board
@@ -112,8 +174,7 @@ class Supervisor(pykka.ThreadingActor):
         self._notify = notify
         self._on_escalate = on_escalate
         self._stop_timeout = stop_timeout
-        self._generation: dict[str, int] = {}
-        self._buffered: dict[str, list[object]] = {}
+        self._generation: dict[ChildKey, int] = {}
         self._callbacks: list[Callable[[BaseException], object]] = []
         self._stopping = False
         self.escalation: EscalationError | None = None
@@ -127,19 +188,21 @@ class Supervisor(pykka.ThreadingActor):
             self._start(spec, 1)
 
     def on_receive(self, message: Any) -> Any:  # noqa: ANN401 - pykka's contract
-        """Handle one message."""
+        """Handle one message (numbered when told through the supervisor's address)."""
+        return receive(self._address.outstanding, message, self._handle)[1]
+
+    def _handle(self, message: object) -> None:
         match message:
             case ChildFailed(child=child, generation=generation, error=error):
                 self._failed(child, generation, error)
-            case Undelivered(child=child, message=inner):
-                self._deliver(child, inner)
-            case OnFailure(callback=callback):
+            case OnFailure(callback=callback, reply=reply):
                 self._callbacks.append(callback)
-            case Children():
-                return dict(self._generation)
+                resolve(reply)
+            case Children(reply=reply):
+                resolve(reply, {key.name: gen for key, gen in self._generation.items()})
             case _:
-                return super().on_receive(message)
-        return None
+                msg = f"the supervisor cannot handle {type(message).__name__}"
+                raise TypeError(msg)
 
     def on_stop(self) -> None:
         """Stop the children, in the reverse order of their start."""
@@ -147,18 +210,17 @@ class Supervisor(pykka.ThreadingActor):
 
     # --- restarts --------------------------------------------------------------
 
-    def _start(self, spec: ChildSpec, generation: int) -> None:
-        context = ChildContext(spec.name, generation, spec.address, self.actor_ref, self._ledger)
-        ref = spec.actor.start(context, **spec.kwargs)
-        self._generation[spec.name] = generation
+    def _start(self, spec: ChildSpec[object], generation: int) -> None:
+        context = ChildContext(spec.key, generation, spec.address, self._address, self._ledger)
+        ref = spec.actor.start(context, spec.wiring)
+        self._generation[spec.key] = generation
         spec.address.bind(ref)
-        for message in self._buffered.pop(spec.name, []):
-            ref.tell(message)
+        spec.address.resend()
 
-    def _failed(self, child: str, generation: int, error: str) -> None:
+    def _failed(self, child: ChildKey, generation: int, error: str) -> None:
         if self._stopping or self._generation.get(child) != generation:
             return  # a report about an incarnation already replaced, or a shutdown
-        spec = next(s for s in self._specs if s.name == child)
+        spec = next(s for s in self._specs if s.key == child)
         delay = self._policy.record(time.monotonic())
         if delay is None:
             self._escalate(child, error)
@@ -172,27 +234,10 @@ class Supervisor(pykka.ThreadingActor):
         if self._notify is not None:
             self._notify.tell(ChildRestarted(child, self._policy.restarts, error))
 
-    def _deliver(self, child: str, message: object) -> None:
-        if self._stopping:
-            return
-        spec = next((s for s in self._specs if s.name == child), None)
-        if spec is None:
-            return
-        ref = spec.address.ref
-        if ref is not None and ref.is_alive():
-            try:
-                ref.tell(message)
-            except pykka.ActorDeadError:
-                pass
-            else:
-                return
-        # Dead, and its death not yet handled: keep it for the next incarnation.
-        self._buffered.setdefault(child, []).append(message)
-
     # --- escalation and stop ---------------------------------------------------------
 
-    def _escalate(self, child: str, error: str) -> None:
-        escalation = EscalationError(child, self._policy.recent(time.monotonic()) + 1,
+    def _escalate(self, child: ChildKey, error: str) -> None:
+        escalation = EscalationError(child.name, self._policy.recent(time.monotonic()) + 1,
                                      self._policy.period_s, error)
         self.escalation = escalation
         logger.error("escalating: %s", escalation)
@@ -209,6 +254,7 @@ class Supervisor(pykka.ThreadingActor):
         self._board.publish(replace(status, running=False, last_error=str(escalation),
                                     restarts=self._policy.restarts,
                                     events=(*status.events, event)))
+        self._address.outstanding.close(RuntimeStoppedError(f"the runtime stopped: {escalation}"))
         for callback in self._callbacks:
             try:
                 callback(escalation)
@@ -225,4 +271,4 @@ class Supervisor(pykka.ThreadingActor):
             try:
                 ref.stop(block=True, timeout=self._stop_timeout)
             except pykka.Timeout:
-                logger.error("%s did not stop within %.1f sec", spec.name, self._stop_timeout)  # noqa: TRY400 - not an error path with a traceback worth logging
+                logger.error("%s did not stop within %.1f sec", spec.key, self._stop_timeout)  # noqa: TRY400 - not an error path with a traceback worth logging

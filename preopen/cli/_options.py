@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from preopen.cli._common import BadInputError
+from preopen.symbols import SYMBOL_RULE, is_symbol
 
 __all__ = [
     "ConfigOption",
@@ -53,8 +54,8 @@ def parse_intervals(option: str, text: str) -> tuple[str, ...]:
 def parse_symbol_list(option: str, text: str) -> tuple[str, ...]:
     """Comma-separated symbols, none empty, none twice."""
     parts = tuple(p.strip() for p in text.split(","))
-    if not parts or any(not p for p in parts):
-        raise BadInputError(option, text, "a comma-separated list of non-empty symbols")
+    if not parts or not all(is_symbol(p) for p in parts):
+        raise BadInputError(option, text, f"a comma-separated list of symbols, each {SYMBOL_RULE}")
     if len(set(parts)) != len(parts):
         raise BadInputError(option, text, "each symbol once")
     return parts

@@ -18,8 +18,8 @@ from preopen.cli._common import console, parse_date
 from preopen.cli._options import ConfigOption, StoreOption, parse_count, parse_symbol_list
 
 if TYPE_CHECKING:
-    from preopen.actors import Event
     from preopen.runtime import Runtime, RuntimeStatus
+    from preopen.status import Event
 
 __all__ = ["prefetch", "serve"]
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Final, TypeGuard, TypeVar
 import psycopg
 from psycopg_pool import PoolClosed, PoolTimeout
 
+from preopen.backoff import Backoff
 from preopen.errors import StoreError
 
 if TYPE_CHECKING:
@@ -114,55 +115,6 @@ def retry_budget(value: float | None, from_url: str | None, *, url: str = "") ->
 def is_wait_timeout(error: BaseException) -> bool:
     """Whether ``error`` is a wait for a pooled connection that ran out of time."""
     return isinstance(error, PoolTimeout)
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with jitter: the pause after each failed attempt.
-
-    Attributes:
-        initial: the base pause after the first failure, in seconds.
-        factor: how much the base pause grows after each further failure.
-        cap: the largest base pause, in seconds.
-        jitter: the pause is the base times a random factor in
-            ``[1 - jitter, 1 + jitter)`` (psycopg_pool uses 0.1).
-    """
-
-    initial: float = 0.1
-    factor: float = 2.0
-    cap: float = 1.0
-    jitter: float = 0.1
-
-    def __post_init__(self) -> None:
-        """Refuse values that make no schedule.
-
-        Raises:
-            ValueError: a non-finite or negative pause, a factor below 1 or a
-                jitter outside [0, 1).
-        """
-        checks = {
-            "initial": (self.initial, self.initial >= 0.0, "a finite number >= 0"),
-            "factor": (self.factor, self.factor >= 1.0, "a finite number >= 1"),
-            "cap": (self.cap, self.cap >= self.initial, f"a number >= initial={self.initial}"),
-            "jitter": (self.jitter, 0.0 <= self.jitter < 1.0, "a number in [0, 1)"),
-        }
-        for name, (value, ok, accepted) in checks.items():
-            if not (math.isfinite(value) and ok):
-                raise ValueError(f"backoff {name}={value!r} is not accepted: use {accepted}")
-
-    def delay(self, failures: int, rand: float) -> float:
-        """The pause after the ``failures``-th failure in a row.
-
-        Args:
-            failures: failures so far, 1 for the first.
-            rand: a random number in [0, 1).
-
-        Returns:
-            ``min(cap, initial * factor ** (failures - 1))``, jittered.
-        """
-        growth = self.factor ** min(failures - 1, 64)  # 64: far past any cap, no overflow
-        base = min(self.cap, self.initial * growth)
-        return base * (1.0 + self.jitter * (2.0 * rand - 1.0))
 
 
 class RetryExhaustedError(Exception):

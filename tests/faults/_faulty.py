@@ -175,10 +175,10 @@ def _poison(child: str) -> object:
     from preopen.actors.messages import Activate, ActivateNow, Subscribe  # noqa: PLC0415 - local to the helper
 
     poisons: dict[str, object] = {
-        "session_data": Activate(snapshot=None, sent_at=0.0),  # type: ignore[arg-type]
+        "session_data": Activate(snapshot=None, sent_at=0.0, symbols=0),  # type: ignore[arg-type]
         # Whatever state the scheduler is in (even before it has its calendar),
-        # it answers ActivateNow on its ack: a missing ack always kills it.
-        "scheduler": ActivateNow(ack=None),  # type: ignore[arg-type]
+        # it answers ActivateNow on its reply: a missing reply always kills it.
+        "scheduler": ActivateNow(reply=None),  # type: ignore[arg-type]
         "calendar": Subscribe(reply_to=None),  # type: ignore[arg-type]
     }
     return poisons[child]
@@ -186,5 +186,7 @@ def _poison(child: str) -> object:
 
 def crash(runtime: object, child: str) -> None:
     """Kill ``child`` ("session_data", "scheduler" or "calendar") of a running runtime once."""
-    address = runtime._addresses[child]  # type: ignore[attr-defined]
+    from preopen.actors import ChildKey  # noqa: PLC0415 - local to the helper
+
+    address = runtime._tree.address(ChildKey(child))  # type: ignore[attr-defined]
     assert address.tell(_poison(child)), f"{child} could not be told"

@@ -21,8 +21,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from support.week import WEEK, XNYS, at
 
-from preopen.actors import EventKind
 from preopen.clock import SimulatedClock
+from preopen.status import EventKind
 from preopen.store import open_store
 from preopen.store.synthetic import symbol_names
 

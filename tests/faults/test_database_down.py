@@ -16,9 +16,9 @@ from _faulty import FaultyStore
 from _world import WAIT, Started, seed_sqlite, settings
 from support.week import XNYS, at
 
-from preopen.actors import EventKind
 from preopen.clock import SimulatedClock
 from preopen.errors import NoSnapshotError
+from preopen.status import EventKind
 from preopen.store import open_store
 from preopen.store.synthetic import symbol_names
 

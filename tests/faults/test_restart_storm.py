@@ -11,10 +11,10 @@ from _faulty import Fault, FaultyStore, crash
 from _world import WAIT, seed_sqlite, settings
 from support.week import at
 
-from preopen.actors import EventKind
 from preopen.clock import SimulatedClock
 from preopen.errors import EscalationError, NoSnapshotError, RuntimeStoppedError
 from preopen.runtime import Runtime
+from preopen.status import EventKind
 from preopen.store import open_store
 from preopen.store.synthetic import symbol_names
 

@@ -13,11 +13,11 @@ import threading
 import pendulum
 import pytest
 
-from preopen.actors import EventKind
 from preopen.calendar import get_calendar
 from preopen.clock import SimulatedClock
 from preopen.runtime import Runtime
 from preopen.settings import Settings
+from preopen.status import EventKind
 from preopen.store import open_store
 from preopen.store.synthetic import seed_store
 

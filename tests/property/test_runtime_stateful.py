@@ -2,9 +2,12 @@
 
 Invariants, checked after every step:
 
-- the served snapshot is one session's complete snapshot, never a mix: one
-  session date, every symbol at every interval, every bar inside that
-  session's trailing range;
+- the served snapshot is one session's snapshot, never a mix: one session
+  date, every bar inside that session's trailing range; when it says it is
+  complete, every symbol is there at every interval with exactly the bars
+  the calendar expects (counted here from the calendar, not from the
+  report); while the store has never failed, the snapshot served during a
+  session is complete and holds exactly the active symbols;
 - once a session is open, nothing but its own snapshot is served (or none,
   while its load is failing); outside sessions, never a future session's;
 - the status counts add up.
@@ -93,6 +96,7 @@ class RuntimeMachine(RuleBasedStateMachine):
         start = pendulum.datetime(2024, 11, 24, 18, 0, tz=NY).add(minutes=start_minutes)
         self.clock = SimulatedClock(start)
         self.store = ChaosStore(open_store(DB["url"]))
+        self.store_failed = False
         self.runtime = Runtime.start(
             Settings(store=DB["url"], loaders=2, batch_size=2, max_attempts=2, symbols=SYMBOLS),
             clock=self.clock, store=self.store)
@@ -109,6 +113,7 @@ class RuntimeMachine(RuleBasedStateMachine):
     @rule(mode=st.sampled_from(["ok", "ok", "slow", "down", "poison"]))
     def store_mode(self, mode):
         self.store.mode = mode
+        self.store_failed = self.store_failed or mode in ("down", "poison")
 
     @precondition(lambda self: self.runtime is not None)
     @rule(pick=st.integers(0, len(WEEK) - 1), early=st.booleans())
@@ -154,6 +159,32 @@ class RuntimeMachine(RuleBasedStateMachine):
                 if bars is not None and len(bars):
                     assert lo_ns <= int(bars.ts[0])
                     assert int(bars.ts[-1]) < hi_ns
+
+    @invariant()
+    def a_complete_snapshot_holds_every_bar_the_calendar_expects(self):
+        if self.runtime is None:
+            return
+        try:
+            snapshot = self.runtime.snapshot()
+        except NoSnapshotError:
+            return
+        calendar = self.runtime.calendar
+        in_progress = calendar.session_at(self.clock.now())
+        trailing = calendar.trailing_sessions(snapshot.session, 5)
+        if in_progress is not None and not self.store_failed:
+            assert snapshot.report.complete
+            active = self.runtime.symbols
+            assert snapshot.symbols == tuple(sorted(active if active is not None else SYMBOLS))
+        if snapshot.report.complete:
+            minutes = sum(
+                int((calendar.close_at(day) - calendar.open_at(day)).total_seconds()) // 60
+                for day in trailing
+            )
+            assert set(snapshot.data) == {(s, i) for s in snapshot.symbols for i in ("1m", "1d")}
+            for symbol in snapshot.symbols:
+                assert len(snapshot.bars(symbol, "1d")) == len(trailing)
+                assert len(snapshot.bars(symbol, "1m")) == minutes
+
 
     @invariant()
     def counts_add_up(self):

@@ -1,6 +1,7 @@
 """validate flags exactly the defects the generator planted, and nothing else."""
 
 import datetime as dt
+import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,25 @@ XNYS = get_calendar("XNYS")
 SESSIONS = XNYS.sessions(dt.date(2024, 6, 24), dt.date(2024, 7, 12))  # July 3 early, July 4 closed
 FIELDS = ("gaps", "duplicates", "unsorted", "bad_prices", "high_below_low",
           "negative_volume", "outside_session", "misaligned", "empty")
+
+
+MINUTES = {"1m": 1, "5m": 5, "15m": 15, "30m": 30, "1h": 60}
+
+
+def expected_bars(interval, days):
+    """Bars a session range should hold, from the published hours alone.
+
+    Daily: one per session. Intraday: a bar starts every ``interval`` from the
+    open while before the close, so a trailing partial bar counts (6.5 h is 7
+    one-hour bars; the 13:00 close of 2024-07-03 is 210 one-minute bars).
+    """
+    if interval == "1d":
+        return len(days)
+    total = 0
+    for day in days:
+        minutes = (XNYS.close_at(day) - XNYS.open_at(day)).total_seconds() / 60
+        total += math.ceil(minutes / MINUTES[interval])
+    return total
 
 
 @st.composite
@@ -68,4 +88,4 @@ def test_validate_flags_exactly_what_was_planted(args):
         entry = report[name, interval]
         got = {key: getattr(entry, key) for key in (*FIELDS, "found")}
         assert got == answers[name], name
-        assert entry.expected == n
+        assert entry.expected == expected_bars(interval, days)

@@ -16,17 +16,11 @@ import pendulum
 import pytest
 from support.week import NY, TRAILING_5, WEEK, XNYS, at, grid_bars
 
-from preopen.actors._assemble import assemble, empty_bars
-from preopen.actors._planner import (
-    PlanConfig,
-    Planner,
-    SendActivate,
-    SendBatch,
-    SendList,
-    SendRetire,
-)
-from preopen.actors._status import EventKind
+from preopen.actors import ChildKey, Planner, Role
+from preopen.actors.messages import Activate, ListSymbols, LoadBatch, Retire
 from preopen.calendar.timing import Phase
+from preopen.settings import Settings
+from preopen.status import EventKind
 
 CAL = XNYS
 SYMBOLS = ("AAA", "BBB", "CCC")
@@ -56,12 +50,12 @@ class MemoryStore:
 
 def config(**overrides):
     values = {
-        "window": dt.timedelta(minutes=60), "check_interval": dt.timedelta(minutes=5),
+        "window_minutes": 60, "check_interval_minutes": 5,
         "intervals": ("1m", "1d"), "trailing_days": 5, "loaders": 2, "batch_size": 2,
         "max_attempts": 2,
     }
     values.update(overrides)
-    return PlanConfig(**values)
+    return Settings(**values)
 
 
 class Driver:
@@ -80,24 +74,25 @@ class Driver:
     def drain(self):
         planner = self.planner
         while planner.outbox:
-            command = planner.outbox.pop(0)
+            _, command = planner.outbox.pop(0)
             match command:
-                case SendBatch(batch=batch, start=start, end=end):
+                case LoadBatch(batch=batch, start=start, end=end):
                     error = self.fail(batch, self.now)
                     if error:
                         planner.load_failed(batch.request_id, error, transient=True)
                     else:
                         bars = self.store.load(batch.symbols, batch.interval, start, end)
-                        planner.loaded(batch.request_id, bars, 0.0)
-                case SendList(request_id=request_id):
+                        planner.loaded(batch.request_id, bars)
+                case ListSymbols(request_id=request_id):
                     planner.symbols_listed(request_id, self.store.symbols())
-                case SendActivate(snapshot=snapshot):
+                case Activate(snapshot=snapshot, symbols=count):
+                    assert count == len(snapshot.symbols)  # counted when it was frozen
                     # What the SessionDataActor checks: only the session in progress.
                     assert CAL.session_at(self.now) == snapshot.session
                     self.served = snapshot
                     self.activations.append((self.now, snapshot))
                     planner.activated(snapshot.session, len(snapshot.symbols), 1e-6)
-                case SendRetire(session=session):
+                case Retire(session=session):
                     if self.served is not None and self.served.session < session:
                         self.served = None
 
@@ -126,7 +121,7 @@ def store():
 
 
 def test_a_week_prefetches_at_open_minus_window_and_activates_at_each_open(store):
-    planner = Planner(config(), assemble=assemble, empty=empty_bars,
+    planner = Planner(config(),
                       symbols=frozenset(SYMBOLS))
     start = pendulum.datetime(2024, 11, 24, 12, 0, tz=NY)  # a Sunday
     seen_phases = set()
@@ -141,7 +136,10 @@ def test_a_week_prefetches_at_open_minus_window_and_activates_at_each_open(store
             assert served is not None
             assert served.session == session
         p = status.progress
-        assert p.done + p.failed + p.pending == p.total
+        # Every command is answered at once and every load succeeds: between
+        # ticks a load is either not started or every key of it is loaded.
+        assert (p.done, p.failed, p.total) in ((0, 0, 0), (len(SYMBOLS) * 2, 0, len(SYMBOLS) * 2))
+        assert p.pending == 0
 
     driver = Driver(planner, store, start)
     driver.run_until(pendulum.datetime(2024, 12, 3, 17, 0, tz=NY), check)
@@ -172,7 +170,7 @@ def test_a_week_prefetches_at_open_minus_window_and_activates_at_each_open(store
 
 
 def test_a_prefetch_that_fails_all_window_falls_back_at_the_open(store):
-    planner = Planner(config(), assemble=assemble, empty=empty_bars,
+    planner = Planner(config(),
                       symbols=frozenset(SYMBOLS))
     day = dt.date(2024, 11, 26)
 
@@ -198,7 +196,7 @@ def test_a_prefetch_that_fails_all_window_falls_back_at_the_open(store):
 
 
 def test_a_runtime_started_mid_session_loads_at_once(store):
-    planner = Planner(config(), assemble=assemble, empty=empty_bars, symbols=None)
+    planner = Planner(config(), symbols=None)
     day = dt.date(2024, 11, 27)
     # Planning starts as soon as the calendar is known: here, a load at once.
     driver = Driver(planner, store, at(day, "11:00"))
@@ -208,7 +206,7 @@ def test_a_runtime_started_mid_session_loads_at_once(store):
 
 
 def test_symbols_added_after_the_open_make_a_follow_up_snapshot(store):
-    planner = Planner(config(), assemble=assemble, empty=empty_bars,
+    planner = Planner(config(),
                       symbols=frozenset({"AAA"}))
     day = dt.date(2024, 11, 25)
     driver = Driver(planner, store, at(day, "08:00"))
@@ -223,7 +221,7 @@ def test_symbols_added_after_the_open_make_a_follow_up_snapshot(store):
 
 
 def test_symbols_added_in_the_window_join_the_snapshot_before_the_open(store):
-    planner = Planner(config(), assemble=assemble, empty=empty_bars,
+    planner = Planner(config(),
                       symbols=frozenset({"AAA"}))
     day = dt.date(2024, 11, 25)
     driver = Driver(planner, store, at(day, "08:00"))
@@ -236,7 +234,7 @@ def test_symbols_added_in_the_window_join_the_snapshot_before_the_open(store):
 
 
 def test_an_amended_closure_re_plans_to_the_next_session(store):
-    planner = Planner(config(), assemble=assemble, empty=empty_bars,
+    planner = Planner(config(),
                       symbols=frozenset(SYMBOLS))
     day = dt.date(2024, 11, 26)
     driver = Driver(planner, store, at(day, "08:45"))
@@ -251,7 +249,7 @@ def test_an_amended_closure_re_plans_to_the_next_session(store):
 
 
 def test_auto_activate_off_waits_for_the_host(store):
-    planner = Planner(config(auto_activate=False), assemble=assemble, empty=empty_bars,
+    planner = Planner(config(auto_activate=False),
                       symbols=frozenset(SYMBOLS))
     day = dt.date(2024, 11, 25)
     driver = Driver(planner, store, at(day, "08:00"))
@@ -264,17 +262,34 @@ def test_auto_activate_off_waits_for_the_host(store):
 
 
 def test_a_restarted_loader_s_batches_are_sent_again(store):
-    planner = Planner(config(), assemble=assemble, empty=empty_bars,
+    planner = Planner(config(),
                       symbols=frozenset(SYMBOLS))
     day = dt.date(2024, 11, 25)
     planner.set_calendar(CAL, at(day, "08:30"))
-    sent = [c for c in planner.outbox if isinstance(c, SendBatch)]
+    sent = [(key, c) for key, c in planner.outbox if isinstance(c, LoadBatch)]
     planner.outbox.clear()
-    on_zero = [(c.batch.symbols, c.batch.interval) for c in sent if c.loader == 0]
-    planner.child_restarted("loader-0", 1, "RuntimeError: boom")
-    resent = [c for c in planner.outbox if isinstance(c, SendBatch)]
+    on_zero = [(c.batch.symbols, c.batch.interval) for key, c in sent
+               if key == ChildKey(Role.LOADER, 0)]
+    planner.child_restarted(ChildKey(Role.LOADER, 0), 1, "RuntimeError: boom")
+    resent = [c for _, c in planner.outbox if isinstance(c, LoadBatch)]
     assert sorted((c.batch.symbols, c.batch.interval) for c in resent) == sorted(on_zero)
     # Only the batch the loader died on (its oldest) spends an attempt.
     attempts = {(c.batch.symbols, c.batch.interval): c.batch.attempt for c in resent}
     assert [attempts[s] for s in on_zero] == [2] + [1] * (len(on_zero) - 1)
     assert planner.status().restarts == 1
+
+
+def test_every_symbol_again_after_a_smaller_set_makes_a_follow_up_with_all_of_them(store):
+    # Found by the stateful test: the load already holds every key, so the
+    # listing adds nothing, and the snapshot must still grow back.
+    planner = Planner(config(), symbols=frozenset(SYMBOLS))
+    day = dt.date(2024, 11, 25)
+    driver = Driver(planner, store, at(day, "09:30"))
+    assert driver.served.symbols == SYMBOLS
+    planner.symbols_changed(frozenset({"AAA"}), at(day, "09:40"))
+    driver.drain()
+    assert driver.served.symbols == ("AAA",)
+    planner.symbols_changed(None, at(day, "09:50"))
+    driver.drain()
+    assert driver.served.symbols == SYMBOLS
+    assert len(driver.activations) == 3

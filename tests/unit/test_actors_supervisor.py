@@ -1,10 +1,17 @@
-"""The supervisor: restarts one-for-one, addresses that follow, escalation, no leaked thread."""
+"""The supervisor: restarts one-for-one, addresses that follow, escalation, no leaked thread.
+
+Also the tell-versus-death race: a message told to a child as it dies (past
+pykka's liveness check, enqueued after the dying actor drained its inbox)
+reaches the next incarnation, forced with a reference whose liveness check
+waits on an Event.
+"""
 
 from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 import pendulum
 import pykka
@@ -13,13 +20,15 @@ import pytest
 from preopen.actors import (
     Address,
     Board,
+    ChildKey,
     ChildSpec,
+    Outstanding,
     RestartPolicy,
     SupervisedActor,
     Supervisor,
     ThreadLedger,
 )
-from preopen.actors.messages import Children, ChildRestarted, OnFailure, Undelivered
+from preopen.actors.messages import Children, ChildRestarted, OnFailure
 from preopen.clock import SimulatedClock
 from preopen.errors import EscalationError
 
@@ -37,55 +46,77 @@ class Echo:
     text: str
 
 
-class Worker(SupervisedActor):
+@dataclass(frozen=True)
+class WorkerWiring:
+    probe: queue.Queue
+    fail_start_generations: tuple[int, ...] = ()
+    actors: dict = field(default_factory=dict)  # (name, generation) -> the actor object
+
+
+class Worker(SupervisedActor[WorkerWiring]):
     """Echoes to a probe queue; raises on Boom; fails its start when told to."""
 
-    def __init__(self, context, *, probe, fail_start_generations=()):
-        super().__init__(context)
-        self.probe = probe
-        self.fail_start_generations = fail_start_generations
-
     def started(self):
-        if self.context.generation in self.fail_start_generations:
-            raise RuntimeError(f"start failed in generation {self.context.generation}")
-        self.probe.put(("started", self.context.name, self.context.generation))
+        name, generation = self.context.key.name, self.context.generation
+        self.wiring.actors[name, generation] = self
+        if generation in self.wiring.fail_start_generations:
+            raise RuntimeError(f"start failed in generation {generation}")
+        self.wiring.probe.put(("started", name, generation))
 
-    def on_receive(self, message):
+    def handle(self, message):
         match message:
             case Boom(reason=reason):
                 raise RuntimeError(reason)
             case Echo(text=text):
-                self.probe.put(("echo", self.context.name, self.context.generation, text))
+                self.wiring.probe.put(("echo", self.context.key.name, self.context.generation,
+                                       text))
             case ChildRestarted() as restarted:
-                self.probe.put(("restarted", restarted))
+                self.wiring.probe.put(("restarted", restarted))
+
+
+def ask(ref, message_with_reply):
+    reply = Future()
+    ref.tell(message_with_reply(reply))
+    return reply.result(timeout=WAIT)
 
 
 class Tree:
     def __init__(self, *, intensity=5, period_s=60.0, fail_start=()):
         self.probe: queue.Queue = queue.Queue()
+        self.backlog: list = []
         self.ledger = ThreadLedger()
         self.board = Board()
-        self.a = Address("a")
-        self.b = Address("b")
-        self.watch = Address("watch")
+        self.outstanding = Outstanding()
+        self.a = Address(ChildKey("a"), self.outstanding)
+        self.b = Address(ChildKey("b"), self.outstanding)
+        self.watch = Address(ChildKey("watch"), self.outstanding)
+        self.supervisor = Address(ChildKey("supervisor"), self.outstanding)
+        self.actors: dict = {}
         self.escalated: queue.Queue = queue.Queue()
         specs = (
-            ChildSpec(self.watch, Worker, {"probe": self.probe}),
-            ChildSpec(self.a, Worker, {"probe": self.probe, "fail_start_generations": fail_start}),
-            ChildSpec(self.b, Worker, {"probe": self.probe}),
+            ChildSpec(self.watch, Worker, WorkerWiring(self.probe, actors=self.actors)),
+            ChildSpec(self.a, Worker, WorkerWiring(self.probe, fail_start, self.actors)),
+            ChildSpec(self.b, Worker, WorkerWiring(self.probe, actors=self.actors)),
         )
         self.ref = Supervisor.start(
-            specs, policy=RestartPolicy(intensity, period_s, base_s=0.001, cap_s=0.002, seed=1),
+            self.supervisor, specs,
+            policy=RestartPolicy(intensity, period_s, base_s=0.001, cap_s=0.002, seed=1),
             ledger=self.ledger, board=self.board, clock=SimulatedClock(START),
             notify=self.watch, on_escalate=lambda: self.escalated.put("hook"),
         )
-        self.generations = self.ref.ask(Children(), timeout=WAIT)
+        self.generations = ask(self.ref, Children)
 
     def next(self, kind):
+        """The next probe item of ``kind``, in order; items of other kinds wait their turn."""
+        for item in self.backlog:
+            if item[0] == kind:
+                self.backlog.remove(item)
+                return item
         while True:
             item = self.probe.get(timeout=WAIT)
             if item[0] == kind:
                 return item
+            self.backlog.append(item)
 
     def stop(self):
         if self.ref.is_alive():
@@ -121,10 +152,10 @@ def test_a_crashed_child_is_restarted_alone_and_its_address_follows(tree_factory
     old_a, old_b = tree.a.ref, tree.b.ref
     tree.a.tell(Boom("bad batch"))
     _, restarted = tree.next("restarted")
-    assert restarted == ChildRestarted("a", 1, "RuntimeError: bad batch")
+    assert restarted == ChildRestarted(ChildKey("a"), 1, "RuntimeError: bad batch")
     assert tree.a.ref is not old_a
     assert tree.b.ref is old_b  # one-for-one: the sibling is untouched
-    assert tree.ref.ask(Children(), timeout=WAIT) == {"watch": 1, "a": 2, "b": 1}
+    assert ask(tree.ref, Children) == {"watch": 1, "a": 2, "b": 1}
     tree.a.tell(Echo("hello"))
     assert tree.next("echo") == ("echo", "a", 2, "hello")
 
@@ -146,15 +177,65 @@ def test_a_message_for_a_dead_reference_is_delivered_through_the_supervisor(tree
     dead.tell(Boom("die"))
     tree.next("restarted")
     assert not dead.is_alive()
-    # What the address does when its reference turns out dead: hand it over.
-    tree.ref.tell(Undelivered("a", Echo("late")))
+    # An address still pointing at the dead reference: the message stays
+    # outstanding, and the supervisor's next re-send delivers it.
+    live = tree.a.ref
+    tree.a.ref = dead
+    assert tree.a.tell(Echo("late"))
+    tree.a.ref = live
+    assert tree.a.resend() == 1
     assert tree.next("echo") == ("echo", "a", 2, "late")
+
+
+class GatedRef(pykka.ActorRef):
+    """A reference whose liveness check, once armed, answers and then waits on an Event.
+
+    pykka's ``tell`` is ``if not self.is_alive(): raise ActorDeadError`` then
+    ``inbox.put``: holding the check's answer holds the tell between the two.
+    """
+
+    def __init__(self, actor):
+        super().__init__(actor)
+        self.checked = threading.Event()
+        self.proceed = threading.Event()
+        self.armed = True
+
+    def is_alive(self):
+        alive = super().is_alive()
+        if self.armed:
+            self.armed = False
+            self.checked.set()
+            assert self.proceed.wait(WAIT)
+        return alive
+
+
+def test_a_tell_racing_the_death_of_its_child_reaches_the_next_incarnation(tree_factory):
+    tree = tree_factory()
+    first = tree.actors["a", 1]
+    real = tree.a.ref
+    gated = GatedRef(first)
+    tree.a.ref = gated  # what the address hands the sender: the incarnation alive now
+    told = threading.Thread(target=lambda: tree.a.tell(Echo("raced")))
+    told.start()
+    assert gated.checked.wait(WAIT)  # the tell saw the child alive...
+    real.tell(Boom("die"))  # ...and now the child dies, drains its inbox once, is replaced
+    _, restarted = tree.next("restarted")
+    assert restarted.child == ChildKey("a")
+    assert not first.actor_ref.is_alive()
+    # The message had not been handled: the supervisor re-sent it with the restart.
+    assert tree.next("echo") == ("echo", "a", 2, "raced")
+    gated.proceed.set()  # the tell goes on: into the dead incarnation's drained inbox
+    told.join(WAIT)
+    assert first.actor_inbox.qsize() == 1  # the interleaving happened: it sits there, unread
+    tree.a.tell(Echo("after"))
+    assert tree.next("echo") == ("echo", "a", 2, "after")  # handled once, not twice
+    assert tree.outstanding.idle
 
 
 def test_a_failed_start_is_noticed_and_restarted(tree_factory):
     tree = tree_factory(fail_start=(1,))
     _, restarted = tree.next("restarted")
-    assert restarted.child == "a"
+    assert restarted.child.name == "a"
     assert "start failed in generation 1" in restarted.error
     tree.a.tell(Echo("up"))
     assert tree.next("echo") == ("echo", "a", 2, "up")
@@ -163,7 +244,7 @@ def test_a_failed_start_is_noticed_and_restarted(tree_factory):
 def test_restarts_past_the_intensity_escalate_and_stop_everything(tree_factory):
     tree = tree_factory(intensity=1, period_s=60.0)
     errors: queue.Queue = queue.Queue()
-    tree.ref.ask(OnFailure(errors.put), timeout=WAIT)
+    ask(tree.ref, lambda reply: OnFailure(errors.put, reply))
     tree.a.tell(Boom("first"))
     tree.next("restarted")
     tree.a.tell(Boom("second"))
@@ -210,7 +291,18 @@ def test_restart_policy_refuses_bad_values(intensity, period):
 
 
 def test_an_address_of_a_stopped_tree_reports_it():
-    address = Address("x")
+    outstanding = Outstanding()
+    address = Address(ChildKey("x"), outstanding)
     assert address.tell(Echo("nobody")) is False
-    with pytest.raises(pykka.ActorDeadError):
-        address.ask(Echo("nobody"), timeout=0.1)
+    assert not address.is_alive()
+    assert outstanding.idle  # nothing kept for an incarnation that will never come
+
+
+def test_the_ledger_is_idle_only_when_everything_told_is_handled(tree_factory):
+    tree = tree_factory()
+    idle = Future()
+    tree.a.tell(Echo("one"))
+    tree.outstanding.when_idle(idle)
+    assert tree.next("echo") == ("echo", "a", 1, "one")
+    assert idle.result(timeout=WAIT) is None
+    assert tree.outstanding.idle

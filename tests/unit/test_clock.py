@@ -39,7 +39,7 @@ class Consumer(pykka.ThreadingActor):
         self.seen.append((now, self.clock.now()))
         if self.plan:
             self.alarm.wake_at(self.plan.pop(0))
-        ack.set(None)
+        ack.set_result(None)
         return None
 
 
@@ -151,7 +151,7 @@ def test_a_consumer_asking_for_the_past_forever_is_stopped():
 
     def deliver(now, ack):
         holder["alarm"].wake_at(now)  # always due again
-        ack.set(None)
+        ack.set_result(None)
 
     holder["alarm"] = clock.alarm(deliver)
     holder["alarm"].wake_at(START)

@@ -1,7 +1,9 @@
 """The dependency direction: calendar, model <- store <- actors <- runtime <- cli.
 
 A module may import preopen modules of its own layer or a lower one, never a
-higher one; calendar and model import no actor library and no database driver.
+higher one; calendar and model import no actor library and no database driver;
+no module imports another package's private module (``preopen.x._y``): it
+imports from that package's ``__init__`` (examples and run.py included).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ PACKAGE = Path(__file__).parents[2] / "preopen"
 # Layer of each part of preopen, lowest first. errors/settings/clock sit where
 # everything may use them (settings checks values against calendar and model).
 LAYER = {
-    "errors": 0, "calendar": 1, "model": 1, "settings": 2, "clock": 2,
-    "store": 3, "actors": 4, "runtime": 5, "cli": 6,
+    "errors": 0, "backoff": 0, "symbols": 0, "calendar": 1, "model": 1, "settings": 2,
+    "clock": 2, "status": 2, "store": 3, "actors": 4, "runtime": 5, "cli": 6,
 }
+ROOT = PACKAGE.parent
 FORBIDDEN_IN_CORE = ("pykka", "psycopg", "psycopg_pool", "sqlite3")
 
 
@@ -59,6 +62,49 @@ def test_imports_only_go_down(module, path):
             assert LAYER[other] <= LAYER[mine], f"{module} imports {name} (a higher layer)"
         if mine in ("calendar", "model"):
             assert name.split(".")[0] not in FORBIDDEN_IN_CORE, f"{module} imports {name}"
+
+
+def private_of_another(module: str, name: str) -> bool:
+    """Whether ``name`` is a private module of a package other than ``module``'s."""
+    parts = name.split(".")
+    if parts[0] != "preopen":
+        return False
+    private = next((i for i, p in enumerate(parts) if p.startswith("_")), None)
+    if private is None:
+        return False
+    owner = ".".join(parts[:private])  # the package the private module belongs to
+    return not (module == owner or module.startswith(owner + "."))
+
+
+def every_python_file():
+    yield from modules()
+    for path in sorted((ROOT / "examples").glob("*.py")):
+        yield f"examples.{path.stem}", path
+    if (ROOT / "run.py").exists():
+        yield "run", ROOT / "run.py"
+
+
+@pytest.mark.parametrize(("module", "path"), list(every_python_file()), ids=str)
+def test_no_private_module_of_another_package_is_imported(module, path):
+    for name in imports(path):
+        assert not private_of_another(module, name), f"{module} imports {name}"
+
+
+def test_the_private_import_check_can_fail():
+    assert private_of_another("preopen.runtime", "preopen.actors._tree")
+    assert private_of_another("preopen.cli._serve", "preopen.store._retry")
+    assert private_of_another("examples.host", "preopen.model._bars")
+    assert not private_of_another("preopen.store._postgres", "preopen.store._retry")
+    assert not private_of_another("preopen.runtime", "preopen.actors.tree")
+
+
+def test_clock_and_status_load_no_actor_library_in_a_fresh_process():
+    code = ("import sys, preopen.clock, preopen.status, preopen.backoff, preopen.symbols; "
+            "print('pykka' in sys.modules)")
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("package", ["preopen.calendar", "preopen.model"])

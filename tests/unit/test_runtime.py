@@ -17,12 +17,12 @@ import pendulum
 import pytest
 from support.week import NY, TRAILING_5, WEEK, XNYS, at, grid_bars
 
-from preopen.actors import EventKind
 from preopen.calendar.timing import Phase
 from preopen.clock import SimulatedClock
 from preopen.errors import NoSnapshotError, PreopenTimeoutError, RuntimeStoppedError
 from preopen.runtime import Runtime
 from preopen.settings import Settings
+from preopen.status import EventKind
 from preopen.store import open_store
 
 CAL = XNYS
@@ -95,7 +95,12 @@ def test_a_simulated_week_prefetches_and_activates_every_session(store_url, stor
             assert served.report.complete
         status = runtime.status()
         p = status.progress
-        assert p.done + p.failed + p.pending == p.total
+        # advance() returns once everything the ticks started is handled, and
+        # every load succeeds: no key is pending or failed, and a load in the
+        # status is every symbol at both intervals (or none has started yet).
+        assert (p.pending, p.failed) == (0, 0)
+        assert p.done == p.total
+        assert p.total in (0, len(SYMBOLS) * 2)
     status = runtime.status()
     starts = [(e.session, e.at) for e in status.events if e.kind == EventKind.PREFETCH_STARTED]
     assert starts == [(day, at(day, "08:30")) for day in SESSIONS]
@@ -302,3 +307,31 @@ def test_a_loader_crashing_on_every_batch_escalates_and_stops_cleanly(store_url,
     assert len(restarts) == 3
     runtime.stop(WAIT)
     assert set(threading.enumerate()) <= before
+
+
+def test_the_replaced_snapshot_is_let_go_of_after_the_activation_not_during_it(
+        store_url, store, started):
+    # After the swap the SessionDataActor keeps the replaced snapshot (freeing
+    # thousands of arrays would hold the GIL while the host wants to read) and
+    # lets go of it once the scheduler has handled the activation.
+    import weakref  # noqa: PLC0415 - only this test needs it
+
+    first, second = dt.date(2024, 11, 25), dt.date(2024, 11, 26)
+    clock = SimulatedClock(at(first, "08:00"))
+    runtime = started(settings(store_url), clock=clock, store=store)
+    seen: dict[dt.date, weakref.ref] = {}
+    alive_at_swap: list[bool] = []
+
+    def on_activated(snapshot):
+        if snapshot.session == second:
+            alive_at_swap.append(seen[first]() is not None)
+        # A snapshot takes no weak reference (slots): follow the array under one of its Bars.
+        seen[snapshot.session] = weakref.ref(snapshot.bars("AAA", "1m").records().base)
+
+    runtime.on_activated(on_activated)
+    clock.advance_to(at(first, "09:30"))
+    assert runtime.snapshot().session == first
+    clock.advance_to(at(second, "09:30"))
+    assert runtime.snapshot().session == second
+    assert alive_at_swap == [True]  # kept through the swap and the callbacks...
+    assert seen[first]() is None  # ...and gone once advance_to has returned

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pendulum
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[2] / "preopen"
 
 LOCKS = re.compile(
@@ -47,3 +50,46 @@ def test_market_time_is_read_only_in_clock_py():
                  for n, line in enumerate(path.read_text().splitlines(), 1)
                  if WALL_CLOCK.search(line)]
     assert offenders == []
+
+
+def test_the_host_s_vocabulary_is_public():
+    from preopen import (  # noqa: PLC0415 - the import is what is tested
+        Event,
+        EventKind,
+        NoSnapshotError,
+        PreopenTimeoutError,
+        Progress,
+        RuntimeStatus,
+        RuntimeStoppedError,
+        StoreError,
+    )
+
+    for value in (RuntimeStatus, Event, EventKind, Progress):
+        assert value.__module__ == "preopen.status"
+    for error in (NoSnapshotError, PreopenTimeoutError, RuntimeStoppedError, StoreError):
+        assert error.__module__ == "preopen.errors"
+
+
+@pytest.mark.parametrize("symbol", [" S0000", "S0000 ", "", "\t"])
+def test_one_symbol_rule_for_settings_set_symbols_and_the_cli(symbol, tmp_path):
+    from preopen.cli._common import BadInputError  # noqa: PLC0415
+    from preopen.cli._options import parse_symbol_list  # noqa: PLC0415
+    from preopen.clock import SimulatedClock  # noqa: PLC0415
+    from preopen.errors import SettingsError  # noqa: PLC0415
+    from preopen.runtime import Runtime  # noqa: PLC0415
+    from preopen.settings import Settings  # noqa: PLC0415
+
+    with pytest.raises(SettingsError, match="without surrounding spaces"):
+        Settings(symbols=(symbol,))
+    if symbol.strip():
+        # A CLI list is split on commas and each part stripped ("AAA, BBB"):
+        # what remains is checked by the same rule.
+        assert parse_symbol_list("--symbols", f"AAA,{symbol}") == ("AAA", symbol.strip())
+    else:
+        with pytest.raises(BadInputError, match="without surrounding spaces"):
+            parse_symbol_list("--symbols", f"AAA,{symbol}")
+    clock = SimulatedClock(pendulum.datetime(2024, 11, 23, 12, 0, tz="America/New_York"))
+    settings = Settings(store=f"sqlite:///{tmp_path / 'bars.db'}")
+    with Runtime.start(settings, clock=clock) as runtime, \
+            pytest.raises(ValueError, match="without surrounding spaces"):
+        runtime.set_symbols(["AAA", symbol])

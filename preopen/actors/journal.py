@@ -1,9 +1,9 @@
 """The scheduler's record: status counters and event history, as a plain object.
 
-:class:`Journal` is what the :class:`~preopen.actors._planner.Planner` knows
+:class:`Journal` is what the :class:`~preopen.actors.planner.Planner` knows
 of the past: the counters of the last published status (carried over a
 restart of the scheduler), the bars of loads already closed, and the last
-events. It builds the :class:`~preopen.actors._status.RuntimeStatus` the
+events. It builds the :class:`~preopen.status.RuntimeStatus` the
 scheduler publishes; it decides nothing.
 """
 
@@ -14,16 +14,17 @@ from collections import deque
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from preopen.actors._prefetch import Progress
-from preopen.actors._status import Event, EventKind, RuntimeStatus
+from preopen.calendar.timing import Phase, phase_at
+from preopen.errors import DateOutOfRangeError
+from preopen.status import Event, EventKind, Progress, RuntimeStatus
 
 if TYPE_CHECKING:
     import datetime as dt
 
     import pendulum
 
-    from preopen.actors._plan import Cycle
-    from preopen.calendar.timing import Phase
+    from preopen.actors.prefetch import Cycle
+    from preopen.calendar import ExchangeCalendar
 
 __all__ = ["HISTORY", "Journal"]
 
@@ -75,9 +76,32 @@ class Journal:
             bars, nbytes = self._closed
             self._closed = (bars + cycle.load.bars_loaded, nbytes + cycle.load.bytes_loaded)
 
-    def view(self, now: pendulum.DateTime | None, phase: Phase | None,
-             cycle: Cycle | None) -> RuntimeStatus:
-        """The status to publish: the counters, ``cycle``'s progress, the history."""
+    def activated(self, at: pendulum.DateTime | None, session: dt.date, symbols: int,
+                  latency_s: float, fallback_s: float | None) -> None:
+        """Count an activation of ``session`` (``fallback_s``: since an open without data)."""
+        status = self.status
+        first = status.serving != session
+        self.update(
+            serving=session,
+            serving_symbols=symbols,
+            activations=status.activations + 1,
+            activation_latency_s=latency_s,
+            fallback_seconds=(fallback_s if fallback_s is not None and first
+                              else status.fallback_seconds),
+        )
+        what = "activated" if first else "follow-up activated"
+        self.event(at, EventKind.ACTIVATED, session,
+                   f"{what}: {symbols} symbols, {latency_s * 1e6:.0f} us")
+
+    def view(self, now: pendulum.DateTime | None, calendar: ExchangeCalendar | None,
+             window: dt.timedelta, cycle: Cycle | None) -> RuntimeStatus:
+        """The status to publish: the phase, the counters, ``cycle``'s progress, the history."""
+        phase = None
+        if now is not None and calendar is not None:
+            try:
+                phase = phase_at(now, calendar, window)
+            except DateOutOfRangeError:
+                phase = Phase.IDLE
         load = cycle.load if cycle is not None else None
         bars, nbytes = self._closed
         if load is not None:

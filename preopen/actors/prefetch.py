@@ -1,4 +1,9 @@
-"""The bookkeeping of one session's load: batches, loaders, replies, retries.
+"""One session's prefetch: what to load, its cycle, and the bookkeeping of its batches.
+
+:class:`LoadSpec` says what to load for a session (:func:`load_spec`);
+:class:`Cycle` is the planner's state for one target session (its load, its
+snapshot, whether it opened, its retry schedule); :class:`Prefetch` is the
+bookkeeping of its batches.
 
 :class:`Prefetch` is plain, single-threaded logic owned by the SchedulerActor
 (and tested on its own). It cuts the wanted ``(symbol, interval)`` keys into
@@ -24,18 +29,25 @@ Every key is in exactly one of: pending, in flight, done, failed; so
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections import deque
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
+from preopen.backoff import Backoff
+from preopen.model import Bars, SessionSnapshot, validate
+from preopen.status import Progress
+
 if TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 
     import pendulum
 
-__all__ = ["Batch", "LoadSpec", "Prefetch", "Progress", "SizedBars"]
+    from preopen.calendar import ExchangeCalendar
+
+__all__ = ["RETRY_BASE", "Batch", "Cycle", "LoadSpec", "Prefetch", "SizedBars", "load_spec"]
 
 
 class SizedBars(Protocol):
@@ -96,23 +108,6 @@ class Batch:
 
 
 @dataclass(frozen=True, slots=True)
-class Progress:
-    """How far a load is, in ``(symbol, interval)`` keys.
-
-    ``done + failed + pending == total``.
-    """
-
-    done: int = 0
-    total: int = 0
-    failed: int = 0
-
-    @property
-    def pending(self) -> int:
-        """Keys neither loaded nor given up on."""
-        return self.total - self.done - self.failed
-
-
-@dataclass(frozen=True, slots=True)
 class _Queued:
     symbols: tuple[str, ...]
     interval: str
@@ -168,9 +163,6 @@ class Prefetch(Generic[B]):
         self._known: set[Key] = set()
         self.bars_loaded = 0
         self.bytes_loaded = 0
-        self.batches_sent = 0
-        self.batches_failed = 0
-        self.store_seconds = 0.0
 
     # --- what to load ------------------------------------------------------
 
@@ -230,17 +222,12 @@ class Prefetch(Generic[B]):
             batch = Batch(next(self._ids), queued.symbols, queued.interval, queued.attempt)
             self._in_flight[batch.request_id] = (loader, batch)
             self._busy[loader] += 1
-            self.batches_sent += 1
             out.append((loader, batch))
         return out
 
-    def owns(self, request_id: int) -> bool:
-        """Whether ``request_id`` is a batch of this load still in flight."""
-        return request_id in self._in_flight
-
     # --- replies -------------------------------------------------------------
 
-    def loaded(self, request_id: int, bars: Mapping[str, B], seconds: float = 0.0) -> Batch | None:
+    def loaded(self, request_id: int, bars: Mapping[str, B]) -> Batch | None:
         """Record a loader's bars; ``None`` if the reply is not for a batch in flight.
 
         A symbol of the batch missing from the reply has no bars in the range:
@@ -250,7 +237,6 @@ class Prefetch(Generic[B]):
         batch = self._take(request_id)
         if batch is None:
             return None
-        self.store_seconds += seconds
         for symbol in batch.symbols:
             value = bars.get(symbol)
             if value is None:
@@ -265,7 +251,6 @@ class Prefetch(Generic[B]):
         batch = self._take(request_id)
         if batch is None:
             return None
-        self.batches_failed += 1
         if not transient and len(batch.symbols) > 1:
             half = len(batch.symbols) // 2
             # The halves go first, so that a split batch finishes soon.
@@ -356,3 +341,106 @@ class Prefetch(Generic[B]):
         if symbols is None:
             return dict(self._bars)
         return {key: bars for key, bars in self._bars.items() if key[0] in symbols}
+
+
+#: The first retry of a failed load waits this long; each next one twice as
+#: long, up to the check interval (a store that is down is not hammered, and
+#: one that comes back is found again within seconds).
+RETRY_BASE = dt.timedelta(seconds=1)
+
+
+def load_spec(calendar: ExchangeCalendar, session: dt.date, trailing_days: int,
+              intervals: tuple[str, ...]) -> LoadSpec:
+    """What to load for ``session``.
+
+    The bars of its trailing sessions, from the open of the first to the
+    close of the last, at every interval (daily bars too: one per session).
+    """
+    trailing = calendar.trailing_sessions(session, trailing_days)
+    return LoadSpec(
+        session=session,
+        open=calendar.open_at(session),
+        close=calendar.close_at(session),
+        trailing=trailing,
+        start=calendar.open_at(trailing[0]),
+        end=calendar.close_at(trailing[-1]),
+        intervals=intervals,
+    )
+
+
+class Cycle:
+    """One target session's state, and its retry schedule."""
+
+    def __init__(self, spec: LoadSpec, starts: pendulum.DateTime) -> None:
+        """Plan ``spec``'s session, its prefetch starting at ``starts``."""
+        self.spec = spec
+        self.prefetch_start = starts
+        self.load: Prefetch[Bars] | None = None
+        self.listing: int | None = None
+        self.opened = False
+        self.open_perf: float | None = None
+        self.load_started: float | None = None
+        self.snapshot: SessionSnapshot | None = None
+        self.symbol_count = 0  # the snapshot's, counted when it was frozen
+        self.pending: SessionSnapshot | None = None  # activation sent, unanswered
+        self.served: SessionSnapshot | None = None
+        self.fallback = False
+        # Backoff between retries of failed keys (or of a failed listing).
+        self.retries = 0
+        self.retry_at: pendulum.DateTime | None = None
+
+    @property
+    def session(self) -> dt.date:
+        """The session this cycle prepares."""
+        return self.spec.session
+
+    @property
+    def idle(self) -> bool:
+        """Neither a load nor a listing is started."""
+        return self.load is None and self.listing is None
+
+    @property
+    def has_failures(self) -> bool:
+        """The load is done and some keys failed."""
+        return self.load is not None and self.load.done and bool(self.load.failures)
+
+    def freeze(self, data: dict[Key, Bars], calendar: ExchangeCalendar,
+               built_at: pendulum.DateTime) -> SessionSnapshot:
+        """Validate ``data`` and freeze it as the session's snapshot, counting its symbols."""
+        spec = self.spec
+        report = validate(data, calendar, spec.trailing, spec.intervals)
+        # The Bars are not copied: the snapshot refers to the loaders' read-only arrays.
+        self.snapshot = SessionSnapshot(session=spec.session, open=spec.open, close=spec.close,
+                                        data=MappingProxyType(data), report=report,
+                                        built_at=built_at)
+        self.symbol_count = len({symbol for symbol, _ in data})
+        return self.snapshot
+
+    def retry_due(self, now: pendulum.DateTime) -> bool:
+        """Whether a retry may start at ``now`` (no backoff pending)."""
+        return self.retry_at is None or now >= self.retry_at
+
+    def back_off(self, now: pendulum.DateTime, longest: dt.timedelta) -> pendulum.DateTime:
+        """Schedule the next retry: ``RETRY_BASE`` doubling per retry, at most ``longest``."""
+        cap = longest.total_seconds()
+        backoff = Backoff(initial=min(RETRY_BASE.total_seconds(), cap), cap=cap, jitter=0.0)
+        self.retries += 1
+        self.retry_at = now + dt.timedelta(seconds=backoff.delay(self.retries))
+        return self.retry_at
+
+    def reset_backoff(self) -> None:
+        """Forget the retries so far (the load succeeded, or the session opened)."""
+        self.retries, self.retry_at = 0, None
+
+    def why_not_ready(self, *, enabled: bool) -> str:
+        """Why the session opens without a complete prefetch, in words."""
+        if not enabled:
+            return "prefetch disabled: loading at the open"
+        load = self.load
+        if load is None:
+            return "prefetch not started before the open: loading now"
+        progress = load.progress
+        if not load.done:
+            return (f"prefetch incomplete at the open ({progress.done}/{progress.total} keys): "
+                    "finishing the load now")
+        return f"prefetch failed for {progress.failed} keys: retrying them at the open"

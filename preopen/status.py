@@ -1,31 +1,27 @@
-"""What the host sees of the runtime: :class:`RuntimeStatus`, and the board it is read from.
+"""What the host reads of a running preopen: :class:`RuntimeStatus` and its parts.
 
-The status is an immutable value rebuilt by its single writer (the
-SchedulerActor while the tree runs; the supervisor or the runtime once the
-scheduler is stopped) and published on a :class:`Board` by replacing one
-reference. The host reads it with no message and no lock.
+Immutable values, built by the runtime and published by replacing one
+reference, so that a host reads them with no message and no lock:
+
+- :class:`RuntimeStatus`: the runtime at a glance (``runtime.status()``);
+- :class:`Progress`: how far the current load is, in ``(symbol, interval)`` keys;
+- :class:`Event` and :class:`EventKind`: the recent history, in the status.
 """
 
 from __future__ import annotations
 
 import enum
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import pykka
-
-from preopen.actors._prefetch import Progress
 from preopen.calendar.timing import Phase
-from preopen.errors import PreopenTimeoutError
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Callable
 
     import pendulum
 
-__all__ = ["Board", "Event", "EventKind", "RuntimeStatus"]
+__all__ = ["Event", "EventKind", "Progress", "RuntimeStatus"]
 
 
 class EventKind(enum.StrEnum):
@@ -72,6 +68,26 @@ class Event:
         """``at kind [session]: detail``."""
         session = f" [{self.session.isoformat()}]" if self.session else ""
         return f"{self.at.isoformat()} {self.kind}{session}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a load is, in ``(symbol, interval)`` keys.
+
+    Attributes:
+        done: keys loaded.
+        total: keys wanted.
+        failed: keys given up on (until their next retry).
+    """
+
+    done: int = 0
+    total: int = 0
+    failed: int = 0
+
+    @property
+    def pending(self) -> int:
+        """Keys neither loaded nor given up on: queued or in flight."""
+        return self.total - self.done - self.failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,48 +139,3 @@ class RuntimeStatus:
     restarts: int = 0
     last_error: str | None = None
     events: tuple[Event, ...] = ()
-
-
-class Board:
-    """Where the status is published, and where the host waits on it.
-
-    Invariant (single writer, no lock): only one thread publishes at a time.
-    :meth:`publish` stores the status *before* it swaps and sets the change
-    signal, and a waiter takes the signal *before* it reads the status; so a
-    waiter either sees the new status or is woken by its signal.
-    """
-
-    def __init__(self, status: RuntimeStatus | None = None) -> None:
-        """Create a board showing ``status`` (a blank one by default)."""
-        self.status = status if status is not None else RuntimeStatus()
-        # Acknowledgements waiting for the scheduler to settle; written by the
-        # scheduler only, kept here so that they outlive its crash.
-        self.acks: tuple[pykka.ThreadingFuture[None], ...] = ()
-        self._changed: pykka.ThreadingFuture[None] = pykka.ThreadingFuture()
-
-    def publish(self, status: RuntimeStatus) -> None:
-        """Show ``status`` and wake every waiter (the single writer's call)."""
-        self.status = status
-        changed, self._changed = self._changed, pykka.ThreadingFuture()
-        changed.set(None)
-
-    def wait_for(self, predicate: Callable[[RuntimeStatus], bool], timeout: float,
-                 what: str = "condition") -> RuntimeStatus:
-        """Wait until ``predicate(status)`` holds; return that status.
-
-        Raises:
-            PreopenTimeoutError: it did not hold within ``timeout`` seconds.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            changed = self._changed
-            status = self.status
-            if predicate(status):
-                return status
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise PreopenTimeoutError(f"waiting for {what}", timeout)
-            try:
-                changed.get(timeout=remaining)
-            except pykka.Timeout:
-                continue

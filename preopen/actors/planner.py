@@ -1,0 +1,498 @@
+"""The scheduler's decisions, as plain single-threaded logic.
+
+:class:`Planner` is everything the SchedulerActor decides, with no actor and
+no I/O in it: the actor feeds it what happens (ticks, replies, changes) and
+tells the messages it leaves in :attr:`Planner.outbox`, each with the key of
+the child it is for. Timing comes only from :mod:`preopen.calendar.timing`.
+
+One *cycle* per target session (the session in progress, else the next to
+open; :class:`~preopen.actors.prefetch.Cycle`): planned when it becomes the
+target, loaded in the window (failed keys retried with backoff), validated
+and frozen when the load is done, activated at the open tick (or, without a
+complete prefetch, as soon as a load with at least one key is done: the
+fallback), replaced by the next cycle at the close. ``docs/architecture.md``
+walks one session through it. Activation never happens before the cycle's
+open tick, and only for the cycle's own session.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import TYPE_CHECKING
+
+from preopen.actors.child import ChildKey, Role
+from preopen.actors.journal import Journal
+from preopen.actors.messages import Activate, ListSymbols, LoadBatch, Retire
+from preopen.actors.prefetch import Cycle, Prefetch, load_spec
+from preopen.calendar.timing import next_phase_change, prefetch_start, target_session
+from preopen.errors import DateOutOfRangeError
+from preopen.model import Bars
+from preopen.status import EventKind, RuntimeStatus
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Collection, Mapping
+
+    import pendulum
+
+    from preopen.calendar import ExchangeCalendar
+    from preopen.model import SessionSnapshot
+    from preopen.settings import Settings
+
+__all__ = ["PER_LOADER", "Planner"]
+
+#: The most batches in flight on one loader: its next batch is always queued.
+PER_LOADER = 2
+
+SESSION_DATA = ChildKey(Role.SESSION_DATA)
+
+
+class Planner:
+    """The scheduler's state and decisions.
+
+    Args:
+        settings: the runtime's settings.
+        symbols: the active set (``None``: every symbol in the store).
+        served: the snapshot already served, if any: a restarted scheduler
+            adopts it when its session is the one in progress.
+        restore: the last status published, to carry counters and history
+            over a restart of the scheduler.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        symbols: frozenset[str] | None = None,
+        served: SessionSnapshot | None = None,
+        restore: RuntimeStatus | None = None,
+    ) -> None:
+        """Create a planner with no calendar yet."""
+        self.settings = settings
+        self.symbols = symbols
+        self.calendar: ExchangeCalendar | None = None
+        self.cycle: Cycle | None = None
+        self.outbox: list[tuple[ChildKey, object]] = []
+        # Set when a snapshot was frozen before its open: the actor then runs
+        # a full garbage collection, so that none is pending at the open.
+        self.collect = False
+        self.now: pendulum.DateTime | None = None
+        self._ids = itertools.count(1)
+        self._listed: tuple[str, ...] | None = None
+        self._loader_rr = itertools.cycle(range(settings.loaders))
+        self._served = served
+        serving = served.session if served is not None else None
+        self._journal = Journal(restore if restore is not None
+                                else RuntimeStatus(serving=serving))
+        # next_phase_change is costly (~0.5 ms): cached as (calendar, from, change).
+        self._change: tuple[ExchangeCalendar, pendulum.DateTime, pendulum.DateTime] | None = None
+
+    # --- inputs ----------------------------------------------------------------
+
+    def set_calendar(self, calendar: ExchangeCalendar, now: pendulum.DateTime) -> None:
+        """Take a (possibly amended) calendar and re-plan at ``now``."""
+        amended = self.calendar is not None
+        self.calendar = calendar
+        cycle = self.cycle
+        if cycle is not None and not self._still_valid(cycle, calendar):
+            self._event(now, EventKind.CALENDAR, cycle.session,
+                        "the calendar changed: the session is re-planned")
+            self._close_cycle()
+        elif amended:
+            self._event(now, EventKind.CALENDAR, None, "the calendar changed: plan unchanged")
+        self.tick(now, time.perf_counter())
+
+    def tick(self, now: pendulum.DateTime, perf: float) -> None:
+        """Decide what is due at ``now`` (``perf``: when handling started)."""
+        self.now = now
+        calendar = self.calendar
+        if calendar is None:
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.opened and cycle.spec.open <= now < cycle.spec.close:
+            # The open tick: the fast path, so that the swap is not kept waiting.
+            self._at_open(cycle, now, perf)
+            self._pump()
+            return
+        try:
+            target = target_session(now, calendar, self.settings.window)
+        except DateOutOfRangeError as exc:
+            self._error(now, None, f"no session to plan: {exc}")
+            return
+        if cycle is None or cycle.session != target:
+            if cycle is not None and now >= cycle.spec.close:
+                self._event(now, EventKind.SESSION_ENDED, cycle.session,
+                            f"closed at {cycle.spec.close.isoformat()}")
+            self._close_cycle()
+            cycle = self._plan(calendar, target, now)
+        if now >= cycle.spec.open:
+            self._at_open(cycle, now, perf)
+        elif self.settings.enabled and now >= cycle.prefetch_start:
+            self._in_window(cycle, now)
+        self._pump()
+
+    def symbols_changed(self, symbols: frozenset[str] | None, now: pendulum.DateTime) -> None:
+        """Take a new active set; load what the current cycle lacks."""
+        self.symbols = symbols
+        self.now = now
+        cycle = self.cycle
+        what = "every symbol in the store" if symbols is None else f"{len(symbols)} symbols"
+        self._event(now, EventKind.SYMBOLS, cycle.session if cycle else None,
+                    f"active set changed: {what}")
+        if cycle is None or cycle.load is None:
+            return
+        if symbols is None:
+            self._request_listing(cycle)
+            return
+        added = cycle.load.add(symbols, cycle.spec.intervals)
+        if added:
+            self._event(now, EventKind.SYMBOLS, cycle.session, f"{added} keys added to the load")
+            self._pump()
+        else:
+            self._refreeze(cycle, symbols)  # symbols removed, or re-added from the load
+
+    def symbols_listed(self, request_id: int, symbols: tuple[str, ...]) -> None:
+        """Take the store's symbols (when the active set is every symbol)."""
+        cycle = self.cycle
+        if cycle is None or cycle.listing != request_id:
+            return
+        cycle.listing = None
+        self._listed = symbols
+        self._start_load(cycle, symbols)
+        self._pump()
+
+    def loaded(self, request_id: int, bars: Mapping[str, Bars]) -> None:
+        """Take a loader's bars."""
+        cycle = self.cycle
+        if cycle is None or cycle.load is None:
+            return
+        if cycle.load.loaded(request_id, bars) is None:
+            return  # a late answer for an earlier cycle or a re-sent batch
+        self._progressed(cycle)
+
+    def load_failed(self, request_id: int, error: str, *, transient: bool) -> None:
+        """Take a loader's failure."""
+        cycle = self.cycle
+        if cycle is None:
+            return
+        if cycle.listing == request_id:
+            cycle.listing = None
+            when = self._back_off(cycle)
+            again = f", retrying at {when.isoformat()}" if when is not None else ""
+            self._error(self.now, cycle.session,
+                        f"listing the store's symbols failed: {error}{again}")
+            return
+        if cycle.load is None or cycle.load.failed(request_id, error, transient=transient) is None:
+            return
+        self._journal.update(last_error=error)
+        self._progressed(cycle)
+
+    def activated(self, session: dt.date, symbols: int, latency_s: float) -> None:
+        """The SessionDataActor now serves ``session``'s snapshot."""
+        cycle = self.cycle
+        fallback_s = None
+        if cycle is not None and cycle.session == session and cycle.pending is not None:
+            cycle.served, cycle.pending = cycle.pending, None
+            if cycle.fallback and cycle.open_perf is not None:
+                fallback_s = time.perf_counter() - cycle.open_perf
+        self._journal.activated(self.now, session, symbols, latency_s, fallback_s)
+
+    def activation_refused(self, session: dt.date, reason: str) -> None:
+        """The SessionDataActor refused ``session``'s snapshot: re-plan and re-fetch."""
+        self._error(self.now, session, f"activation refused: {reason}", kind=EventKind.REFUSED)
+        cycle = self.cycle
+        if cycle is not None and cycle.session == session:
+            cycle.pending = None
+            self._close_cycle()
+
+    def child_restarted(self, child: ChildKey, restarts: int, error: str,
+                        now: pendulum.DateTime | None = None) -> None:
+        """The supervisor restarted ``child``: re-send what it lost.
+
+        ``now`` dates the event when the planner has seen no tick yet (a
+        restarted scheduler learns of its own restart before its first tick).
+        """
+        self._journal.update(restarts=restarts, last_error=error)
+        cycle = self.cycle
+        when = self.now if self.now is not None else now
+        self._event(when, EventKind.RESTART, cycle.session if cycle else None,
+                    f"{child} restarted after {error}")
+        if cycle is None:
+            return
+        if child.role == Role.LOADER and child.index is not None:
+            if cycle.load is not None:
+                lost = cycle.load.loader_lost(child.index)
+                if lost:
+                    self._event(self.now, EventKind.RETRY, cycle.session,
+                                f"{lost} batches of {child} handed to live loaders")
+                self._progressed(cycle)
+            if cycle.listing is not None:
+                self._request_listing(cycle)
+        if child.role == Role.SESSION_DATA and cycle.pending is not None:
+            self._activate(cycle, cycle.pending, time.perf_counter())
+
+    def activate_now(self) -> SessionSnapshot | None:
+        """Activate the prepared snapshot of the session in progress (host's request)."""
+        cycle = self.cycle
+        if cycle is None or not cycle.opened or cycle.snapshot is None:
+            return None
+        self._activate(cycle, cycle.snapshot, time.perf_counter())
+        return cycle.snapshot
+
+    # --- outputs ---------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """A load, a listing or an activation is unanswered."""
+        cycle = self.cycle
+        if self.calendar is None:
+            return True
+        if cycle is None:
+            return False
+        return (
+            cycle.listing is not None
+            or (cycle.load is not None and not cycle.load.done)
+            or cycle.pending is not None
+        )
+
+    def next_wake(self, now: pendulum.DateTime) -> pendulum.DateTime:
+        """When the scheduler wants its next tick: the next phase change, or the check interval."""
+        latest = now + self.settings.check_interval
+        cycle = self.cycle
+        if cycle is not None and cycle.retry_at is not None and cycle.retry_at > now:
+            latest = min(latest, cycle.retry_at)
+        calendar = self.calendar
+        if calendar is None:
+            return latest
+        cached = self._change
+        if cached is not None and cached[0] is calendar and cached[1] <= now < cached[2]:
+            return min(latest, cached[2])
+        try:
+            change = next_phase_change(now, calendar, self.settings.window).in_tz("UTC")
+        except DateOutOfRangeError:
+            return latest
+        self._change = (calendar, now, change)
+        return min(latest, change)
+
+    def status(self, now: pendulum.DateTime | None = None) -> RuntimeStatus:
+        """The status as of ``now`` (default: the last tick)."""
+        now = now if now is not None else self.now
+        return self._journal.view(now, self.calendar, self.settings.window, self.cycle)
+
+    # --- the cycle -------------------------------------------------------------
+
+    def _plan(self, calendar: ExchangeCalendar, session: dt.date, now: pendulum.DateTime) -> Cycle:
+        spec = load_spec(calendar, session, self.settings.trailing_days, self.settings.intervals)
+        starts = prefetch_start(calendar, session, self.settings.window)
+        cycle = Cycle(spec, starts)
+        self.cycle = cycle
+        self._event(now, EventKind.PLANNED, session,
+                    f"opens {spec.open.isoformat()}, prefetch from {starts.isoformat()}, "
+                    f"{len(spec.trailing)} trailing sessions "
+                    f"{spec.trailing[0].isoformat()}..{spec.trailing[-1].isoformat()}")
+        return cycle
+
+    def _still_valid(self, cycle: Cycle, calendar: ExchangeCalendar) -> bool:
+        try:
+            if not calendar.is_session(cycle.session):
+                return False
+            spec = load_spec(calendar, cycle.session, self.settings.trailing_days,
+                             self.settings.intervals)
+        except DateOutOfRangeError:
+            return False
+        return spec == cycle.spec
+
+    def _close_cycle(self) -> None:
+        if self.cycle is not None:
+            self._journal.close(self.cycle)
+        self.cycle = None
+
+    def _in_window(self, cycle: Cycle, now: pendulum.DateTime) -> None:
+        if not cycle.retry_due(now):
+            return
+        if cycle.idle:
+            if self._journal.happened(EventKind.PREFETCH_STARTED, cycle.session):
+                self._event(now, EventKind.RETRY, cycle.session, "listing the store's symbols")
+            else:
+                self._event(now, EventKind.PREFETCH_STARTED, cycle.session,
+                            f"window of {self.settings.window} before the open")
+            self._begin(cycle)
+        elif cycle.has_failures:
+            self._retry(cycle, now)
+
+    def _at_open(self, cycle: Cycle, now: pendulum.DateTime, perf: float) -> None:  # noqa: C901 - the open's cases, in order
+        if cycle.opened:
+            # A tick after the open: retry what failed, with backoff, until the close.
+            if not cycle.retry_due(now):
+                return
+            if cycle.has_failures:
+                self._retry(cycle, now)
+            elif cycle.idle:
+                self._begin(cycle)
+            return
+        cycle.opened = True
+        # The open starts a fresh backoff: the fallback tries at once, then soon.
+        cycle.reset_backoff()
+        served, self._served = self._served, None
+        if served is not None and served.session == cycle.session and cycle.load is None:
+            self._adopt(cycle, served, now)
+            return
+        cycle.open_perf = perf
+        snapshot = cycle.snapshot
+        if snapshot is not None and cycle.load is not None and cycle.load.complete:
+            if self.settings.auto_activate:
+                self._activate(cycle, snapshot, perf)
+            return
+        cycle.fallback = True
+        self._journal.update(fallbacks=self._journal.status.fallbacks + 1)
+        self._event(now, EventKind.FALLBACK, cycle.session,
+                    cycle.why_not_ready(enabled=self.settings.enabled))
+        serving = self._journal.status.serving
+        if self.settings.auto_activate and serving is not None and serving != cycle.session:
+            self.outbox.append((SESSION_DATA, Retire(cycle.session)))
+            self._event(now, EventKind.RETIRED, serving,
+                        "no longer served: its session is over and the new one has no data yet")
+        if cycle.idle:
+            self._begin(cycle)
+        elif cycle.has_failures:
+            self._retry(cycle, now)
+
+    # --- the load ----------------------------------------------------------------
+
+    def _begin(self, cycle: Cycle) -> None:
+        cycle.load_started = time.perf_counter()
+        if self.symbols is None:
+            self._request_listing(cycle)
+        else:
+            self._start_load(cycle, tuple(self.symbols))
+
+    def _request_listing(self, cycle: Cycle) -> None:
+        request_id = next(self._ids)
+        cycle.listing = request_id
+        loader = ChildKey(Role.LOADER, next(self._loader_rr))
+        self.outbox.append((loader, ListSymbols(request_id)))
+
+    def _adopt(self, cycle: Cycle, served: SessionSnapshot, now: pendulum.DateTime) -> None:
+        """Take over the snapshot an earlier incarnation served for this session.
+
+        Its bars count as loaded, so that only what it lacks (failed keys,
+        symbols added meanwhile) is loaded, into a follow-up snapshot.
+        """
+        load = self._new_load(cycle)
+        load.adopt(served.data)
+        cycle.snapshot = cycle.served = served
+        cycle.symbol_count = len(served.symbols)
+        self._event(now, EventKind.RESTART, cycle.session,
+                    f"the snapshot served ({cycle.symbol_count} symbols) is adopted")
+        if self.symbols is None:
+            self._request_listing(cycle)
+        elif load.add(self.symbols, cycle.spec.intervals):
+            self._pump()
+
+    def _new_load(self, cycle: Cycle) -> Prefetch[Bars]:
+        if cycle.load is None:
+            cycle.load = Prefetch(
+                loaders=self.settings.loaders,
+                batch_size=self.settings.batch_size,
+                max_attempts=self.settings.max_attempts,
+                empty=Bars.empty,
+                per_loader=PER_LOADER,
+                ids=self._ids,
+            )
+            if cycle.load_started is None:
+                cycle.load_started = time.perf_counter()
+        return cycle.load
+
+    def _start_load(self, cycle: Cycle, symbols: tuple[str, ...]) -> None:
+        load = self._new_load(cycle)
+        added = load.add(symbols, cycle.spec.intervals)
+        # Done at once: nothing to load at all (an empty set), unless the load
+        # was adopted from a served snapshot that already has everything.
+        if load.done and (added or cycle.served is None):
+            self._finish(cycle, time.perf_counter())
+        elif not added:
+            self._refreeze(cycle, symbols)  # every symbol again, all loaded already
+
+    def _refreeze(self, cycle: Cycle, wanted: Collection[str]) -> None:
+        """Freeze again if the wanted symbols the load holds are not the snapshot's."""
+        load, snapshot = cycle.load, cycle.snapshot
+        if load is None or not load.done or snapshot is None:
+            return
+        present = {symbol for symbol, _ in load.data(wanted)}
+        if present != set(snapshot.symbols):
+            self._finish(cycle, time.perf_counter())
+
+    def _retry(self, cycle: Cycle, now: pendulum.DateTime) -> None:
+        assert cycle.load is not None  # noqa: S101 - callers check
+        count = cycle.load.retry_failed()
+        cycle.retry_at = None
+        self._event(now, EventKind.RETRY, cycle.session,
+                    f"retrying {count} failed keys (attempt round {cycle.retries + 1})")
+
+    def _back_off(self, cycle: Cycle) -> pendulum.DateTime | None:
+        if self.now is None:
+            return None
+        return cycle.back_off(self.now, self.settings.check_interval)
+
+    def _progressed(self, cycle: Cycle) -> None:
+        load = cycle.load
+        if load is None:
+            return
+        if load.done:
+            self._finish(cycle, time.perf_counter())
+        else:
+            self._pump()
+
+    def _finish(self, cycle: Cycle, perf: float) -> None:
+        """Validate and freeze what the load holds; activate it if the session is open."""
+        load, calendar, now = cycle.load, self.calendar, self.now
+        if load is None or calendar is None or now is None:
+            return
+        wanted = self.symbols if self.symbols is not None else self._listed
+        snapshot = cycle.freeze(load.data(wanted), calendar, now)
+        self.collect = self.collect or not cycle.opened
+        progress = load.progress
+        seconds = perf - cycle.load_started if cycle.load_started is not None else None
+        self._journal.update(prefetch_seconds=seconds)
+        summary = f"{progress.done}/{progress.total} keys, {load.bars_loaded} bars"
+        if load.complete:
+            cycle.reset_backoff()
+            self._event(now, EventKind.PREFETCH_DONE, cycle.session, f"{summary}, complete")
+        else:
+            when = self._back_off(cycle)
+            again = f"; retrying at {when.isoformat()}" if when is not None else ""
+            last_error = self._journal.status.last_error or "unknown error"
+            self._event(now, EventKind.PREFETCH_FAILED, cycle.session,
+                        f"{summary}, {progress.failed} keys failed ({last_error}){again}")
+            if progress.done == 0 and progress.total > 0:
+                # Nothing loaded at all (the store is down): serving an empty
+                # snapshot would tell the host the session has no data. Keep
+                # retrying; the first load that succeeds is activated.
+                return
+        if cycle.opened and self.settings.auto_activate:
+            self._activate(cycle, snapshot, perf)
+
+    def _activate(self, cycle: Cycle, snapshot: SessionSnapshot, perf: float) -> None:
+        cycle.pending = snapshot
+        count = cycle.symbol_count if snapshot is cycle.snapshot else len(snapshot.symbols)
+        self.outbox.append((SESSION_DATA, Activate(snapshot, perf, count)))
+
+    def _pump(self) -> None:
+        cycle = self.cycle
+        if cycle is None or cycle.load is None:
+            return
+        spec = cycle.spec
+        for loader, batch in cycle.load.dispatch():
+            self.outbox.append((ChildKey(Role.LOADER, loader), LoadBatch(batch, spec.start,
+                                                                          spec.end)))
+
+    # --- history ---------------------------------------------------------------
+
+    def _event(self, at: pendulum.DateTime | None, kind: EventKind, session: dt.date | None,
+               detail: str) -> None:
+        self._journal.event(at if at is not None else self.now, kind, session, detail)
+
+    def _error(self, at: pendulum.DateTime | None, session: dt.date | None, detail: str,
+               *, kind: EventKind = EventKind.ERROR) -> None:
+        self._journal.error(at if at is not None else self.now, session, detail, kind=kind)

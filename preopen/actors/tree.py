@@ -1,0 +1,236 @@
+"""The supervision tree of one runtime: the state that outlives its actors, and the wiring.
+
+State a child must not lose in a crash (the served snapshot, the active
+symbols, the amended calendar, the published status) lives in a
+:class:`Cell` the tree creates and hands to each incarnation. A cell has
+exactly one writer, which replaces one immutable value with one attribute
+assignment (atomic in CPython); anyone may read it at any time, with no lock
+and no message, and sees the old value or the new one, never a mix. The
+:class:`Board` is the status's cell, with a signal for the host to wait on.
+
+:func:`build_tree` wires the children from the settings, each from a typed
+:class:`~preopen.actors.supervisor.ChildSpec`, and starts the supervisor,
+which starts them: CalendarActor, SessionDataActor, the LoaderActors, then
+the SchedulerActor.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+import pykka
+
+from preopen.actors.calendar_actor import CalendarActor, CalendarWiring
+from preopen.actors.child import Address, ChildKey, Outstanding, Role, ThreadLedger
+from preopen.actors.loader import LoaderActor, LoaderWiring
+from preopen.actors.messages import Tick
+from preopen.actors.scheduler import SchedulerActor, SchedulerWiring
+from preopen.actors.session_data import SessionDataActor, SessionDataWiring
+from preopen.actors.supervisor import ChildSpec, RestartPolicy, Supervisor
+from preopen.errors import PreopenTimeoutError, RuntimeStoppedError
+from preopen.status import RuntimeStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pendulum
+
+    from preopen.calendar import ExchangeCalendar
+    from preopen.clock import Alarm, Clock
+    from preopen.model import SessionSnapshot
+    from preopen.settings import Settings
+    from preopen.store import BarStore
+
+__all__ = ["Board", "CalendarState", "Cell", "SessionState", "Tree", "build_tree"]
+
+T = TypeVar("T")
+
+
+class Cell(Generic[T]):
+    """One immutable value, replaced by its single writer, read by anyone."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: T) -> None:
+        """Hold ``state``."""
+        self.state = state
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """What the SessionDataActor holds.
+
+    Attributes:
+        snapshot: the snapshot served to the host, if any.
+        symbols: the active symbol set (``None``: every symbol in the store).
+        callbacks: called after each activation.
+    """
+
+    snapshot: SessionSnapshot | None = None
+    symbols: frozenset[str] | None = None
+    callbacks: tuple[Callable[[SessionSnapshot], object], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarState:
+    """What the CalendarActor holds: the calendar and who to tell of changes."""
+
+    calendar: ExchangeCalendar
+    subscribers: tuple[tuple[Address, bool], ...] = ()
+
+
+class Board:
+    """The status's cell, and where the host waits on it.
+
+    Invariant (single writer, no lock): only one thread publishes at a time.
+    :meth:`publish` stores the status *before* it swaps and sets the change
+    signal, and a waiter takes the signal *before* it reads the status; so a
+    waiter either sees the new status or is woken by its signal.
+    """
+
+    def __init__(self, status: RuntimeStatus | None = None) -> None:
+        """Create a board showing ``status`` (a blank one by default)."""
+        self.status = status if status is not None else RuntimeStatus()
+        self._changed: Future[None] = Future()
+
+    def publish(self, status: RuntimeStatus) -> None:
+        """Show ``status`` and wake every waiter (the single writer's call)."""
+        self.status = status
+        changed, self._changed = self._changed, Future()
+        changed.set_result(None)
+
+    def wait_for(self, predicate: Callable[[RuntimeStatus], bool], timeout: float,
+                 what: str = "condition") -> RuntimeStatus:
+        """Wait until ``predicate(status)`` holds; return that status.
+
+        Raises:
+            PreopenTimeoutError: it did not hold within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            changed = self._changed
+            status = self.status
+            if predicate(status):
+                return status
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PreopenTimeoutError(f"waiting for {what}", timeout)
+            try:
+                changed.result(timeout=remaining)
+            except TimeoutError:
+                continue
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """A started supervision tree.
+
+    Attributes:
+        clock: the clock it runs on.
+        alarm: the scheduler's wake-up on that clock.
+        supervisor: the root actor's address.
+        scheduler: the SchedulerActor's address.
+        session_data: the SessionDataActor's address.
+        calendar_actor: the CalendarActor's address.
+        loaders: the LoaderActors' addresses.
+        session: the SessionDataActor's cell (served snapshot, symbols).
+        calendar: the CalendarActor's cell (the amended calendar).
+        board: the published status.
+        outstanding: the messages told and not yet handled.
+        ledger: every thread the tree started.
+    """
+
+    clock: Clock
+    alarm: Alarm
+    supervisor: Address
+    scheduler: Address
+    session_data: Address
+    calendar_actor: Address
+    loaders: tuple[Address, ...]
+    session: Cell[SessionState]
+    calendar: Cell[CalendarState]
+    board: Board
+    outstanding: Outstanding
+    ledger: ThreadLedger
+
+    def address(self, key: ChildKey) -> Address:
+        """The address of ``key``'s child.
+
+        Raises:
+            KeyError: no such child.
+        """
+        for address in (self.supervisor, self.scheduler, self.session_data,
+                        self.calendar_actor, *self.loaders):
+            if address.key == key:
+                return address
+        raise KeyError(key)
+
+    def stop(self, timeout: float) -> bool:
+        """Stop the supervisor, and so every child; whether it stopped within ``timeout``."""
+        self.outstanding.close(RuntimeStoppedError("the runtime is stopped"))
+        ref = self.supervisor.ref
+        if ref is None:
+            return True
+        try:
+            ref.stop(block=True, timeout=timeout)
+        except pykka.Timeout:
+            return False
+        return True
+
+
+def build_tree(settings: Settings, clock: Clock, store: BarStore,
+               calendar: ExchangeCalendar) -> Tree:
+    """Wire the children from ``settings`` and start the supervisor."""
+    ledger = ThreadLedger()
+    outstanding = Outstanding()
+    board = Board(RuntimeStatus())
+    calendar_cell = Cell(CalendarState(calendar))
+    symbols = frozenset(settings.symbols) if settings.symbols else None
+    session_cell = Cell(SessionState(symbols=symbols))
+    supervisor = Address(ChildKey(Role.SUPERVISOR), outstanding)
+    calendar_address = Address(ChildKey(Role.CALENDAR), outstanding)
+    session_address = Address(ChildKey(Role.SESSION_DATA), outstanding)
+    scheduler = Address(ChildKey(Role.SCHEDULER), outstanding)
+    loaders = tuple(Address(ChildKey(Role.LOADER, i), outstanding)
+                    for i in range(settings.loaders))
+
+    def deliver(now: pendulum.DateTime, ack: Future[None] | None) -> None:
+        # Everything the tick starts goes through the addresses: the tick is
+        # handled, with all it caused, once nothing is outstanding.
+        if not scheduler.tell(Tick(now)):
+            if ack is not None:
+                ack.set_exception(RuntimeStoppedError("the runtime is stopped"))
+        elif ack is not None:
+            outstanding.when_idle(ack)
+
+    alarm = clock.alarm(deliver, name="preopen-tick")
+    thread = getattr(alarm, "thread", None)
+    if thread is not None:
+        ledger.record(thread)
+    calendar_spec = ChildSpec(calendar_address, CalendarActor, CalendarWiring(calendar_cell))
+    session_spec = ChildSpec(session_address, SessionDataActor,
+                             SessionDataWiring(session_cell, calendar_cell, clock, scheduler))
+    loader_specs = tuple(ChildSpec(address, LoaderActor, LoaderWiring(store, scheduler))
+                         for address in loaders)
+    scheduler_spec = ChildSpec(scheduler, SchedulerActor, SchedulerWiring(
+        settings=settings, clock=clock, alarm=alarm, board=board, calendar=calendar_address,
+        session_data=session_address, session=session_cell, loaders=loaders,
+    ))
+    specs = (calendar_spec, session_spec, *loader_specs, scheduler_spec)
+    Supervisor.start(
+        supervisor,
+        specs,
+        policy=RestartPolicy(settings.restart_intensity, settings.restart_period_s),
+        ledger=ledger,
+        board=board,
+        clock=clock,
+        notify=scheduler,
+        on_escalate=alarm.cancel,
+    )
+    return Tree(clock=clock, alarm=alarm, supervisor=supervisor, scheduler=scheduler,
+                session_data=session_address, calendar_actor=calendar_address,
+                loaders=loaders, session=session_cell, calendar=calendar_cell, board=board,
+                outstanding=outstanding, ledger=ledger)
