@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import pykka
 
+from preopen._checks import check_start_arguments, check_timeout
 from preopen.actors._address import Address
 from preopen.actors._status import Event, EventKind, RuntimeStatus
 from preopen.actors._tree import Tree, build_tree
@@ -127,8 +128,10 @@ class Runtime:
             timeout: how long to wait for the tree to be up.
 
         Raises:
+            ArgumentTypeError: an argument of the wrong type (named, with its value).
             PreopenTimeoutError: the tree did not come up in time.
         """
+        check_start_arguments(locals())
         settings = settings if settings is not None else Settings()
         clock = clock if clock is not None else SystemClock()
         calendar = calendar if calendar is not None else get_calendar(settings.exchange)
@@ -272,7 +275,9 @@ class Runtime:
         Raises:
             PreopenTimeoutError: not within ``timeout`` seconds.
             RuntimeStoppedError: the runtime stopped meanwhile.
+            ArgumentValueError: a negative, NaN or infinite timeout.
         """
+        check_timeout(timeout)
         predicate: Callable[[RuntimeStatus], bool]
         if isinstance(condition, Phase):
             phase = condition
