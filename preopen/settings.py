@@ -144,11 +144,11 @@ class Settings:
             env: the environment to read ``PREOPEN_*`` variables from
                 (default: ``os.environ``). Variables that name no setting,
                 such as ``PREOPEN_TEST_DSN``, are ignored.
-            keys: the settings the caller uses (default: all). The file's and
-                the environment's values of other keys are not read, so that a
+            keys: the settings the caller uses (default: all). The
+                environment's values of other keys are not read, so that a
                 stray ``PREOPEN_STORE`` cannot break a command that opens no
-                store; those keys keep their defaults (the file's keys are
-                still checked for typos).
+                store. A file is the caller's explicit choice: it is read
+                and checked in full.
             **overrides: explicit values, highest precedence; None means
                 "not given" (so CLI flags can be passed through unset).
 
@@ -178,14 +178,13 @@ _TYPES: Final[dict[str, Any]] = get_type_hints(Settings)
 def _gather(
     path: str | os.PathLike[str] | None, environ: Mapping[str, str], used: set[str]
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """The values of the ``used`` keys from the file, then the environment, and their sources."""
+    """The values from the file, then the environment's for the ``used`` keys; their sources."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     if path is not None:
         for key, value in _read_toml(Path(path)).items():
-            if key in used:
-                values[key] = value
-                sources[key] = str(path)
+            values[key] = value
+            sources[key] = str(path)
     for key in Settings.names():
         name = ENV_PREFIX + key.upper()
         if key in used and name in environ:
