@@ -7,6 +7,7 @@ The public API. Heavy names (the runtime, the stores) load lazily, so that
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,6 +45,18 @@ __all__ = [
     "get_calendar",
     "open_store",
 ]
+
+# A library logs, the host decides where to. Without a handler of their own,
+# Python's last-resort handler prints warnings on the stderr of a host that
+# configured no logging: preopen's own (a restarted loader) and those of the
+# psycopg_pool pools its PostgreSQL store opens (a lost connection, retried).
+# A NullHandler only silences that fallback: once the host configures logging,
+# both loggers propagate to its handlers as before. psycopg_pool logs every
+# pool under the one "psycopg.pool" logger, so a host's own pools are quiet
+# too until it configures logging, which is the library convention.
+for _name in ("preopen", "psycopg.pool"):
+    logging.getLogger(_name).addHandler(logging.NullHandler())
+del _name
 
 # Where each public name lives; imported on first access (PEP 562).
 _LAZY = {

@@ -74,7 +74,10 @@ def demo(
 
     count = parse_count("--symbols", symbols, high=100_000)
     nsessions = parse_count("--sessions", sessions, high=20)
-    settings = Settings.load(config, store=store or DEMO_STORE)
+    settings = Settings.load(config, store=store)
+    if store is None and settings.store == Settings().store:
+        # Neither --store, the file nor PREOPEN_STORE names another store than the default.
+        settings = settings.replace(store=DEMO_STORE)
     calendar = get_calendar(settings.exchange)
     run_demo(settings, calendar, count, _parse_from(start, calendar), nsessions)
 

@@ -45,9 +45,9 @@ def parse_intervals(option: str, text: str) -> tuple[str, ...]:
     """Comma-separated intervals, each one the model knows, each once."""
     from preopen.model import INTERVALS  # noqa: PLC0415 - numpy only when needed
 
-    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    parts = tuple(p.strip() for p in text.split(","))
     accepted = f"a comma-separated list of {', '.join(INTERVALS)}"
-    if not parts:
+    if not all(parts):
         raise BadInputError(option, text, accepted)
     for part in parts:
         if part not in INTERVALS:
