@@ -88,7 +88,7 @@ def test_ci_stops_with_the_failing_step_code(tmp_path: Path, failing, code):
         "ruff check . require=",
         "mypy  require=",
         "python -m pip install -e .[dev] require=1",
-        "python -m pytest  require=1",
+        "python -m pytest require=1",
     ]
     stop = {"ruff": 2, "mypy": 3, "pytest": 5}[failing]
     assert calls == expected[:stop]
