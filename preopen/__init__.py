@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from preopen.calendar.timing import Phase
     from preopen.clock import Clock, SimulatedClock, SystemClock
     from preopen.errors import (
+        ArgumentTypeError,
+        ArgumentValueError,
         CalendarError,
         PreopenError,
         SettingsError,
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from preopen.store import BarStore, open_store
 
 __all__ = [
+    "ArgumentTypeError",
+    "ArgumentValueError",
     "BarStore",
     "Bars",
     "CalendarError",
@@ -60,6 +64,8 @@ del _name
 
 # Where each public name lives; imported on first access (PEP 562).
 _LAZY = {
+    "ArgumentTypeError": "preopen.errors",
+    "ArgumentValueError": "preopen.errors",
     "BarStore": "preopen.store",
     "Bars": "preopen.model",
     "CalendarError": "preopen.errors",
