@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from preopen.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, main
+from preopen.cli import EXIT_BAD_INPUT, EXIT_FAILURE, main
 
 ROOT = Path(__file__).parents[2]
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 
 @pytest.fixture
