@@ -7,6 +7,7 @@ The public API. Heavy names (the runtime, the stores) load lazily, so that
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from preopen.calendar.timing import Phase
     from preopen.clock import Clock, SimulatedClock, SystemClock
     from preopen.errors import (
+        ArgumentTypeError,
+        ArgumentValueError,
         BarsError,
         CalendarError,
         DateOutOfRangeError,
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
     from preopen.store import BarStore, open_store
 
 __all__ = [
+    "ArgumentTypeError",
+    "ArgumentValueError",
     "BarStore",
     "Bars",
     "BarsError",
@@ -67,8 +72,22 @@ __all__ = [
     "open_store",
 ]
 
+# A library logs, the host decides where to. Without a handler of their own,
+# Python's last-resort handler prints warnings on the stderr of a host that
+# configured no logging: preopen's own (a restarted loader) and those of the
+# psycopg_pool pools its PostgreSQL store opens (a lost connection, retried).
+# A NullHandler only silences that fallback: once the host configures logging,
+# both loggers propagate to its handlers as before. psycopg_pool logs every
+# pool under the one "psycopg.pool" logger, so a host's own pools are quiet
+# too until it configures logging, which is the library convention.
+for _name in ("preopen", "psycopg.pool"):
+    logging.getLogger(_name).addHandler(logging.NullHandler())
+del _name
+
 # Where each public name lives; imported on first access (PEP 562).
 _LAZY = {
+    "ArgumentTypeError": "preopen.errors",
+    "ArgumentValueError": "preopen.errors",
     "BarStore": "preopen.store",
     "Bars": "preopen.model",
     "BarsError": "preopen.errors",

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     import datetime as dt
 
 __all__ = [
+    "ArgumentTypeError",
+    "ArgumentValueError",
     "BarsError",
     "CalendarError",
     "CalendarFileError",
@@ -268,3 +270,35 @@ class StoreUnavailableError(StoreConnectionError):
             port=port,
             database=database,
         )
+
+
+class ArgumentTypeError(PreopenError, TypeError):
+    """An argument of a type a preopen call does not take (``calendar="XNYS"``).
+
+    Attributes:
+        name: the argument.
+        value: the value given.
+        accepted: what is accepted, in words.
+    """
+
+    def __init__(self, name: str, value: Any, accepted: str) -> None:  # noqa: ANN401 - any value can be refused
+        self.name = name
+        self.value = value
+        self.accepted = accepted
+        super().__init__(f"{name}={value!r} is not accepted: {accepted}")
+
+
+class ArgumentValueError(PreopenError, ValueError):
+    """An argument of the right type with a value a preopen call does not take.
+
+    Attributes:
+        name: the argument.
+        value: the value given.
+        accepted: what is accepted, in words.
+    """
+
+    def __init__(self, name: str, value: Any, accepted: str) -> None:  # noqa: ANN401 - any value can be refused
+        self.name = name
+        self.value = value
+        self.accepted = accepted
+        super().__init__(f"{name}={value!r} is not accepted: {accepted}")

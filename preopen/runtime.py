@@ -23,6 +23,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Self, TypeVar
 
+from preopen._checks import check_start_arguments, check_timeout
 from preopen.actors import Tree, build_tree
 from preopen.actors.messages import (
     ActivateNow,
@@ -126,8 +127,10 @@ class Runtime:
             timeout: how long to wait for the tree to be up.
 
         Raises:
+            ArgumentTypeError: an argument of the wrong type (named, with its value).
             PreopenTimeoutError: the tree did not come up in time.
         """
+        check_start_arguments(locals())
         settings = settings if settings is not None else Settings()
         clock = clock if clock is not None else SystemClock()
         calendar = calendar if calendar is not None else get_calendar(settings.exchange)
@@ -266,7 +269,9 @@ class Runtime:
         Raises:
             PreopenTimeoutError: not within ``timeout`` seconds.
             RuntimeStoppedError: the runtime stopped meanwhile.
+            ArgumentValueError: a negative, NaN or infinite timeout.
         """
+        check_timeout(timeout)
         predicate: Callable[[RuntimeStatus], bool]
         if isinstance(condition, Phase):
             phase = condition

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import os
 import re
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, get_type_hints
+from urllib.parse import parse_qsl, urlsplit
 
 from preopen.errors import CalendarError, SettingsError
 from preopen.symbols import SYMBOL_RULE, is_symbol
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
-__all__ = ["ENV_PREFIX", "Settings"]
+__all__ = ["ENV_PREFIX", "Settings", "redact"]
 
 ENV_PREFIX: Final = "PREOPEN_"
 
@@ -31,6 +33,9 @@ ENV_PREFIX: Final = "PREOPEN_"
 # through psycopg.sql.Identifier, the pattern keeps typos out early.
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _STORE_SCHEMES: Final = ("sqlite:///", "postgresql://", "postgres://")
+# The interval names of ``preopen.model.INTERVALS``, repeated here so that
+# building Settings does not import numpy (a test keeps the two equal).
+_INTERVALS: Final = ("1m", "5m", "15m", "30m", "1h", "1d")
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
 
@@ -84,7 +89,22 @@ class Settings:
     horizon_warning_sessions: int = 20
 
     def __post_init__(self) -> None:
-        """Check every value; see :meth:`load` for where values come from."""
+        """Check every value's type and range; see :meth:`load` for where values come from.
+
+        Built directly (``Settings(loaders=4)``) a value must already have
+        its key's type: ``True``/``False`` for a flag, an ``int`` for a
+        whole number (not a bool, not ``"5"``), a finite number for a float
+        (an int becomes a float), a list or tuple of strings for a list
+        (kept as a tuple, so that Settings stay hashable).
+
+        Raises:
+            SettingsError: naming the key, the value and what is accepted.
+        """
+        for key, kind in _TYPES.items():
+            value = getattr(self, key)
+            coerced = _coerce(key, value, source="", kind=kind, split=False)
+            if coerced is not value:
+                object.__setattr__(self, key, coerced)  # normalising a frozen value once
         _check(self)
 
     @property
@@ -119,6 +139,7 @@ class Settings:
         path: str | os.PathLike[str] | None = None,
         *,
         env: Mapping[str, str] | None = None,
+        keys: Collection[str] | None = None,
         **overrides: Any,  # noqa: ANN401 - values of any setting
     ) -> Settings:
         """Build settings from a TOML file, the environment and explicit values.
@@ -129,6 +150,11 @@ class Settings:
             env: the environment to read ``PREOPEN_*`` variables from
                 (default: ``os.environ``). Variables that name no setting,
                 such as ``PREOPEN_TEST_DSN``, are ignored.
+            keys: the settings the caller uses (default: all). The
+                environment's values of other keys are not read, so that a
+                stray ``PREOPEN_STORE`` cannot break a command that opens no
+                store. A file is the caller's explicit choice: it is read
+                and checked in full.
             **overrides: explicit values, highest precedence; None means
                 "not given" (so CLI flags can be passed through unset).
 
@@ -136,22 +162,15 @@ class Settings:
             SettingsError: an unknown key in the file, a wrong type, or a
                 value that is not accepted.
         """
-        values: dict[str, Any] = {}
-        sources: dict[str, str] = {}
-        if path is not None:
-            for key, value in _read_toml(Path(path)).items():
-                values[key] = value
-                sources[key] = str(path)
-        environ = os.environ if env is None else env
-        for key in cls.names():
-            name = ENV_PREFIX + key.upper()
-            if name in environ:
-                values[key] = _from_text(key, environ[name], source=name)
-                sources[key] = name
+        used = set(cls.names()) if keys is None else set(keys)
+        unknown = sorted(used - set(cls.names()))
+        if unknown:
+            raise SettingsError(unknown[0], None, f"one of {', '.join(cls.names())}", source="keys")
+        values, sources = _gather(path, os.environ if env is None else env, used)
         for key, value in overrides.items():
             if key not in _TYPES:
                 raise SettingsError(
-                    key, value, f"one of {', '.join(cls.names())}", source="arguments"
+                    key, _shown(value), f"one of {', '.join(cls.names())}", source="arguments"
                 )
             if value is not None:
                 values[key] = value
@@ -162,11 +181,33 @@ class Settings:
 _TYPES: Final[dict[str, Any]] = get_type_hints(Settings)
 
 
+def _gather(
+    path: str | os.PathLike[str] | None, environ: Mapping[str, str], used: set[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The values from the file, then the environment's for the ``used`` keys; their sources."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    if path is not None:
+        for key, value in _read_toml(Path(path)).items():
+            values[key] = value
+            sources[key] = str(path)
+    for key in Settings.names():
+        name = ENV_PREFIX + key.upper()
+        if key in used and name in environ:
+            values[key] = _from_text(key, environ[name], source=name)
+            sources[key] = name
+    return values, sources
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SettingsError("config", str(path), f"a readable TOML file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise SettingsError(
+            "config", str(path), f"a TOML file in UTF-8 (byte {exc.start} is not UTF-8)"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -177,7 +218,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     for key in table:
         if key not in _TYPES:
             raise SettingsError(
-                key, table[key], f"one of {', '.join(Settings.names())}", source=str(path)
+                key, _shown(table[key]), f"one of {', '.join(Settings.names())}", source=str(path)
             )
     return dict(table)
 
@@ -220,9 +261,19 @@ def _build(values: Mapping[str, Any], *, sources: Mapping[str, str]) -> Settings
         raise SettingsError(exc.key, exc.value, exc.accepted, source=sources[exc.key]) from None
 
 
-def _coerce(key: str, value: Any, *, source: str) -> Any:  # noqa: ANN401, C901 - a branch per type
-    """Accept a value of the key's type (ints for floats, lists for tuples); refuse the rest."""
-    kind = _TYPES[key]
+def _coerce(  # noqa: C901, PLR0911 - a branch per type
+    key: str, value: Any, *, source: str, kind: Any = None, split: bool = True  # noqa: ANN401
+) -> Any:  # noqa: ANN401 - a value of the key's type
+    """Accept a value of the key's type (ints for floats, lists for tuples); refuse the rest.
+
+    Args:
+        key: the setting.
+        value: its value.
+        source: where the value came from (for the error).
+        kind: the key's type (default: the declared one).
+        split: accept a comma-separated string for a list (file, environment).
+    """
+    kind = _TYPES[key] if kind is None else kind
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -232,18 +283,20 @@ def _coerce(key: str, value: Any, *, source: str) -> Any:  # noqa: ANN401, C901 
             return value
         raise SettingsError(key, value, "a whole number", source=source)
     if kind is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise SettingsError(key, value, "a number", source=source)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return value if type(value) is float else float(value)
+        raise SettingsError(key, value, "a finite number", source=source)
     if kind == tuple[str, ...]:
-        if isinstance(value, str):
+        if split and isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-            return tuple(value)
+            return value if type(value) is tuple else tuple(value)
         raise SettingsError(key, value, "a list of strings", source=source)
-    if isinstance(value, str):
-        return value
-    raise SettingsError(key, value, "a string", source=source)
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        raise SettingsError(key, value, "a string", source=source)
+    return value  # a type without a rule here is checked in _check
 
 
 def _check_range(key: str, value: float, low: float, high: float) -> None:
@@ -263,10 +316,11 @@ def _check(s: Settings) -> None:
     _check_range("restart_period_s", s.restart_period_s, 0.001, 86_400.0)
     _check_range("horizon_warning_sessions", s.horizon_warning_sessions, 0, 10_000)
     _check_intervals(s.intervals)
-    if not s.store.startswith(_STORE_SCHEMES):
-        raise SettingsError("store", s.store, "a URL starting with " + " or ".join(_STORE_SCHEMES))
+    _check_store(s.store)
     if s.table and not _TABLE.match(s.table):
         raise SettingsError("table", s.table, "a table name such as bars or myschema.bars")
+    if "." in s.table and s.store.startswith("sqlite:///"):
+        raise SettingsError("table", s.table, "a plain name such as bars (SQLite has no schemas)")
     bad = [symbol for symbol in s.symbols if not is_symbol(symbol)]
     if bad:
         raise SettingsError("symbols", bad[0], f"symbols, each {SYMBOL_RULE}")
@@ -276,14 +330,57 @@ def _check(s: Settings) -> None:
     _check_window(s)
 
 
-def _check_intervals(intervals: tuple[str, ...]) -> None:
-    from preopen.model import INTERVALS  # noqa: PLC0415 - numpy loads only when settings are checked
+def redact(url: str) -> str:
+    """``url`` with the password of its user and any ``password=`` parameter removed.
 
+    It reads any scheme (``mysql://user:pw@host`` too), so that no error
+    about a refused URL echoes a password.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(r"//([^/:@]*):[^/@]*@", r"//\1@", url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        netloc = f"{userinfo.split(':', 1)[0]}@{hostport}"
+    query = "&".join(
+        f"{k}={v}"
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() != "password"
+    )
+    return parts._replace(netloc=netloc, query=query).geturl()
+
+
+def _shown(value: object) -> object:
+    """A value fit for an error message: a URL-like string loses its password."""
+    return redact(value) if isinstance(value, str) and "@" in value else value
+
+
+def _check_store(url: str) -> None:
+    """A URL of a known scheme naming a file (SQLite) and a table name that can be one."""
+    shown = redact(url)
+    if not url.startswith(_STORE_SCHEMES):
+        raise SettingsError("store", shown, "a URL starting with " + " or ".join(_STORE_SCHEMES))
+    parts = urlsplit(url)
+    is_sqlite = url.startswith("sqlite:///")
+    if is_sqlite and parts.path in {"", "/", "/:memory:"}:
+        raise SettingsError("store", shown, "sqlite:///path/to/file.db (a file, not :memory:)")
+    for key, table in parse_qsl(parts.query, keep_blank_values=True):
+        if key != "table":
+            continue
+        if not _TABLE.match(table):
+            raise SettingsError("store", shown, "?table=name or ?table=schema.name")
+        if is_sqlite and "." in table:
+            raise SettingsError("store", shown, "?table=name (SQLite has no schemas)")
+
+
+def _check_intervals(intervals: tuple[str, ...]) -> None:
     if not intervals:
-        raise SettingsError("intervals", intervals, f"one or more of {', '.join(INTERVALS)}")
+        raise SettingsError("intervals", intervals, f"one or more of {', '.join(_INTERVALS)}")
     for interval in intervals:
-        if interval not in INTERVALS:
-            raise SettingsError("intervals", interval, f"one or more of {', '.join(INTERVALS)}")
+        if interval not in _INTERVALS:
+            raise SettingsError("intervals", interval, f"one or more of {', '.join(_INTERVALS)}")
     if len(set(intervals)) != len(intervals):
         raise SettingsError("intervals", intervals, "each interval once")
 

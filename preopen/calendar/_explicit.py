@@ -52,6 +52,11 @@ def _starts_era(rows: Sequence[SessionRow], i: int) -> bool:
     return len(following) == _ERA_RUN and all(_day(row) == wanted for row in following)
 
 
+def _starts_tail_era(rows: Sequence[SessionRow], i: int) -> bool:
+    wanted = _day(rows[i])
+    return len(rows) - i < _ERA_RUN and all(_day(row) == wanted for row in rows[i:])
+
+
 def spec_from_sessions(
     *,
     name: str,
@@ -107,6 +112,12 @@ def spec_from_sessions(
             continue
         if row[4] < current.close and _day(row) == current.on_day(row[4]):
             early[day] = row[4]
+            continue
+        if _starts_tail_era(rows, i):
+            # New hours too close to the range's end to show a full run: the
+            # range ends inside the new era, not on a one-off day.
+            current = _as_hours(row, day)
+            changes.append(current)
             continue
         msg = (
             f"session {day.isoformat()} of {name} has hours {_day(row)!r} that are neither "

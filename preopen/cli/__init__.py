@@ -8,6 +8,6 @@ time is exit code 1.
 
 from __future__ import annotations
 
-from preopen.cli._main import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, app, main
+from preopen.cli._main import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, app, main
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_OK", "app", "main"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "app", "main"]

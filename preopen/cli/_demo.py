@@ -23,11 +23,13 @@ from rich.table import Table
 from preopen.cli._common import BadInputError, console
 from preopen.cli._options import ConfigOption, StoreOption, parse_count
 from preopen.cli._seed import seed_with_progress
+from preopen.errors import PreopenTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from preopen.calendar import ExchangeCalendar
+    from preopen.clock import SimulatedClock
     from preopen.model import SessionSnapshot
     from preopen.runtime import Runtime, RuntimeStatus
     from preopen.settings import Settings
@@ -51,12 +53,19 @@ def _parse_from(text: str, calendar: ExchangeCalendar) -> pendulum.DateTime:
 
 
 def demo(
-    symbols: Annotated[str, typer.Option("--symbols", help="How many symbols.")] = "500",
+    symbols: Annotated[
+        str, typer.Option("--symbols", metavar="N", help="How many symbols.")
+    ] = "500",
     store: StoreOption = None,
     start: Annotated[
-        str, typer.Option("--from", help="Start of the simulated stretch (local time).")
+        str,
+        typer.Option(
+            "--from", metavar="DATE[THH:MM]", help="Start of the simulated stretch (local time)."
+        ),
     ] = DEMO_FROM,
-    sessions: Annotated[str, typer.Option("--sessions", help="Sessions to run through.")] = "2",
+    sessions: Annotated[
+        str, typer.Option("--sessions", metavar="N", help="Sessions to run through.")
+    ] = "2",
     config: ConfigOption = None,
 ) -> None:
     """Run the whole mission on the embedded default with a simulated clock."""
@@ -65,7 +74,10 @@ def demo(
 
     count = parse_count("--symbols", symbols, high=100_000)
     nsessions = parse_count("--sessions", sessions, high=20)
-    settings = Settings.load(config, store=store or DEMO_STORE)
+    settings = Settings.load(config, store=store)
+    if store is None and settings.store == Settings().store:
+        # Neither --store, the file nor PREOPEN_STORE names another store than the default.
+        settings = settings.replace(store=DEMO_STORE)
     calendar = get_calendar(settings.exchange)
     run_demo(settings, calendar, count, _parse_from(start, calendar), nsessions)
 
@@ -124,7 +136,7 @@ def _wait_prefetch(runtime: Runtime, session: dt.date) -> RuntimeStatus:
             if done(status):
                 return status
             if time.monotonic() > deadline:
-                return runtime.wait_for(done, timeout=0.0)  # raises the timeout error
+                raise PreopenTimeoutError(f"waiting for the prefetch of {session}", _WAIT_S)
             # Wait for the next change of the status (not a sleep: returns at once
             # when the runtime publishes progress), at most a tenth of a second.
             with contextlib.suppress(TimeoutError):
@@ -166,7 +178,7 @@ def run_demo(
 ) -> None:
     """Seed if needed, run the stretch, print the story and the summary."""
     from preopen.calendar.timing import prefetch_start  # noqa: PLC0415
-    from preopen.clock import SimulatedClock  # noqa: PLC0415
+    from preopen.clock import SimulatedClock  # noqa: PLC0415 - the class, at run time
     from preopen.runtime import Runtime  # noqa: PLC0415
     from preopen.store import open_store  # noqa: PLC0415
     from preopen.store.synthetic import symbol_names  # noqa: PLC0415
@@ -179,7 +191,7 @@ def run_demo(
     )
     try:
         _ensure_seeded(store, calendar, names, days, settings)
-        settings = settings.replace(symbols=names)
+        settings = _demo_settings(settings, names)
         clock = SimulatedClock(start)
         console.print(
             f"[bold]simulated clock[/] starts {start.isoformat()} ({calendar.name}); "
@@ -192,9 +204,11 @@ def run_demo(
             clock.advance(dt.timedelta(0))
             session = first
             for _ in range(nsessions):
-                clock.advance_to(prefetch_start(calendar, session, settings.window))
+                # Started inside the window (--from 2024-11-29T09:00), the prefetch
+                # is due at once: the clock only moves forward.
+                _advance_to(clock, prefetch_start(calendar, session, settings.window))
                 prefetched = _wait_prefetch(runtime, session)
-                clock.advance_to(calendar.open_at(session))
+                _advance_to(clock, calendar.open_at(session))
                 active = runtime.wait_for(_serving(session), timeout=_WAIT_S)
                 snapshot = runtime.snapshot()
                 close = snapshot.bars(snapshot.symbols[0], settings.intervals[0]).close
@@ -206,7 +220,7 @@ def run_demo(
                 )
                 cold = _cold_load_seconds(store, calendar, snapshot, settings)
                 rows.append((snapshot, prefetched, active, cold))
-                clock.advance_to(calendar.close_at(session))
+                _advance_to(clock, calendar.close_at(session))
                 session = calendar.next_session(session)
             story = runtime.status().events
         console.print(f"[bold]what happened[/] (simulated {calendar.timezone} time):")
@@ -218,6 +232,27 @@ def run_demo(
         _summary(rows)
     finally:
         store.close()
+
+
+def _demo_settings(settings: Settings, names: tuple[str, ...]) -> Settings:
+    """The settings the demo runs with: its symbols, and always a prefetch and an activation.
+
+    ``enabled = false`` or ``auto_activate = false`` in a settings file would
+    leave the demo waiting for a prefetch or an activation that never comes:
+    the demo shows both whatever the file says, and says so.
+    """
+    ignored = [f"{key}=false" for key in ("enabled", "auto_activate") if not getattr(settings, key)]
+    if ignored:
+        console.print(
+            f"demo: {' and '.join(ignored)} ignored: the demo always shows the prefetch "
+            "and the activation at the open"
+        )
+    return settings.replace(symbols=names, enabled=True, auto_activate=True)
+
+
+def _advance_to(clock: SimulatedClock, instant: pendulum.DateTime) -> None:
+    if instant > clock.now():
+        clock.advance_to(instant)
 
 
 def _ms(seconds: float | None) -> str:

@@ -18,11 +18,16 @@ __all__ = [
 ]
 
 ConfigOption = Annotated[
-    str | None, typer.Option("--config", help="A settings TOML file (see examples/preopen.toml).")
+    str | None,
+    typer.Option(
+        "--config", metavar="FILE", help="A settings TOML file (see examples/preopen.toml)."
+    ),
 ]
 StoreOption = Annotated[
     str | None,
-    typer.Option("--store", help="sqlite:///path/to/file.db or postgresql://user@host:port/db"),
+    typer.Option(
+        "--store", metavar="URL", help="sqlite:///path/to/file.db or postgresql://user@host:port/db"
+    ),
 ]
 
 
@@ -38,16 +43,18 @@ def parse_count(option: str, text: str, *, low: int = 1, high: int = 1_000_000) 
 
 
 def parse_intervals(option: str, text: str) -> tuple[str, ...]:
-    """Comma-separated intervals, each one the model knows."""
+    """Comma-separated intervals, each one the model knows, each once."""
     from preopen.model import INTERVALS  # noqa: PLC0415 - numpy only when needed
 
-    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    parts = tuple(p.strip() for p in text.split(","))
     accepted = f"a comma-separated list of {', '.join(INTERVALS)}"
-    if not parts:
+    if not all(parts):
         raise BadInputError(option, text, accepted)
     for part in parts:
         if part not in INTERVALS:
             raise BadInputError(option, part, accepted)
+    if len(set(parts)) != len(parts):
+        raise BadInputError(option, text, f"{accepted}, each once")
     return parts
 
 

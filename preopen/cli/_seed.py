@@ -53,15 +53,30 @@ def seed_with_progress(
 
 def seed(
     store: StoreOption = None,
-    symbols: Annotated[str, typer.Option("--symbols", help="How many symbols.")] = "100",
-    sessions: Annotated[str, typer.Option("--sessions", help="How many sessions.")] = "5",
-    intervals: Annotated[str, typer.Option("--intervals", help="e.g. 1m,1d")] = "1m,1d",
+    symbols: Annotated[
+        str, typer.Option("--symbols", metavar="N", help="How many symbols.")
+    ] = "100",
+    sessions: Annotated[
+        str, typer.Option("--sessions", metavar="N", help="How many sessions.")
+    ] = "5",
+    intervals: Annotated[
+        str,
+        typer.Option(
+            "--intervals", metavar="LIST", help="Comma-separated, each once: 1m,5m,15m,30m,1h,1d"
+        ),
+    ] = "1m,1d",
     before: Annotated[
         str | None,
-        typer.Option("--before", help="Seed the sessions before this date (default: 2024-12-02)."),
+        typer.Option(
+            "--before",
+            metavar="DATE",
+            help="Seed the sessions before this date (default: 2024-12-02).",
+        ),
     ] = None,
-    table: Annotated[str | None, typer.Option("--table", help="The bars table.")] = None,
-    random_seed: Annotated[str, typer.Option("--seed", help="Random seed.")] = "0",
+    table: Annotated[
+        str | None, typer.Option("--table", metavar="NAME", help="The bars table.")
+    ] = None,
+    random_seed: Annotated[str, typer.Option("--seed", metavar="N", help="Random seed.")] = "0",
     config: ConfigOption = None,
 ) -> None:
     """Write synthetic random-walk bars that follow the calendar into a store."""
@@ -69,7 +84,10 @@ def seed(
     from preopen.settings import Settings  # noqa: PLC0415
     from preopen.store import open_store  # noqa: PLC0415
 
-    settings = Settings.load(config, store=store, table=table)
+    # Only what seeding uses: a stray PREOPEN_WINDOW_MINUTES cannot break it.
+    settings = Settings.load(
+        config, keys=("exchange", "store", "table", "loaders"), store=store, table=table
+    )
     count = parse_count("--symbols", symbols)
     nsessions = parse_count("--sessions", sessions, high=10_000)
     wanted = parse_intervals("--intervals", intervals)

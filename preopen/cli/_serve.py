@@ -14,12 +14,20 @@ from typing import TYPE_CHECKING, Annotated, Any, Self
 import typer
 from rich.table import Table
 
-from preopen.cli._common import console, parse_date
+from preopen.cli._common import (
+    MaskPasswords,
+    PrefetchFailedError,
+    check_store_exists,
+    console,
+    parse_date,
+)
 from preopen.cli._options import ConfigOption, StoreOption, parse_count, parse_symbol_list
 
 if TYPE_CHECKING:
-    from preopen.runtime import Runtime, RuntimeStatus
-    from preopen.status import Event
+    from collections.abc import Callable
+
+    from preopen.runtime import Runtime
+    from preopen.status import Event, RuntimeStatus
 
 __all__ = ["prefetch", "serve"]
 
@@ -65,9 +73,12 @@ def serve(
     config: ConfigOption = None,
     store: StoreOption = None,
     status_interval: Annotated[
-        str | None, typer.Option("--status-interval", help="Seconds between status lines.")
+        str | None,
+        typer.Option("--status-interval", metavar="SECONDS", help="Seconds between status lines."),
     ] = None,
-    log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING")] = "INFO",
+    log_level: Annotated[
+        str, typer.Option("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
+    ] = "INFO",
 ) -> None:
     """Run on the real clock until SIGINT or SIGTERM."""
     from preopen.runtime import Runtime  # noqa: PLC0415
@@ -82,7 +93,10 @@ def serve(
 
         raise BadInputError("--log-level", log_level, "DEBUG, INFO, WARNING or ERROR")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(MaskPasswords())
     settings = Settings.load(config, store=store)
+    check_store_exists(settings.store)
     with _StopSignals() as stop, Runtime.start(settings) as runtime:
         log.info("event=serving exchange=%s store=%s symbols=%s", settings.exchange,
                  runtime.store.url, len(settings.symbols) or "all")
@@ -152,24 +166,33 @@ def _serve_until_signal(runtime: Runtime, stop: _StopSignals, interval: int | No
 
 def prefetch(
     session: Annotated[
-        str | None, typer.Option("--session", help="The session (YYYY-MM-DD); default: next.")
+        str | None,
+        typer.Option("--session", metavar="DATE", help="The session (YYYY-MM-DD); default: next."),
     ] = None,
     symbols: Annotated[
-        str | None, typer.Option("--symbols", help="Comma-separated symbols; default: settings.")
+        str | None,
+        typer.Option(
+            "--symbols", metavar="A,B", help="Comma-separated symbols; default: settings."
+        ),
     ] = None,
     config: ConfigOption = None,
     store: StoreOption = None,
 ) -> None:
-    """Load one session now; print the summary and the validation findings."""
+    """Load one session now; print the summary and the validation findings.
+
+    It loads whatever ``enabled`` and ``auto_activate`` say: prefetch is an
+    explicit request, run on a runtime of its own that nothing else shares.
+    """
     from preopen.calendar import get_calendar  # noqa: PLC0415
     from preopen.calendar.timing import prefetch_start  # noqa: PLC0415
     from preopen.clock import SimulatedClock, SystemClock  # noqa: PLC0415
     from preopen.errors import NotASessionError  # noqa: PLC0415
     from preopen.runtime import Runtime  # noqa: PLC0415
-    from preopen.settings import Settings  # noqa: PLC0415
+    from preopen.settings import Settings, redact  # noqa: PLC0415
 
     wanted = parse_symbol_list("--symbols", symbols) if symbols is not None else None
     settings = Settings.load(config, store=store, symbols=wanted)
+    settings = settings.replace(enabled=True, auto_activate=True)
     calendar = get_calendar(settings.exchange)
     day: dt.date
     if session is None:
@@ -178,23 +201,22 @@ def prefetch(
         day = parse_date("--session", session)
         if not calendar.is_session(day):
             raise NotASessionError(day, calendar.name)
+    check_store_exists(settings.store)
     # The runtime's own path, on a clock put at the session's prefetch start.
     clock = SimulatedClock(prefetch_start(calendar, day, settings.window))
     started = time.perf_counter()
     with Runtime.start(settings, clock=clock, calendar=calendar) as runtime:
         clock.advance(dt.timedelta(0))
-        status = runtime.wait_for(
-            lambda s: s.session == day and s.prefetch_seconds is not None, timeout=_WAIT_S
-        )
+        status = runtime.wait_for(_prefetched(day), timeout=_WAIT_S)
         if status.progress.done == 0:
             # Nothing loaded at all: the store is down or holds none of the symbols.
-            console.print(f"[red]prefetch of {day} loaded nothing[/]: {status.last_error}")
-            raise typer.Exit(1)
+            reason = status.last_error or "the store holds none of the symbols"
+            raise PrefetchFailedError(f"prefetch of {day} loaded nothing: {reason}")
         clock.advance_to(calendar.open_at(day))
-        runtime.wait_for(lambda s: s.serving == day, timeout=_WAIT_S)
+        runtime.wait_for(_serving(day), timeout=_WAIT_S)
         snapshot = runtime.snapshot()
     seconds = time.perf_counter() - started
-    table = Table(title=f"prefetch {day}: {settings.store}")
+    table = Table(title=f"prefetch {day}: {redact(settings.store)}")
     for column in ("symbols", "bars", "bytes", "load failures", "seconds"):
         table.add_column(column, justify="right")
     table.add_row(
@@ -213,4 +235,25 @@ def prefetch(
     failed = sorted({*status.failed_symbols, *snapshot.report.failed_symbols})
     if failed:
         console.print(f"[red]{len(failed)} failed symbol(s)[/]: {', '.join(failed[:20])}")
-        raise typer.Exit(1)
+        more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""  # noqa: PLR2004
+        total = len({*snapshot.symbols, *status.failed_symbols})
+        raise PrefetchFailedError(
+            f"prefetch of {day}: {len(failed)} of {total} symbol(s) failed: "
+            f"{', '.join(failed[:5])}{more}"
+        )
+
+
+def _prefetched(day: dt.date) -> Callable[[RuntimeStatus], bool]:
+    def prefetch_done(status: RuntimeStatus) -> bool:
+        return status.session == day and status.prefetch_seconds is not None
+
+    prefetch_done.__name__ = f"the prefetch of {day}"
+    return prefetch_done
+
+
+def _serving(day: dt.date) -> Callable[[RuntimeStatus], bool]:
+    def serving(status: RuntimeStatus) -> bool:
+        return status.serving == day
+
+    serving.__name__ = f"the activation of {day}"
+    return serving

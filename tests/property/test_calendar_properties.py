@@ -164,6 +164,7 @@ def test_trading_spans_lie_in_the_session_around_its_break(code, d):
 @example("XTKS", dt.date(2024, 10, 30), 30)
 @example("XTKS", dt.date(2024, 11, 1), 5)
 @example("XTKS", dt.date(2024, 11, 5), 2)
+@example("XTKS", dt.date(2024, 4, 1), 218)  # the range ends a session into new hours
 @example("XHKG", dt.date(2024, 12, 20), 12)
 def test_an_export_of_explicit_dates_reads_back_the_same(code, start, days):
     from preopen.calendar import ExchangeCalendar, load_spec, spec_from_sessions, spec_to_toml  # noqa: PLC0415

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from preopen.errors import PreopenError, SettingsError
+from preopen.model import INTERVALS
 from preopen.settings import Settings
 
 
@@ -161,3 +164,119 @@ def test_example_file_holds_every_setting_at_its_default():
     data = tomllib.loads(example.read_text())
     assert sorted(data) == sorted(Settings.names())
     assert Settings.load(example, env={}) == Settings()
+
+
+# --- built directly: the same checks as through load() ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "key", "accepted"),
+    [
+        ({"enabled": "no"}, "enabled", "true or false"),
+        ({"auto_activate": 0}, "auto_activate", "true or false"),
+        ({"loaders": True}, "loaders", "a whole number"),
+        ({"window_minutes": "5"}, "window_minutes", "a whole number"),
+        ({"batch_size": 10.0}, "batch_size", "a whole number"),
+        ({"restart_period_s": float("nan")}, "restart_period_s", "a finite number"),
+        ({"restart_period_s": "60"}, "restart_period_s", "a finite number"),
+        ({"symbols": "AAPL"}, "symbols", "a list of strings"),
+        ({"symbols": ["AAPL", 3]}, "symbols", "a list of strings"),
+        ({"exchange": None}, "exchange", "a string"),
+    ],
+)
+def test_settings_built_directly_refuse_wrong_types(changes, key, accepted):
+    with pytest.raises(SettingsError) as info:
+        Settings(**changes)
+    assert info.value.key == key
+    assert info.value.value is changes[key] or info.value.value == changes[key]
+    assert accepted in info.value.accepted
+    assert f"{key}=" in str(info.value)
+
+
+def test_settings_built_directly_normalise_lists_and_numbers():
+    s = Settings(symbols=["A", "B"], intervals=["1d"], restart_period_s=30)
+    assert s.symbols == ("A", "B")
+    assert isinstance(s.symbols, tuple)
+    assert s.intervals == ("1d",)
+    assert isinstance(s.restart_period_s, float)
+    assert hash(s) == hash(Settings(symbols=("A", "B"), intervals=("1d",),
+                                    restart_period_s=30.0))
+
+
+def test_building_settings_imports_no_numpy():
+    code = (
+        "import sys\n"
+        "from preopen.settings import Settings\n"
+        "Settings(symbols=['A'], intervals=['1m', '1d'])\n"
+        "Settings.load(env={})\n"
+        "print(sorted(m for m in ('numpy', 'pykka', 'psycopg') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60, cwd=Path(__file__).parents[2]).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_interval_names_are_the_models():
+    for name in INTERVALS:
+        assert Settings(intervals=(name,)).intervals == (name,)
+    with pytest.raises(SettingsError) as info:
+        Settings(intervals=("2m",))
+    assert info.value.accepted == f"one or more of {', '.join(INTERVALS)}"
+
+
+def test_a_config_file_that_is_not_utf8_is_one_settings_error(tmp_path: Path):
+    config = tmp_path / "latin1.toml"
+    config.write_bytes("exchange = 'Z\u00fcrich'\n".encode("latin-1"))
+    with pytest.raises(SettingsError) as info:
+        Settings.load(config, env={})
+    assert info.value.key == "config"
+    assert "UTF-8" in info.value.accepted
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://user:S3CRET@db.example/prod",
+        "postgresql://user:S3CRET@db.example/prod?table=bad;name",
+        "postgresql://user@db.example/prod?password=S3CRET&table=a.b.c",
+        "sqlite:///:memory:?password=S3CRET",
+    ],
+)
+def test_a_refused_store_url_never_shows_its_password(url):
+    with pytest.raises(SettingsError) as info:
+        Settings.load(env={}, store=url)
+    assert info.value.key == "store"
+    assert "S3CRET" not in str(info.value)
+    assert "S3CRET" not in repr(info.value.value)
+    assert "user" in str(info.value) or "sqlite" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"store": "sqlite:///"}, "store"),
+        ({"store": "sqlite:///:memory:"}, "store"),
+        ({"store": "sqlite:///x.db?table=a.bars"}, "store"),
+        ({"store": "sqlite:///x.db?table=bad;name"}, "store"),
+        ({"store": "sqlite:///x.db", "table": "a.bars"}, "table"),
+    ],
+)
+def test_store_urls_no_store_could_open_are_settings_errors(changes, key):
+    with pytest.raises(SettingsError) as info:
+        Settings(**changes)
+    assert info.value.key == key
+
+
+def test_keys_limits_what_the_environment_is_read_for(tmp_path: Path):
+    env = {"PREOPEN_STORE": "garbage", "PREOPEN_LOADERS": "many", "PREOPEN_WINDOW_MINUTES": "30"}
+    s = Settings.load(env=env, keys=("exchange", "window_minutes"))
+    assert s.window_minutes == 30
+    assert s.store == Settings().store
+    with pytest.raises(SettingsError) as info:
+        Settings.load(env=env)
+    assert info.value.source in {"PREOPEN_STORE", "PREOPEN_LOADERS"}
+    # A file is the caller's explicit choice: read and checked in full.
+    config = tmp_path / "bad.toml"
+    config.write_text("loaders = 0\n")
+    with pytest.raises(SettingsError, match="loaders=0"):
+        Settings.load(config, env={}, keys=("exchange",))
