@@ -59,6 +59,9 @@ class Settings:
         restart_intensity: restarts allowed within ``restart_period_s``
             before the supervisor gives up and stops the runtime.
         restart_period_s: the period of the restart intensity, in seconds.
+        load_timeout_s: the deadline of one store call (a batch's load), in
+            seconds: past it the load fails as transient and is retried;
+            at most the prefetch window.
     """
 
     enabled: bool = True
@@ -76,6 +79,7 @@ class Settings:
     max_attempts: int = 3
     restart_intensity: int = 5
     restart_period_s: float = 60.0
+    load_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         """Check every value; see :meth:`load` for where values come from."""
@@ -255,9 +259,14 @@ def _check(s: Settings) -> None:
     _check_range("max_attempts", s.max_attempts, 1, 100)
     _check_range("restart_intensity", s.restart_intensity, 1, 10_000)
     _check_range("restart_period_s", s.restart_period_s, 0.001, 86_400.0)
+    _check_range("load_timeout_s", s.load_timeout_s, 0.1, s.window_minutes * 60.0)
     _check_intervals(s.intervals)
     if not s.store.startswith(_STORE_SCHEMES):
-        raise SettingsError("store", s.store, "a URL starting with " + " or ".join(_STORE_SCHEMES))
+        from preopen.store import redact_url  # noqa: PLC0415 - light: no driver, no numpy
+
+        raise SettingsError(
+            "store", redact_url(s.store), "a URL starting with " + " or ".join(_STORE_SCHEMES)
+        )
     if s.table and not _TABLE.match(s.table):
         raise SettingsError("table", s.table, "a table name such as bars or myschema.bars")
     bad = [symbol for symbol in s.symbols if not symbol or symbol != symbol.strip()]

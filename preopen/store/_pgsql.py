@@ -1,13 +1,34 @@
-"""The SQL preopen sends to PostgreSQL: the load queries and the bars table's check.
+"""The SQL preopen sends to PostgreSQL: the load queries, their settings, the table's check.
 
 Symbols, the interval and the time range are always parameters; the table
 name reaches SQL only as a :class:`psycopg.sql.Identifier`.
+
+Three load shapes, all one binary COPY (see :mod:`preopen.store._pgcopy`):
+
+- ``arrays`` (per symbol): ``unnest(symbols) WITH ORDINALITY`` and per
+  symbol an index scan of the primary key in ts order, aggregated into six
+  arrays. Best when a symbol's rows sit together (a table written symbol by
+  symbol, or a covering index read by index-only scans), and for small
+  batches.
+- ``set`` (set-oriented): one scan of the rows of every symbol of the batch
+  (``symbol = any(...)``, a bitmap or sequential scan that reads each page
+  once, in physical order), grouped by symbol into the same six arrays by a
+  hash aggregate. Best when rows are written one minute at a time for all
+  symbols (each symbol's rows on as many pages as it has bars). The arrays
+  come in scan order: the client sorts a symbol's bars when they are not in
+  ts order.
+- ``rows``: one tuple a bar, per symbol in ts order (kept for comparison).
+
+:func:`choose_shape` picks ``arrays`` or ``set`` once per store from
+``pg_stats`` and the indexes (never running ANALYZE on a host's table).
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 from psycopg import sql
 
@@ -16,7 +37,20 @@ from preopen.errors import StoreSchemaError
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["check_table", "column_types", "load_query"]
+__all__ = [
+    "SMALL_BATCH",
+    "LoadShape",
+    "TableFacts",
+    "check_table",
+    "choose_shape",
+    "column_types",
+    "fingerprint_query",
+    "load_query",
+    "load_settings",
+    "table_facts",
+]
+
+LoadShape = Literal["arrays", "set", "rows"]
 
 _COLUMN_TYPES: Final = {
     "symbol": ("text", "character varying"),
@@ -24,37 +58,181 @@ _COLUMN_TYPES: Final = {
     "ts": ("timestamp with time zone",),
     **dict.fromkeys(("open", "high", "low", "close", "volume"), ("double precision",)),
 }
+_PRICES: Final = ("open", "high", "low", "close", "volume")
 
-# Per symbol: an index scan of the primary key in ts order. coalesce keeps a
-# host table's NULLs from breaking the fixed-width parse (NULL reads as NaN).
-_BARS: Final = """
-  select b.ts, coalesce(b.open, 'NaN') as open, coalesce(b.high, 'NaN') as high,
-         coalesce(b.low, 'NaN') as low, coalesce(b.close, 'NaN') as close,
-         coalesce(b.volume, 'NaN') as volume
-  from {table} as b
-  where b.symbol = u.symbol and b.interval = %(interval)s
-    and b.ts >= %(start)s and b.ts < %(end)s
-  order by b.ts
-"""
+#: Below this many symbols a batch is loaded per symbol whatever the table:
+#: a handful of index scans read the same pages a bitmap scan would, and
+#: need no hash table.
+SMALL_BATCH: Final = 16
+#: |correlation| of ``symbol`` in pg_stats from which a table counts as
+#: clustered by symbol (written symbol by symbol, or CLUSTERed).
+CLUSTERED: Final = 0.5
+#: Share of all-visible pages from which index-only scans pay (a covering
+#: index read without visiting the heap).
+ALL_VISIBLE: Final = 0.5
+
+# coalesce keeps a host table's NULLs from breaking the fixed-width parse
+# (NULL reads as NaN).
+_VALUES: Final = (
+    "{p}ts, coalesce({p}open, 'NaN'), coalesce({p}high, 'NaN'), coalesce({p}low, 'NaN'), "
+    "coalesce({p}close, 'NaN'), coalesce({p}volume, 'NaN')"
+)
+_PER_SYMBOL: Final = (
+    "select {values} from {table} as b where b.symbol = u.symbol "
+    "and b.interval = %(interval)s and b.ts >= %(start)s and b.ts < %(end)s order by b.ts"
+)
 _QUERIES: Final = {
-    "rows": "select u.i::int4, x.ts, x.open, x.high, x.low, x.close, x.volume "
+    "rows": "select u.i::int4, x.* "
     "from unnest(%(symbols)s::text[]) with ordinality as u(symbol, i) "
-    "cross join lateral ({bars}) as x",
+    "cross join lateral ({per_symbol}) as x",
     "arrays": "select u.i::int4, x.* "
     "from unnest(%(symbols)s::text[]) with ordinality as u(symbol, i) "
     "cross join lateral (select array_agg(y.ts), array_agg(y.open), array_agg(y.high), "
-    "array_agg(y.low), array_agg(y.close), array_agg(y.volume) from ({bars}) as y) as x",
+    "array_agg(y.low), array_agg(y.close), array_agg(y.volume) "
+    "from ({per_symbol}) as y(ts, open, high, low, close, volume)) as x",
+    "set": "select array_position(%(symbols)s::text[], b.symbol)::int4, "
+    "array_agg(b.ts), array_agg(coalesce(b.open, 'NaN')), array_agg(coalesce(b.high, 'NaN')), "
+    "array_agg(coalesce(b.low, 'NaN')), array_agg(coalesce(b.close, 'NaN')), "
+    "array_agg(coalesce(b.volume, 'NaN')) "
+    "from {table} as b where b.symbol = any(%(symbols)s::text[]) "
+    "and b.interval = %(interval)s and b.ts >= %(start)s and b.ts < %(end)s "
+    "group by b.symbol",
 }
 
 
-def load_query(method: str, table: sql.Identifier) -> sql.Composed:
-    """The binary COPY of one load, ``method`` ``"arrays"`` or ``"rows"``.
+def load_query(shape: str, table: sql.Identifier) -> sql.Composed:
+    """The binary COPY of one load, ``shape`` ``"arrays"``, ``"set"`` or ``"rows"``.
 
     Parameters: ``symbols`` (text[]), ``interval``, ``start``, ``end``.
     """
-    bars = sql.SQL(_BARS).format(table=table)
-    select = sql.SQL(_QUERIES[method]).format(bars=bars)
+    per_symbol = sql.SQL(_PER_SYMBOL).format(
+        values=sql.SQL(_VALUES.format(p="b.")), table=table
+    )
+    select = sql.SQL(_QUERIES[shape]).format(per_symbol=per_symbol, table=table)
     return sql.SQL("copy ({}) to stdout (format binary)").format(select)
+
+
+# Bytes of hash-aggregate state per bar (measured: about 100 with PostgreSQL
+# 15); hash_mem_multiplier (2 by default) doubles work_mem for hash tables.
+_BYTES_PER_BAR: Final = 64
+_MIN_WORK_MEM_KB: Final = 4 * 1024
+_MAX_WORK_MEM_KB: Final = 256 * 1024
+
+
+def load_settings(
+    *, statement_ms: int, lock_ms: int, symbols: int, bars_per_symbol: int
+) -> sql.Composed:
+    """``SET LOCAL`` statements for one load's transaction (one round trip).
+
+    JIT off (compiling a load query costs more than it saves: 80-130 ms for
+    a batch of 80 symbols or more), the deadline as statement and lock
+    timeouts, ``synchronize_seqscans`` off (a sequential scan starts at the
+    table's first page, so a time-ordered table comes out in ts order), and
+    ``work_mem`` sized to the batch so that the set shape's hash aggregate
+    stays in memory (a cap, not an allocation).
+    """
+    work_kb = symbols * bars_per_symbol * _BYTES_PER_BAR // 1024
+    work_kb = min(max(work_kb, _MIN_WORK_MEM_KB), _MAX_WORK_MEM_KB)
+    statements = [
+        "set local jit = off",
+        "set local synchronize_seqscans = off",
+        f"set local work_mem = '{int(work_kb)}kB'",
+        f"set local statement_timeout = {max(1, int(statement_ms))}",
+        f"set local lock_timeout = {max(1, int(lock_ms))}",
+        # A load never waits on an idle transaction of its own.
+        "set local idle_in_transaction_session_timeout = 0",
+    ]
+    return sql.SQL("; ".join(statements)).format()
+
+
+def fingerprint_query(table: sql.Identifier) -> sql.Composed:
+    """Per symbol and range: (symbol index, range index, count, md5 of the bars in ts order).
+
+    Parameters: ``symbols`` (text[]), ``interval``, ``starts`` and ``ends``
+    (timestamptz[]). Symbol-ranges without bars give no row.
+    """
+    row = sql.SQL(" || ").join(
+        [sql.SQL("timestamptz_send(b.ts)")]
+        + [sql.SQL("float8send({})").format(sql.Identifier("b", name)) for name in _PRICES]
+    )
+    return sql.SQL(
+        "select array_position(%(symbols)s::text[], b.symbol)::int4, r.k::int4, count(*), "
+        "md5(string_agg({row}, ''::bytea order by b.ts)) "
+        "from unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[]) "
+        "with ordinality as r(lo, hi, k) "
+        "join {table} as b on b.ts >= r.lo and b.ts < r.hi "
+        "where b.symbol = any(%(symbols)s::text[]) and b.interval = %(interval)s "
+        "group by b.symbol, r.k"
+    ).format(row=row, table=table)
+
+
+@dataclass(frozen=True, slots=True)
+class TableFacts:
+    """What the catalog says about a bars table, for choosing the load shape.
+
+    Attributes:
+        correlation: pg_stats' correlation of ``symbol`` (None: never analyzed).
+        symbol_index: an index leads with ``symbol`` (per-symbol scans are possible).
+        covering: an index on (symbol, interval, ts) holds every price column.
+        all_visible: the share of the table's pages marked all-visible.
+    """
+
+    correlation: float | None
+    symbol_index: bool
+    covering: bool
+    all_visible: float
+
+
+def table_facts(conn: psycopg.Connection[tuple[object, ...]], regclass: str) -> TableFacts:
+    """Read the facts from pg_stats, pg_index and pg_class (no ANALYZE, no lock taken)."""
+    params = {"t": regclass}
+    stats = conn.execute(
+        "select s.correlation from pg_stats s join pg_class c on c.relname = s.tablename "
+        "join pg_namespace n on n.oid = c.relnamespace and n.nspname = s.schemaname "
+        "where c.oid = to_regclass(%(t)s) and s.attname = 'symbol'",
+        params,
+    ).fetchone()
+    indexes = conn.execute(
+        "select array(select a.attname::text from unnest(i.indkey::int2[]) "
+        "with ordinality as k(attnum, n) join pg_attribute a on a.attrelid = i.indrelid "
+        "and a.attnum = k.attnum order by k.n) from pg_index i "
+        "where i.indrelid = to_regclass(%(t)s) and i.indisvalid",
+        params,
+    ).fetchall()
+    pages = conn.execute(
+        "select relpages, relallvisible from pg_class where oid = to_regclass(%(t)s)", params
+    ).fetchone()
+    columns = [list(row[0]) for row in indexes]  # type: ignore[call-overload]
+    correlation = None if stats is None or stats[0] is None else float(stats[0])  # type: ignore[arg-type]
+    relpages, visible = (int(pages[0]), int(pages[1])) if pages else (0, 0)  # type: ignore[call-overload]
+    return TableFacts(
+        correlation=None if correlation is None or math.isnan(correlation) else correlation,
+        symbol_index=any(cols[:1] == ["symbol"] for cols in columns),
+        covering=any(
+            cols[:3] == ["symbol", "interval", "ts"] and set(_PRICES) <= set(cols)
+            for cols in columns
+        ),
+        all_visible=visible / relpages if relpages > 0 else 0.0,
+    )
+
+
+def choose_shape(facts: TableFacts) -> Literal["arrays", "set"]:
+    """The load shape for a table (batches of :data:`SMALL_BATCH` or more symbols).
+
+    Per symbol (``arrays``) when an index leads with ``symbol`` and either
+    the table is clustered by symbol (|correlation| >= :data:`CLUSTERED`) or
+    a covering index is mostly all-visible (index-only scans); otherwise,
+    and when pg_stats knows nothing, set-oriented: it reads every page once
+    whatever the row order, where per-symbol scans on a time-ordered table
+    read a page per bar.
+    """
+    if not facts.symbol_index:
+        return "set"
+    if facts.covering and facts.all_visible >= ALL_VISIBLE:
+        return "arrays"
+    if facts.correlation is not None and abs(facts.correlation) >= CLUSTERED:
+        return "arrays"
+    return "set"
 
 
 def column_types(
@@ -75,15 +253,29 @@ def check_table(
     table: sql.Identifier,
     name: str,
     *,
+    schema: str | None,
     create: bool,
     url: str,
     database: str,
 ) -> None:
-    """Check (or, with ``create``, create) the bars table ``name``.
+    """Check (or, with ``create``, create) the bars table ``name`` and its schema.
 
     Raises:
-        StoreSchemaError: the table is missing, or a column has another type.
+        StoreSchemaError: the schema or the table is missing, or a column
+            has another type.
     """
+    if schema is not None:
+        exists = conn.execute(
+            "select 1 from pg_namespace where nspname = %s", (schema,)
+        ).fetchone()
+        if exists is None and create:
+            conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+        elif exists is None:
+            raise StoreSchemaError(
+                f"postgresql schema {schema!r} does not exist in database {database}: create "
+                f"it (create schema {schema}) or open the store with create=True",
+                url=url,
+            )
     types = column_types(conn, table)
     if not types and create:
         schema_sql = resources.files("preopen.store").joinpath("schema.sql")
