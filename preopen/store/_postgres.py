@@ -344,10 +344,13 @@ class PostgresStore:
                 if self._generation != generation:
                     raise StoreInterruptedError(operation=what, url=self.url)
                 ms = max(1, int((deadline - time.monotonic()) * 1000))
+                # The lock timeout fires a little first, so that a lock held
+                # by another session is named as such.
                 with conn.transaction():
                     conn.execute(
                         load_settings(
-                            statement_ms=ms, lock_ms=ms, symbols=symbols, bars_per_symbol=bars
+                            statement_ms=ms, lock_ms=max(1, ms * 9 // 10), symbols=symbols,
+                            bars_per_symbol=bars,
                         )
                     )
                     yield conn
