@@ -322,15 +322,24 @@ class PostgresStore:
 
     @contextlib.contextmanager
     def _session(
-        self, what: str, deadline: float, wait: float, *, symbols: int = 0, bars: int = 0
+        self,
+        what: str,
+        deadline: float,
+        wait: float,
+        *,
+        generation: int,
+        symbols: int = 0,
+        bars: int = 0,
     ) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
         """A pooled connection in a transaction bounded by ``deadline``; cancellable.
 
         Raises:
             StoreTimeoutError: the deadline passed before the query started.
-            StoreInterruptedError: interrupt() was called since ``deadline`` was set.
+            StoreInterruptedError: interrupt() was called since the call
+                began (``generation``), also between two retries.
         """
-        generation = self._generation
+        if self._generation != generation:
+            raise StoreInterruptedError(operation=what, url=self.url)
         left = deadline - time.monotonic()
         if left <= 0:
             raise StoreTimeoutError(
@@ -402,6 +411,7 @@ class PostgresStore:
         if not wanted:
             return {}
         deadline = time.monotonic() + self.load_timeout
+        generation = self._generation
         shape = self.method
         if shape == "set" and len(wanted) < SMALL_BATCH:
             shape = "arrays"
@@ -415,7 +425,9 @@ class PostgresStore:
         # partial result is dropped), so a retry cannot duplicate a bar.
         def attempt(wait: float) -> dict[str, Bars]:
             with (
-                self._session("load", deadline, wait, symbols=len(wanted), bars=bars) as conn,
+                self._session(
+                    "load", deadline, wait, generation=generation, symbols=len(wanted), bars=bars
+                ) as conn,
                 conn.cursor().copy(query, params) as copy,
             ):
                 return read(copy, wanted, interval)
@@ -450,11 +462,14 @@ class PostgresStore:
         if not wanted or not ranges:
             return {symbol: tuple(found) for symbol, found in out.items()}
         deadline = time.monotonic() + self.load_timeout
+        generation = self._generation
         query = fingerprint_query(self._table)
         params = {"symbols": wanted, "interval": interval, "starts": starts, "ends": ends}
 
         def attempt(wait: float) -> list[tuple[object, ...]]:
-            with self._session("fingerprints", deadline, wait, symbols=len(wanted)) as conn:
+            with self._session(
+                "fingerprints", deadline, wait, generation=generation, symbols=len(wanted)
+            ) as conn:
                 return conn.execute(query, params).fetchall()
 
         for index, k, count, digest in self._retried("fingerprints", attempt):
@@ -527,9 +542,10 @@ class PostgresStore:
         ).format(table=self._table)
 
         deadline = time.monotonic() + self.load_timeout
+        generation = self._generation
 
         def attempt(wait: float) -> list[tuple[object, ...]]:
-            with self._session("symbols", deadline, wait) as conn:
+            with self._session("symbols", deadline, wait, generation=generation) as conn:
                 return conn.execute(query).fetchall()
 
         rows = self._retried("symbols", attempt)
