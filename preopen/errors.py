@@ -7,7 +7,8 @@ lowercase and carry the values (``window_minutes=-5 is not accepted: ...``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import re
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -36,6 +37,7 @@ __all__ = [
     "UnknownExchangeError",
     "is_store_wide",
     "is_transient",
+    "redact_url",
 ]
 
 
@@ -414,3 +416,27 @@ class StoreUnavailableError(StoreConnectionError):
             port=port,
             database=database,
         )
+
+
+# A query parameter whose name ends so holds a secret (password, sslpassword).
+_QUERY_SECRET: Final = re.compile(r"(?i)(\b[a-z_]*password\s*=\s*)('[^']*'|[^&\s]*)")
+
+
+def redact_url(url: object) -> str:
+    """Return ``url`` with any password removed, whatever its scheme or shape.
+
+    The userinfo ends at the last ``@`` (a password may hold ``@``, ``/``,
+    ``?`` or ``#`` when not percent-encoded), and becomes ``user:***``;
+    ``password=`` parameters (URL query or ``key=value`` DSN) become ``***``.
+    """
+    text = url if isinstance(url, str) else repr(url)
+    text = _QUERY_SECRET.sub(r"\1***", text)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    at = rest.rfind("@")
+    if at < 0:
+        return text
+    userinfo, hostpart = rest[:at], rest[at + 1 :]
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{hostpart}"

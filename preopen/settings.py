@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, get_type_hints
 
-from preopen.errors import CalendarError, SettingsError
+from preopen.errors import CalendarError, SettingsError, redact_url
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -262,8 +262,6 @@ def _check(s: Settings) -> None:
     _check_range("load_timeout_s", s.load_timeout_s, 0.1, s.window_minutes * 60.0)
     _check_intervals(s.intervals)
     if not s.store.startswith(_STORE_SCHEMES):
-        from preopen.store import redact_url  # noqa: PLC0415 - light: no driver, no numpy
-
         raise SettingsError(
             "store", redact_url(s.store), "a URL starting with " + " or ".join(_STORE_SCHEMES)
         )

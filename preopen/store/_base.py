@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
-from preopen.errors import StoreUrlError
+from preopen.errors import StoreUrlError, redact_url
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -89,30 +89,6 @@ class BarStore(Protocol):
     def close(self) -> None:
         """Release connections; the store is not usable afterwards."""
         ...
-
-
-# A query parameter whose name ends so holds a secret (password, sslpassword).
-_QUERY_SECRET: Final = re.compile(r"(?i)(\b[a-z_]*password\s*=\s*)('[^']*'|[^&\s]*)")
-
-
-def redact_url(url: object) -> str:
-    """Return ``url`` with any password removed, whatever its scheme or shape.
-
-    The userinfo ends at the last ``@`` (a password may hold ``@``, ``/``,
-    ``?`` or ``#`` when not percent-encoded), and becomes ``user:***``;
-    ``password=`` parameters (URL query or ``key=value`` DSN) become ``***``.
-    """
-    text = url if isinstance(url, str) else repr(url)
-    text = _QUERY_SECRET.sub(r"\1***", text)
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        return text
-    at = rest.rfind("@")
-    if at < 0:
-        return text
-    userinfo, hostpart = rest[:at], rest[at + 1 :]
-    user, colon, _ = userinfo.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}@{hostpart}"
 
 
 _MAX_PARTS = 2  # schema.name
