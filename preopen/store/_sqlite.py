@@ -155,13 +155,25 @@ class SQLiteStore:
         self._calls: dict[int, tuple[sqlite3.Connection, _Call]] = {}
         self._generation = 0
         self._closed = False
+        # Read-only in a directory where SQLite cannot create the -shm file of
+        # a WAL database: then no writer can be at work either, and the file
+        # is opened immutable (see _check_table's caller).
+        self.immutable = False
         if self.read_only and not self.path.is_file():
             raise StoreSchemaError(
                 f"sqlite database {str(self.path)!r} does not exist: seed it first "
                 "(python run.py seed --store ...) or open it with create=True",
                 url=self.url,
             )
-        self._check_table(self._connection(), create=create)
+        try:
+            self._check_table(self._connection(), create=create)
+        except StoreWideError as exc:
+            if not self.read_only or "cannot open" not in str(exc):
+                raise
+            self.close()
+            self._closed, self.immutable = False, True
+            self._local = threading.local()
+            self._check_table(self._connection(), create=False)
 
     # -- connections ------------------------------------------------------------
 
@@ -173,6 +185,8 @@ class SQLiteStore:
             try:
                 if self.read_only:
                     uri = f"file:{quote(str(self.path.absolute()))}?mode=ro"
+                    if self.immutable:
+                        uri += "&immutable=1"
                     conn = sqlite3.connect(
                         uri, uri=True, timeout=self._timeout, check_same_thread=False,
                         isolation_level=None,

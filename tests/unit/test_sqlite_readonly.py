@@ -239,3 +239,37 @@ def test_fingerprints_match_the_bars_and_see_a_one_ulp_correction(tmp_path):
         assert after[1].rows == 390
     finally:
         store.close()
+
+
+def test_a_wal_file_in_a_read_only_directory_is_opened_immutable(seeded, monkeypatch):
+    # SQLite cannot create the -shm of a WAL file there: the first read fails
+    # with "unable to open database file" unless the file is opened immutable.
+    real_connect = sqlite3.connect
+
+    class CannotOpen(sqlite3.Connection):
+        def execute(self, sql, *args):
+            raise sqlite3.OperationalError("unable to open database file")
+
+    def connect(database, *args, **kwargs):
+        if kwargs.get("uri") and "immutable=1" not in str(database):
+            return real_connect(database, *args, factory=CannotOpen, **kwargs)
+        return real_connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    store = open_store(seeded)
+    try:
+        assert store.immutable
+        assert len(store.load(["B"], "1m", START, END)["B"]) == 780
+    finally:
+        store.close()
+
+
+def test_a_file_that_cannot_be_opened_at_all_is_store_wide(seeded, monkeypatch):
+    class CannotOpen(sqlite3.Connection):
+        def execute(self, sql, *args):
+            raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(sqlite3, "connect", functools.partial(sqlite3.connect, factory=CannotOpen))
+    with pytest.raises(StoreWideError, match="cannot open") as caught:
+        open_store(seeded)
+    assert is_store_wide(caught.value)
