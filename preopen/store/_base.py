@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlsplit
 
-from preopen.errors import StoreUrlError, redact_url
+from preopen.errors import StoreError, StoreUrlError, redact_url
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_LOAD_TIMEOUT",
     "BarStore",
     "StoreUrl",
+    "check_request",
     "open_store",
     "parse_store_url",
     "redact_url",
@@ -179,6 +180,32 @@ def parse_store_url(url: object, table: str | None = None) -> StoreUrl:
             url=redacted,
         )
     return StoreUrl("sqlite", url, redacted, None, name, path=raw_path[1:])
+
+
+def check_request(
+    symbols: Sequence[str],
+    interval: str,
+    start: dt.datetime | int,
+    end: dt.datetime | int,
+    *,
+    url: str,
+) -> list[str]:
+    """Check a load's arguments; return the symbols once each, in order.
+
+    Raises:
+        BarsError: a bad interval or a naive instant.
+        StoreError: symbols that are not a sequence of non-empty strings.
+    """
+    from preopen.model import parse_interval, to_ns  # noqa: PLC0415 - numpy: only with a store
+
+    parse_interval(interval)
+    to_ns(start)
+    to_ns(end)
+    if isinstance(symbols, str) or not all(isinstance(s, str) and s for s in symbols):
+        raise StoreError(
+            f"symbols {symbols!r} are not accepted: use a sequence of non-empty strings", url=url
+        )
+    return list(dict.fromkeys(symbols))
 
 
 def open_store(

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SMALL_BATCH",
+    "UPSERT_COPY",
+    "UPSERT_TABLE",
     "LoadShape",
     "TableFacts",
     "check_table",
@@ -47,7 +49,9 @@ __all__ = [
     "fingerprint_query",
     "load_query",
     "load_settings",
+    "symbols_query",
     "table_facts",
+    "upsert_query",
 ]
 
 LoadShape = Literal["arrays", "set", "rows"]
@@ -145,6 +149,34 @@ def load_settings(
         "set local idle_in_transaction_session_timeout = 0",
     ]
     return sql.SQL("; ".join(statements)).format()
+
+
+#: write: the temporary table a write copies into, dropped at its commit.
+UPSERT_TABLE: Final = (
+    "create temp table preopen_upsert (symbol text, interval text, ts timestamptz, "
+    "open float8, high float8, low float8, close float8, volume float8) on commit drop"
+)
+UPSERT_COPY: Final = "copy preopen_upsert from stdin (format binary)"
+
+
+def upsert_query(table: sql.Identifier) -> sql.Composed:
+    """write: move the copied rows into the table (the same bars twice leave one copy)."""
+    columns = sql.SQL("symbol, interval, ts, open, high, low, close, volume")
+    return sql.SQL(
+        "insert into {table} ({columns}) select {columns} from preopen_upsert "
+        "on conflict (symbol, interval, ts) do update set open = excluded.open, "
+        "high = excluded.high, low = excluded.low, close = excluded.close, "
+        "volume = excluded.volume"
+    ).format(table=table, columns=columns)
+
+
+def symbols_query(table: sql.Identifier) -> sql.Composed:
+    """Every symbol with bars, by a skip scan of the primary key."""
+    return sql.SQL(
+        "with recursive s(symbol) as (select min(symbol) from {table} union all "
+        "select (select min(b.symbol) from {table} b where b.symbol > s.symbol) from s "
+        "where s.symbol is not null) select symbol from s where symbol is not null"
+    ).format(table=table)
 
 
 def fingerprint_query(table: sql.Identifier) -> sql.Composed:

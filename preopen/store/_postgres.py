@@ -18,9 +18,8 @@ and in binary an int64 of microseconds that numpy converts in one pass.
 
 Connection failures (a backend terminated, the server restarted or gone, the
 pool with no connection to give) are retried through the pool for at most
-``retry_for`` seconds (see :mod:`preopen.store._retry`); each load part
-retries on its own, so the parts that succeeded are not loaded again. After a
-failure the pool is drained: its idle connections, dead as likely as not
+``retry_for`` seconds (see :mod:`preopen.store._retry`), within the call's
+deadline. After a failure the pool is drained: its idle connections, dead as likely as not
 after a restart, are closed without any I/O and replaced, so the next attempt
 does not pick up another dead one. Then :class:`StoreUnavailableError`.
 """
@@ -33,36 +32,44 @@ import math
 import threading
 import time
 from typing import TYPE_CHECKING, Final, Literal, TypeVar
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from preopen.errors import (
     StoreConnectionError,
     StoreError,
     StoreInterruptedError,
-    StoreSchemaError,
     StoreTimeoutError,
-    StoreUnavailableError,
     StoreUrlError,
     StoreWideError,
 )
 from preopen.model import Bars, parse_interval, to_ns
-from preopen.store._base import DEFAULT_LOAD_TIMEOUT, parse_store_url
+from preopen.store._base import DEFAULT_LOAD_TIMEOUT, check_request, parse_store_url
 from preopen.store._fingerprint import EMPTY, Fingerprint
+from preopen.store._pgconn import (
+    classify,
+    connection_error,
+    conninfo,
+    redact,
+    unavailable,
+    where,
+)
 from preopen.store._pgcopy import encode_bars, read_arrays, read_rows
 from preopen.store._pgsql import (
     SMALL_BATCH,
+    UPSERT_COPY,
+    UPSERT_TABLE,
     TableFacts,
     check_table,
     choose_shape,
     fingerprint_query,
     load_query,
     load_settings,
+    symbols_query,
     table_facts,
+    upsert_query,
 )
 from preopen.store._retry import (
     Retry,
@@ -82,22 +89,10 @@ _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 LoadMethod = Literal["arrays", "set", "rows"]
 T = TypeVar("T")
-# URL parameters that are preopen's, not libpq's: taken out of the conninfo.
-_OWN_PARAMETERS: Final = frozenset({"table", "retry_for"})
 # Seconds interrupt() waits for the server to take a cancel request.
 _CANCEL_TIMEOUT: Final = 2.0
-# SQLSTATEs that are the whole store's state, not one symbol's: permissions,
-# a read-only server or transaction, resources; with their words.
-_STORE_WIDE_STATES: Final = {
-    "42501": ("permission denied", False),
-    "25006": ("read-only", False),
-    "53100": ("full", False),
-    "53200": ("out of memory", True),
-    "53000": ("out of resources", True),
-    "3D000": ("missing database", False),
-    "40P01": ("deadlocked", True),
-    "40001": ("in a serialization failure", True),
-}
+
+
 class PostgresStore:
     """Bars in a PostgreSQL table (``postgresql://user@host:port/database``).
 
@@ -140,17 +135,12 @@ class PostgresStore:
         """
         parsed = parse_store_url(url, table)
         self.url = parsed.redacted
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        # quote, not quote_plus: libpq decodes %20 but not "+" (options=-c jit=off).
-        self._conninfo = parts._replace(
-            query=urlencode([(k, v) for k, v in query if k not in _OWN_PARAMETERS], quote_via=quote)
-        ).geturl()
+        self._conninfo, from_url = conninfo(url)
         try:
-            self.retry_for = retry_budget(retry_for, dict(query).get("retry_for"), url=self.url)
+            self.retry_for = retry_budget(retry_for, from_url, url=self.url)
         except StoreError as exc:
             raise StoreUrlError(
-                "retry_for", str(retry_for if retry_for is not None else dict(query)["retry_for"]),
+                "retry_for", str(retry_for if retry_for is not None else from_url),
                 "seconds, a number >= 0 (0: no retry)", url=self.url,
             ) from exc
         # Set by close(): wakes a retry's pause so that close() never waits a budget out.
@@ -168,7 +158,7 @@ class PostgresStore:
         # started before the last interrupt() is cancelled (generation).
         self._active: dict[int, psycopg.Connection[tuple[object, ...]]] = {}
         self._generation = 0
-        self._where = _where(self._conninfo)
+        self._where = where(self._conninfo)
         self.facts = self._check_schema(schema=schema, create=create, timeout=connect_timeout)
         self.method: LoadMethod = method or choose_shape(self.facts)
         # No check on getconn: the retry covers a dead connection wherever it
@@ -195,15 +185,7 @@ class PostgresStore:
     # -- connection and schema ------------------------------------------------
 
     def _connection_error(self, exc: BaseException) -> StoreConnectionError:
-        host, port, database = self._where
-        reason = self._redact(exc)
-        return StoreConnectionError(
-            f"cannot reach postgresql at host {host} port {port} database {database}: {reason}",
-            url=self.url,
-            host=host,
-            port=port,
-            database=database,
-        )
+        return connection_error(self._redact(exc), where=self._where, url=self.url)
 
     def _check_schema(self, *, schema: str | None, create: bool, timeout: float) -> TableFacts:
         try:
@@ -246,69 +228,24 @@ class PostgresStore:
                     on_failure=self._discard,
                 )
         except RetryExhaustedError as exc:
-            # A pool timeout says little: add the connection error behind it.
-            reason = self._redact(exc.error)
-            if exc.reason is not exc.error:
-                reason = f"{reason}; last connection error: {self._redact(exc.reason)}"
-            elif is_wait_timeout(exc.error) and self._last_loss is not None:
-                at, lost = self._last_loss
-                ago = time.monotonic() - at
-                reason = f"{reason}; last connection error {ago:.2f} sec ago: {lost}"
-            host, port, database = self._where
-            raise StoreUnavailableError(
-                operation=operation,
-                attempts=exc.attempts,
-                elapsed=exc.elapsed,
-                reason=reason,
-                url=self.url,
-                host=host,
-                port=port,
-                database=database,
+            raise unavailable(
+                operation, exc, redact=self._redact, last_loss=self._last_loss,
+                where=self._where, url=self.url,
             ) from exc.error
 
     def _redact(self, exc: BaseException) -> str:
-        reason = " ".join(str(exc).split())
-        password = conninfo_to_dict(self._conninfo).get("password")
-        return reason.replace(str(password), "***") if password else reason
+        return redact(exc, self._conninfo)
 
-    def _classify(self, exc: psycopg.Error, what: str) -> StoreError:  # noqa: PLR0911 - one answer per kind
-        """The StoreError for a psycopg error: store-wide or one batch's, transient or not."""
-        reason = self._redact(exc)
-        where = f"postgresql {what} on {self.table!r}"
-        if isinstance(exc, psycopg.errors.QueryCanceled):
-            if "statement timeout" in reason:
-                return StoreTimeoutError(
-                    operation=what, seconds=self.load_timeout, reason=reason, url=self.url
-                )
-            return StoreInterruptedError(operation=what, url=self.url)
-        if isinstance(exc, psycopg.errors.LockNotAvailable):
-            return StoreTimeoutError(
-                operation=what, seconds=self.load_timeout,
-                reason=f"{reason} (another session holds a lock on {self.table})", url=self.url,
-            )
-        if isinstance(exc, psycopg.OperationalError) and is_connection_failure(exc):
-            return self._connection_error(exc)
-        if isinstance(
+    def _classify(self, exc: psycopg.Error, what: str) -> StoreError:
+        return classify(
             exc,
-            psycopg.errors.UndefinedTable
-            | psycopg.errors.UndefinedColumn
-            | psycopg.errors.InvalidSchemaName
-            | psycopg.errors.UndefinedFunction,
-        ):
-            return StoreSchemaError(f"{where}: {reason}", url=self.url)
-        if isinstance(exc, psycopg.errors.InvalidColumnReference):
-            return StoreSchemaError(
-                f"{where} needs a primary key or unique index on (symbol, interval, ts): {reason}",
-                url=self.url,
-            )
-        state = exc.sqlstate or ""
-        if state in _STORE_WIDE_STATES or state.startswith("28"):
-            words, transient = _STORE_WIDE_STATES.get(state, ("refused (authorization)", False))
-            return StoreWideError(
-                f"{where} failed, the database is {words}: {reason}",
-                url=self.url, reason=reason, transient=transient,
-            )
-        return StoreError(f"{where} failed: {reason}", url=self.url)
+            what,
+            table=self.table,
+            url=self.url,
+            seconds=self.load_timeout,
+            reason=self._redact(exc),
+            connection_error=self._connection_error,
+        )
 
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
@@ -379,19 +316,12 @@ class PostgresStore:
 
     # -- load -----------------------------------------------------------------
 
-    def _check_request(self, symbols: Sequence[str], interval: str,
-                       start: dt.datetime, end: dt.datetime) -> list[str]:
+    def _check_request(
+        self, symbols: Sequence[str], interval: str, start: dt.datetime, end: dt.datetime
+    ) -> list[str]:
         if self._closing.is_set():
             raise StoreWideError(f"postgresql store {self.url} was closed", url=self.url)
-        parse_interval(interval)
-        to_ns(start)
-        to_ns(end)
-        if isinstance(symbols, str) or not all(isinstance(s, str) and s for s in symbols):
-            raise StoreError(
-                f"symbols {symbols!r} are not accepted: use a sequence of non-empty strings",
-                url=self.url,
-            )
-        return list(dict.fromkeys(symbols))
+        return check_request(symbols, interval, start, end, url=self.url)
 
     def load(
         self, symbols: Sequence[str], interval: str, start: dt.datetime, end: dt.datetime
@@ -496,13 +426,7 @@ class PostgresStore:
                     f"cannot write {bars!r} as symbol {symbol!r} at interval {interval!r}",
                     url=self.url,
                 )
-        columns = sql.SQL("symbol, interval, ts, open, high, low, close, volume")
-        upsert = sql.SQL(
-            "insert into {table} ({columns}) select {columns} from preopen_upsert "
-            "on conflict (symbol, interval, ts) do update set open = excluded.open, "
-            "high = excluded.high, low = excluded.low, close = excluded.close, "
-            "volume = excluded.volume"
-        ).format(table=self._table, columns=columns)
+        upsert = upsert_query(self._table)
 
         # One transaction: the temp table, the COPY and the upsert commit
         # together or not at all. A connection lost before the commit rolls
@@ -519,13 +443,8 @@ class PostgresStore:
                         f"postgresql stores timestamptz in microseconds: {exc}", url=self.url
                     ) from exc
                 with conn.transaction():
-                    conn.execute(
-                        "create temp table preopen_upsert (symbol text, interval text, "
-                        "ts timestamptz, open float8, high float8, low float8, close float8, "
-                        "volume float8) on commit drop"
-                    )
-                    copy_in = "copy preopen_upsert from stdin (format binary)"
-                    with conn.cursor().copy(copy_in) as copy:
+                    conn.execute(UPSERT_TABLE)
+                    with conn.cursor().copy(UPSERT_COPY) as copy:
                         for chunk in chunks:
                             copy.write(chunk)
                     conn.execute(upsert)
@@ -535,12 +454,7 @@ class PostgresStore:
 
     def symbols(self) -> tuple[str, ...]:
         """Every symbol with bars, sorted (a skip scan of the primary key)."""
-        query = sql.SQL(
-            "with recursive s(symbol) as (select min(symbol) from {table} union all "
-            "select (select min(b.symbol) from {table} b where b.symbol > s.symbol) from s "
-            "where s.symbol is not null) select symbol from s where symbol is not null"
-        ).format(table=self._table)
-
+        query = symbols_query(self._table)
         deadline = time.monotonic() + self.load_timeout
         generation = self._generation
 
@@ -563,14 +477,3 @@ class PostgresStore:
     def __repr__(self) -> str:
         """The URL and table."""
         return f"PostgresStore({self.url!r}, table={self.table!r})"
-
-
-def _where(conninfo: str) -> tuple[str, int, str]:
-    params = conninfo_to_dict(conninfo)
-    host = str(params.get("host") or params.get("hostaddr") or "localhost")
-    try:
-        port = int(str(params.get("port") or 5432).split(",")[0])
-    except ValueError:
-        port = 5432
-    database = str(params.get("dbname") or params.get("user") or "")
-    return host, port, database

@@ -36,71 +36,41 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import quote
 
-import numpy as np
-
 from preopen.errors import (
-    StoreDataError,
-    StoreError,
     StoreInterruptedError,
     StoreSchemaError,
     StoreTimeoutError,
     StoreWideError,
 )
 from preopen.model import Bars, parse_interval, to_ns
-from preopen.store._base import DEFAULT_LOAD_TIMEOUT, parse_store_url
+from preopen.store._base import DEFAULT_LOAD_TIMEOUT, check_request, parse_store_url
 from preopen.store._fingerprint import EMPTY, canonical_digest
+from preopen.store._sqlblob import (
+    PRICES,
+    bars_from_blob,
+    chunks,
+    records_from_blob,
+    rows,
+)
+from preopen.store._sqlerrors import BUSY, LOCKED, classify, result_code
 
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Iterator, Mapping, Sequence
 
-    from numpy.typing import NDArray
-
     from preopen.store._fingerprint import Fingerprint
 
-__all__ = ["BLOB_DTYPE", "SQLiteStore", "classify"]
+__all__ = ["SQLiteStore"]
 
 _COLUMNS: Final = ("symbol", "interval", "ts", "open", "high", "low", "close", "volume", "bar")
-_PRICES: Final = ("open", "high", "low", "close", "volume")
-#: The stored ``bar`` blob: what one row holds, bit for bit.
-BLOB_DTYPE: Final = np.dtype(
-    [("ts", "<i8"), ("open", "<f8"), ("high", "<f8"), ("low", "<f8"), ("close", "<f8"),
-     ("volume", "<f8")]
-)
 # Symbols per load query: bounds the JSON parameter and the rows of one result.
 _BATCH: Final = 2000
-# Rows per executemany in write: bounds the Python lists built at once.
-_WRITE_CHUNK: Final = 100_000
 # SQLite VM instructions between two looks at the deadline.
 _PROGRESS_STEPS: Final = 10_000
-# Primary result codes (sqlite3.h) that are the whole database's state.
-_BUSY, _LOCKED = 5, 6
-_STORE_WIDE_CODES: Final = {
-    3: "permission denied",  # SQLITE_PERM
-    8: "read-only",  # SQLITE_READONLY
-    10: "disk i/o error",  # SQLITE_IOERR
-    11: "corrupt",  # SQLITE_CORRUPT
-    13: "full",  # SQLITE_FULL
-    14: "cannot open",  # SQLITE_CANTOPEN
-    26: "not a database",  # SQLITE_NOTADB
-}
-_STORE_WIDE_WORDS: Final = (
-    ("readonly", "read-only"),
-    ("read-only", "read-only"),
-    ("disk is full", "full"),
-    ("database or disk is full", "full"),
-    ("unable to open", "cannot open"),
-    ("disk i/o error", "disk i/o error"),
-    ("not a database", "not a database"),
-    ("malformed", "corrupt"),
-)
-
-
 @dataclass(slots=True)
 class _Call:
     """One call in flight on one connection: what its progress handler checks."""
@@ -268,7 +238,7 @@ class SQLiteStore:
                 raise StoreTimeoutError(
                     operation=operation, seconds=seconds, reason=str(exc), url=self.url
                 ) from exc
-            if _code(exc) in {_BUSY, _LOCKED} or "locked" in str(exc).lower():
+            if result_code(exc) in {BUSY, LOCKED} or "locked" in str(exc).lower():
                 raise StoreTimeoutError(
                     operation=operation, seconds=seconds,
                     reason=f"{exc} (sqlite database {str(self.path)!r})", url=self.url,
@@ -300,9 +270,8 @@ class SQLiteStore:
             StoreWideError: the database is unreadable, locked out or closed.
             StoreDataError: a stored ``bar`` blob is malformed.
         """
-        parse_interval(interval)
+        wanted = check_request(symbols, interval, start, end, url=self.url)
         lo, hi = to_ns(start), to_ns(end)
-        wanted = list(dict.fromkeys(_check_symbols(symbols, self.url)))
         found: dict[str, Bars] = {}
         # One query per batch; per symbol a correlated subquery walks the
         # primary key in ts order (a GROUP BY over the batch would sort every
@@ -317,7 +286,7 @@ class SQLiteStore:
                 batch = json.dumps(wanted[offset : offset + _BATCH])
                 for symbol, blob in conn.execute(sql, (batch, interval, lo, hi)):
                     if blob is not None:
-                        found[symbol] = _bars(blob, symbol, interval, self.table)
+                        found[symbol] = bars_from_blob(blob, symbol, interval, self.table)
         return {symbol: found.get(symbol) or Bars.empty(symbol, interval) for symbol in wanted}
 
     def fingerprints(
@@ -331,9 +300,8 @@ class SQLiteStore:
         SQLite has no MD5: the blobs of each symbol-range are read in ts
         order and hashed here, which costs about what loading them does.
         """
-        parse_interval(interval)
         bounds = [(to_ns(start), to_ns(end)) for start, end in ranges]
-        wanted = list(dict.fromkeys(_check_symbols(symbols, self.url)))
+        wanted = check_request(symbols, interval, 0, 0, url=self.url)
         out: dict[str, list[Fingerprint]] = {s: [EMPTY] * len(bounds) for s in wanted}
         sql = (
             "select j.value, r.key, (select cast(group_concat(bar, x'') as blob) from ("  # noqa: S608 - quoted identifier
@@ -347,9 +315,9 @@ class SQLiteStore:
                 rows = conn.execute(sql, (batch, interval, json.dumps(bounds)))
                 for symbol, k, blob in rows:
                     if blob is not None:
-                        records = _records(blob, symbol, self.table)
+                        records = records_from_blob(blob, symbol, self.table)
                         out[symbol][k] = canonical_digest(
-                            records["ts"], [records[name] for name in _PRICES]
+                            records["ts"], [records[name] for name in PRICES]
                         )
         return {symbol: tuple(found) for symbol, found in out.items()}
 
@@ -391,9 +359,9 @@ class SQLiteStore:
         with self._call("write", deadline=False) as conn:
             conn.execute("begin immediate")
             try:
-                for rows in _chunks(_rows(interval, bars_by_symbol, self.url)):
-                    conn.executemany(sql, rows)
-                    total += len(rows)
+                for batch in chunks(rows(interval, bars_by_symbol, self.url)):
+                    conn.executemany(sql, batch)
+                    total += len(batch)
             except BaseException:
                 conn.execute("rollback")
                 raise
@@ -409,83 +377,3 @@ class SQLiteStore:
     def __repr__(self) -> str:
         """The URL."""
         return f"SQLiteStore({self.url!r})"
-
-
-def _code(exc: sqlite3.Error) -> int:
-    return int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-
-
-def classify(exc: sqlite3.Error, what: str, *, url: str) -> StoreError:
-    """The StoreError for a sqlite3 error: store-wide (file, lock, space) or not."""
-    text = str(exc)
-    lowered = text.lower()
-    state = _STORE_WIDE_CODES.get(_code(exc)) or next(
-        (name for word, name in _STORE_WIDE_WORDS if word in lowered), None
-    )
-    if state is not None:
-        return StoreWideError(f"{what}: the database is {state}: {text}", url=url, reason=text)
-    if "no such table" in lowered or "no such column" in lowered:
-        return StoreSchemaError(f"{what}: {text}", url=url)
-    return StoreError(f"{what}: {text}", url=url)
-
-
-def _check_symbols(symbols: Sequence[str], url: str) -> Sequence[str]:
-    if isinstance(symbols, str) or not all(isinstance(s, str) and s for s in symbols):
-        raise StoreError(
-            f"symbols {symbols!r} are not accepted: use a sequence of non-empty strings", url=url
-        )
-    return symbols
-
-
-def _records(blob: bytes | None, symbol: str, table: str) -> NDArray[np.void]:
-    data = blob or b""
-    if len(data) % BLOB_DTYPE.itemsize:
-        raise StoreDataError(
-            f"sqlite table {table!r}: the bar blobs of {symbol!r} are malformed "
-            f"({len(data)} bytes is not a whole number of 48-byte bars)",
-            symbol=symbol,
-        )
-    records = np.frombuffer(data, dtype=BLOB_DTYPE)
-    ts = records["ts"]
-    if records.shape[0] > 1 and not bool(np.all(ts[1:] > ts[:-1])):
-        # group_concat does not promise the subquery's order: restore it. The
-        # primary key rules out duplicates, so this is no repair of the data.
-        records = records[np.argsort(ts, kind="stable")]
-    return records
-
-
-def _bars(blob: bytes, symbol: str, interval: str, table: str) -> Bars:
-    records = _records(blob, symbol, table)
-    return Bars.from_arrays(symbol, interval, records["ts"], *(records[n] for n in _PRICES))
-
-
-def _rows(
-    interval: str, bars_by_symbol: Mapping[str, Bars], url: str
-) -> Iterator[tuple[object, ...]]:
-    for symbol, bars in bars_by_symbol.items():
-        if (bars.symbol, bars.interval) != (symbol, interval):
-            raise StoreError(
-                f"cannot write {bars!r} as symbol {symbol!r} at interval {interval!r}", url=url
-            )
-        if not len(bars):
-            continue
-        records = np.empty(len(bars), BLOB_DTYPE)
-        records["ts"] = bars.ts
-        for name in _PRICES:
-            records[name] = getattr(bars, name)
-        blob = records.tobytes()
-        size = BLOB_DTYPE.itemsize
-        blobs = [blob[i : i + size] for i in range(0, len(blob), size)]
-        columns = [records[name].tolist() for name in ("ts", *_PRICES)]
-        yield from zip(repeat(symbol), repeat(interval), *columns, blobs, strict=False)
-
-
-def _chunks(rows: Iterator[tuple[object, ...]]) -> Iterator[list[tuple[object, ...]]]:
-    chunk: list[tuple[object, ...]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= _WRITE_CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
