@@ -85,34 +85,38 @@ _PER_SYMBOL: Final = (
     "select {values} from {table} as b where b.symbol = u.symbol "
     "and b.interval = %(interval)s and b.ts >= %(start)s and b.ts < %(end)s order by b.ts"
 )
+_WHERE: Final = "b.interval = %(interval)s and b.ts >= %(start)s and b.ts < %(end)s"
 _QUERIES: Final = {
     "rows": "select u.i::int4, x.* "
     "from unnest(%(symbols)s::text[]) with ordinality as u(symbol, i) "
     "cross join lateral ({per_symbol}) as x",
+    # The aggregates read the index scan directly (no ordered subquery: 10-30%
+    # less server time); the client puts bars in ts order if they are not.
     "arrays": "select u.i::int4, x.* "
     "from unnest(%(symbols)s::text[]) with ordinality as u(symbol, i) "
-    "cross join lateral (select array_agg(y.ts), array_agg(y.open), array_agg(y.high), "
-    "array_agg(y.low), array_agg(y.close), array_agg(y.volume) "
-    "from ({per_symbol}) as y(ts, open, high, low, close, volume)) as x",
-    "set": "select array_position(%(symbols)s::text[], b.symbol)::int4, "
-    "array_agg(b.ts), array_agg(coalesce(b.open, 'NaN')), array_agg(coalesce(b.high, 'NaN')), "
-    "array_agg(coalesce(b.low, 'NaN')), array_agg(coalesce(b.close, 'NaN')), "
-    "array_agg(coalesce(b.volume, 'NaN')) "
-    "from {table} as b where b.symbol = any(%(symbols)s::text[]) "
-    "and b.interval = %(interval)s and b.ts >= %(start)s and b.ts < %(end)s "
+    "cross join lateral (select {aggregates} from {table} as b "
+    "where b.symbol = u.symbol and {where}) as x",
+    "set": "select array_position(%(symbols)s::text[], b.symbol)::int4, {aggregates} "
+    "from {table} as b where b.symbol = any(%(symbols)s::text[]) and {where} "
     "group by b.symbol",
 }
 
 
-def load_query(shape: str, table: sql.Identifier) -> sql.Composed:
+def load_query(shape: str, table: sql.Identifier, *, nullable: bool = True) -> sql.Composed:
     """The binary COPY of one load, ``shape`` ``"arrays"``, ``"set"`` or ``"rows"``.
 
     Parameters: ``symbols`` (text[]), ``interval``, ``start``, ``end``.
+    ``nullable``: a price column may hold NULL, read as NaN (a coalesce per
+    value; not needed on preopen's own NOT NULL columns).
     """
     per_symbol = sql.SQL(_PER_SYMBOL).format(
         values=sql.SQL(_VALUES.format(p="b.")), table=table
     )
-    select = sql.SQL(_QUERIES[shape]).format(per_symbol=per_symbol, table=table)
+    prices = [f"coalesce(b.{name}, 'NaN')" if nullable else f"b.{name}" for name in _PRICES]
+    aggregates = sql.SQL(", ".join(f"array_agg({value})" for value in ("b.ts", *prices)))
+    select = sql.SQL(_QUERIES[shape]).format(
+        per_symbol=per_symbol, table=table, aggregates=aggregates, where=sql.SQL(_WHERE)
+    )
     return sql.SQL("copy ({}) to stdout (format binary)").format(select)
 
 
@@ -215,12 +219,14 @@ class TableFacts:
         symbol_index: an index leads with ``symbol`` (per-symbol scans are possible).
         covering: an index on (symbol, interval, ts) holds every price column.
         all_visible: the share of the table's pages marked all-visible.
+        nullable: a price column may hold NULL.
     """
 
     correlation: float | None
     symbol_index: bool
     covering: bool
     all_visible: float
+    nullable: bool = True
 
 
 def table_facts(conn: psycopg.Connection[tuple[object, ...]], regclass: str) -> TableFacts:
@@ -242,6 +248,11 @@ def table_facts(conn: psycopg.Connection[tuple[object, ...]], regclass: str) -> 
     pages = conn.execute(
         "select relpages, relallvisible from pg_class where oid = to_regclass(%(t)s)", params
     ).fetchone()
+    nullable = conn.execute(
+        "select count(*) from pg_attribute where attrelid = to_regclass(%(t)s) "
+        "and attname = any(%(prices)s) and not attnotnull",
+        {**params, "prices": list(_PRICES)},
+    ).fetchone()
     columns = [list(row[0]) for row in indexes]  # type: ignore[call-overload]
     correlation = None if stats is None or stats[0] is None else float(stats[0])  # type: ignore[arg-type]
     relpages, visible = (int(pages[0]), int(pages[1])) if pages else (0, 0)  # type: ignore[call-overload]
@@ -253,6 +264,7 @@ def table_facts(conn: psycopg.Connection[tuple[object, ...]], regclass: str) -> 
             for cols in columns
         ),
         all_visible=visible / relpages if relpages > 0 else 0.0,
+        nullable=nullable is None or bool(nullable[0]),
     )
 
 

@@ -345,7 +345,7 @@ class PostgresStore:
         shape = self.method
         if shape == "set" and len(wanted) < SMALL_BATCH:
             shape = "arrays"
-        query = load_query(shape, self._table)
+        query = load_query(shape, self._table, nullable=self.facts.nullable)
         params = {"symbols": wanted, "interval": interval, "start": start, "end": end}
         read = read_rows if shape == "rows" else read_arrays
         step = parse_interval(interval)

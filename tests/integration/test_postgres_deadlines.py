@@ -4,6 +4,7 @@ import datetime as dt
 import threading
 import uuid
 
+import numpy as np
 import psycopg
 import pytest
 from psycopg import sql
@@ -18,6 +19,7 @@ from preopen.errors import (
     is_transient,
 )
 from preopen.store import EMPTY, fingerprints_of, open_store
+from preopen.store._postgres import PostgresStore
 from preopen.store.synthetic import synthetic_bars
 
 pytestmark = pytest.mark.postgres
@@ -220,5 +222,30 @@ def test_fingerprints_match_the_bars_and_see_a_correction(pg_dsn, seeded):
         assert after["S0003"][0] == stored["S0003"][0]
         assert after["S0003"][1] != stored["S0003"][1]
         assert after["S0003"][1].rows == 390
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("method", ["arrays", "set", "rows"])
+def test_a_host_table_with_null_prices_reads_them_as_nan(pg_dsn, pg_table, method):
+    ident = _ident(pg_table)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL(
+            "create table {} (symbol text, interval text, ts timestamptz, open float8, "
+            "high float8, low float8, close float8, volume float8, "
+            "primary key (symbol, interval, ts))").format(ident))
+        conn.execute(sql.SQL(
+            "insert into {} values ('A', '1m', %s, null, 2, 1, 1.5, null), "
+            "('A', '1m', %s, 1.5, 2, 1, 1.75, 10)").format(ident),
+            (RANGES[0][0], RANGES[0][0] + dt.timedelta(minutes=1)))
+    store = PostgresStore(pg_dsn, table=pg_table, connect_timeout=5, method=method)
+    try:
+        assert store.facts.nullable
+        names = [f"Z{k:02d}" for k in range(20)] + ["A"]  # 21 symbols: the table's shape
+        bars = store.load(names, "1m", START, END)["A"]
+        assert len(bars) == 2
+        assert np.isnan(bars.open[0])
+        assert np.isnan(bars.volume[0])
+        assert bars.close.tolist() == [1.5, 1.75]
     finally:
         store.close()
