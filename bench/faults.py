@@ -185,7 +185,7 @@ def main() -> None:
                            "fraction": args.fraction, "load_avg_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bars.db"
-        store = open_store(url)
+        store = open_store(url, create=True)
         try:
             seed_store(store, CAL, names, sessions(), INTERVALS, seed=3)
             out["sqlite"] = measure(store, url, names, args)

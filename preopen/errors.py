@@ -7,7 +7,8 @@ lowercase and carry the values (``window_minutes=-5 is not accepted: ...``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import re
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -27,10 +28,18 @@ __all__ = [
     "RuntimeStoppedError",
     "SettingsError",
     "StoreConnectionError",
+    "StoreDataError",
     "StoreError",
+    "StoreInterruptedError",
     "StoreSchemaError",
+    "StoreTimeoutError",
     "StoreUnavailableError",
+    "StoreUrlError",
+    "StoreWideError",
     "UnknownExchangeError",
+    "is_store_wide",
+    "is_transient",
+    "redact_url",
 ]
 
 
@@ -135,23 +144,145 @@ class BarsError(PreopenError, ValueError):
 class StoreError(PreopenError, RuntimeError):
     """A bar store failed or was given something it cannot handle.
 
+    Two class attributes tell a caller what to do with a failed load (see
+    :func:`is_store_wide` and :func:`is_transient`):
+
     Attributes:
         url: the store's URL with any password removed.
+        store_wide: True when the failure is the store's, not one symbol's
+            (connection, authentication, missing table, locked, read-only,
+            timed out): every batch would fail alike, so a batch is never
+            split to find a culprit.
+        transient: True when the same call may succeed later (retry it on
+            the backoff); False when only a change of configuration or data
+            helps.
     """
+
+    store_wide: bool = False
+    transient: bool = False
 
     def __init__(self, message: str, *, url: str = "") -> None:
         self.url = url
         super().__init__(message)
 
 
+class StoreUrlError(StoreError, SettingsError):
+    """A store URL or table name that is not accepted: bad input (the CLI exits 2).
+
+    A :class:`SettingsError` as well (key ``store`` or ``table``), so whoever
+    handles bad settings handles it; never retried.
+
+    Attributes:
+        key: ``"store"`` or ``"table"``.
+        value: the refused value, any password removed.
+        accepted: what would have been accepted, in words.
+    """
+
+    store_wide = True
+
+    def __init__(self, key: str, value: str, accepted: str, *, url: str = "") -> None:
+        self.key = key
+        self.value = value
+        self.accepted = accepted
+        self.source = ""
+        self.url = url
+        PreopenError.__init__(self, f"{key}={value!r} is not accepted: {accepted}")
+
+
+class StoreWideError(StoreError):
+    """A failure of the whole store, whatever the symbols asked for.
+
+    Raised for a database that is locked, read-only, full or closed, a
+    permission denied, a store opened read-only asked to write. ``transient``
+    is set per instance (locked: True; read-only: False).
+
+    Attributes:
+        reason: the driver's message, any password removed.
+    """
+
+    store_wide = True
+
+    def __init__(
+        self, message: str, *, url: str = "", reason: str = "", transient: bool = False
+    ) -> None:
+        self.reason = reason
+        self.transient = transient
+        super().__init__(message, url=url)
+
+
+class StoreTimeoutError(StoreError, TimeoutError):
+    """A store call passed its deadline (``load_timeout_s``): transient, retry it later.
+
+    On PostgreSQL the statement or lock timeout fired (a lock held by
+    another session, a server too slow); on SQLite the busy timeout or the
+    load's deadline. Store-wide: splitting the batch would only wait again.
+
+    Attributes:
+        operation: what timed out (``"load"``, ``"fingerprints"``, ...).
+        seconds: the deadline that passed, in seconds.
+        reason: the driver's message.
+    """
+
+    store_wide = True
+    transient = True
+
+    def __init__(self, *, operation: str, seconds: float, reason: str = "", url: str = "") -> None:
+        self.operation = operation
+        self.seconds = seconds
+        self.reason = reason
+        tail = f": {reason}" if reason else ""
+        super().__init__(
+            f"{operation} did not finish within its deadline of {seconds:.2f} sec{tail}", url=url
+        )
+
+
+class StoreInterruptedError(StoreError):
+    """A store call cancelled by ``BarStore.interrupt()`` (the runtime stopping).
+
+    Attributes:
+        operation: what was cancelled.
+    """
+
+    store_wide = True
+
+    def __init__(self, *, operation: str, url: str = "") -> None:
+        self.operation = operation
+        super().__init__(f"{operation} was interrupted", url=url)
+
+
+def is_store_wide(error: BaseException) -> bool:
+    """Whether a failed store call is the store's fault rather than one symbol's.
+
+    True for a :class:`StoreError` whose ``store_wide`` is set (connection,
+    authentication, missing table or columns, locked, read-only, full, timed
+    out, interrupted, closed), and for the builtin ``ConnectionError`` and
+    ``TimeoutError`` a host's own store may raise. A planner never splits a
+    batch that failed so; it retries the batch on the backoff (when
+    :func:`is_transient`) or fails the round at once.
+    """
+    if isinstance(error, StoreError):
+        return bool(error.store_wide)
+    return isinstance(error, (ConnectionError, TimeoutError))
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a failed store call may succeed if made again later, unchanged."""
+    if isinstance(error, StoreError):
+        return bool(error.transient)
+    return isinstance(error, (ConnectionError, TimeoutError))
+
+
 class StoreConnectionError(StoreError, ConnectionError):
-    """The store's server cannot be reached.
+    """The store's server cannot be reached (store-wide, transient).
 
     Attributes:
         host: the host tried.
         port: the port tried.
         database: the database asked for.
     """
+
+    store_wide = True
+    transient = True
 
     def __init__(
         self,
@@ -169,7 +300,27 @@ class StoreConnectionError(StoreError, ConnectionError):
 
 
 class StoreSchemaError(StoreError):
-    """The bars table is missing or its columns are not the expected ones."""
+    """The bars table (or its schema) is missing or its columns are not the expected ones.
+
+    Store-wide, not transient. Bad data of one symbol is a
+    :class:`StoreDataError`, which is neither.
+    """
+
+    store_wide = True
+
+
+class StoreDataError(StoreSchemaError):
+    """Stored bars that cannot be read (one symbol's malformed rows): not store-wide.
+
+    Attributes:
+        symbol: the symbol whose bars are malformed, when known.
+    """
+
+    store_wide = False
+
+    def __init__(self, message: str, *, url: str = "", symbol: str = "") -> None:
+        self.symbol = symbol
+        super().__init__(message, url=url)
 
 
 class PreopenTimeoutError(PreopenError, TimeoutError):
@@ -302,3 +453,27 @@ class ArgumentValueError(PreopenError, ValueError):
         self.value = value
         self.accepted = accepted
         super().__init__(f"{name}={value!r} is not accepted: {accepted}")
+
+
+# A query parameter whose name ends so holds a secret (password, sslpassword).
+_QUERY_SECRET: Final = re.compile(r"(?i)(\b[a-z_]*password\s*=\s*)('[^']*'|[^&\s]*)")
+
+
+def redact_url(url: object) -> str:
+    """Return ``url`` with any password removed, whatever its scheme or shape.
+
+    The userinfo ends at the last ``@`` (a password may hold ``@``, ``/``,
+    ``?`` or ``#`` when not percent-encoded), and becomes ``user:***``;
+    ``password=`` parameters (URL query or ``key=value`` DSN) become ``***``.
+    """
+    text = url if isinstance(url, str) else repr(url)
+    text = _QUERY_SECRET.sub(r"\1***", text)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    at = rest.rfind("@")
+    if at < 0:
+        return text
+    userinfo, hostpart = rest[:at], rest[at + 1 :]
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{hostpart}"

@@ -139,7 +139,10 @@ class Runtime:
             from preopen.store import open_store  # noqa: PLC0415 - drivers load only when needed
 
             store = open_store(
-                settings.store, pool_size=settings.loaders, table=settings.table_or_none
+                settings.store,
+                pool_size=settings.loaders,
+                table=settings.table_or_none,
+                load_timeout=settings.load_timeout_s,
             )
         try:
             tree = build_tree(settings, clock, store, calendar)

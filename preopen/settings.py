@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, get_type_hints
 from urllib.parse import parse_qsl, urlsplit
 
-from preopen.errors import CalendarError, SettingsError
+from preopen.errors import CalendarError, SettingsError, redact_url
 from preopen.symbols import SYMBOL_RULE, is_symbol
 
 if TYPE_CHECKING:
@@ -69,6 +69,9 @@ class Settings:
             the session being planned has fewer than this many sessions left
             before the calendar's horizon, the last date it is sure of; 0
             never warns. Planning past the horizon is always refused.
+        load_timeout_s: the deadline of one store call (a batch's load), in
+            seconds: past it the load fails as transient and is retried;
+            at most the prefetch window.
     """
 
     enabled: bool = True
@@ -87,6 +90,7 @@ class Settings:
     restart_intensity: int = 5
     restart_period_s: float = 60.0
     horizon_warning_sessions: int = 20
+    load_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         """Check every value's type and range; see :meth:`load` for where values come from.
@@ -314,6 +318,7 @@ def _check(s: Settings) -> None:
     _check_range("max_attempts", s.max_attempts, 1, 100)
     _check_range("restart_intensity", s.restart_intensity, 1, 10_000)
     _check_range("restart_period_s", s.restart_period_s, 0.001, 86_400.0)
+    _check_range("load_timeout_s", s.load_timeout_s, 0.1, s.window_minutes * 60.0)
     _check_range("horizon_warning_sessions", s.horizon_warning_sessions, 0, 10_000)
     _check_intervals(s.intervals)
     _check_store(s.store)
@@ -331,25 +336,8 @@ def _check(s: Settings) -> None:
 
 
 def redact(url: str) -> str:
-    """``url`` with the password of its user and any ``password=`` parameter removed.
-
-    It reads any scheme (``mysql://user:pw@host`` too), so that no error
-    about a refused URL echoes a password.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return re.sub(r"//([^/:@]*):[^/@]*@", r"//\1@", url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        netloc = f"{userinfo.split(':', 1)[0]}@{hostport}"
-    query = "&".join(
-        f"{k}={v}"
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if k.lower() != "password"
-    )
-    return parts._replace(netloc=netloc, query=query).geturl()
+    """``url`` with any password removed (see :func:`preopen.errors.redact_url`)."""
+    return redact_url(url)
 
 
 def _shown(value: object) -> object:

@@ -57,6 +57,46 @@ def _starts_tail_era(rows: Sequence[SessionRow], i: int) -> bool:
     return len(rows) - i < _ERA_RUN and all(_day(row) == wanted for row in rows[i:])
 
 
+def _eras(
+    name: str,
+    weekend: frozenset[int],
+    rows: Sequence[SessionRow],
+    current: Hours,
+) -> tuple[list[Hours], dict[dt.date, dt.time]]:
+    """The changes of regular hours and the early closes among ``rows``."""
+    changes: list[Hours] = []
+    early: dict[dt.date, dt.time] = {}
+    for i, row in enumerate(rows):
+        day = row[0]
+        if day.weekday() in weekend:
+            msg = (
+                f"session {day.isoformat()} of {name} is on a weekend day, "
+                "which a calendar of this format cannot say"
+            )
+            raise CalendarError(msg)
+        if _day(row) == current.on_day(None):
+            continue
+        if _starts_era(rows, i):
+            current = _as_hours(row, day)
+            changes.append(current)
+            continue
+        if row[4] < current.close and _day(row) == current.on_day(row[4]):
+            early[day] = row[4]
+            continue
+        if _starts_tail_era(rows, i):
+            # New hours too close to the range's end to show a full run: the
+            # range ends inside the new era, not on a one-off day.
+            current = _as_hours(row, day)
+            changes.append(current)
+            continue
+        msg = (
+            f"session {day.isoformat()} of {name} has hours {_day(row)!r} that are neither "
+            f"regular ({current!r}) nor an early close of them"
+        )
+        raise CalendarError(msg)
+    return changes, early
+
+
 def spec_from_sessions(
     *,
     name: str,
@@ -93,37 +133,7 @@ def spec_from_sessions(
     first = rows[0]
     if not _starts_era(rows, 0):
         first = next(row for row in rows if _day(row) == counts.most_common(1)[0][0])
-    current = _as_hours(first, None)
-    changes: list[Hours] = []
-    early: dict[dt.date, dt.time] = {}
-    for i, row in enumerate(rows):
-        day = row[0]
-        if day.weekday() in weekend:
-            msg = (
-                f"session {day.isoformat()} of {name} is on a weekend day, "
-                "which a calendar of this format cannot say"
-            )
-            raise CalendarError(msg)
-        if _day(row) == current.on_day(None):
-            continue
-        if _starts_era(rows, i):
-            current = _as_hours(row, day)
-            changes.append(current)
-            continue
-        if row[4] < current.close and _day(row) == current.on_day(row[4]):
-            early[day] = row[4]
-            continue
-        if _starts_tail_era(rows, i):
-            # New hours too close to the range's end to show a full run: the
-            # range ends inside the new era, not on a one-off day.
-            current = _as_hours(row, day)
-            changes.append(current)
-            continue
-        msg = (
-            f"session {day.isoformat()} of {name} has hours {_day(row)!r} that are neither "
-            f"regular ({current!r}) nor an early close of them"
-        )
-        raise CalendarError(msg)
+    changes, early = _eras(name, weekend, rows, _as_hours(first, None))
     sessions = {row[0] for row in rows}
     closures = []
     day = start

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
+    #: One symbol's bars as arrays: ts (int64 ns), open, high, low, close, volume.
+    Columns = tuple[NDArray[np.generic], ...]
+
 __all__ = [
     "HEADER",
     "ROW_DTYPE",
@@ -61,6 +64,7 @@ _INT32 = struct.Struct(">i")
 _ARRAY_HEADER = struct.Struct(">iii")
 _DIMENSION = struct.Struct(">ii")
 _INDEX_FIELD = struct.Struct(">ii")
+
 
 
 def _schema_error(what: str) -> StoreSchemaError:
@@ -102,12 +106,16 @@ class ArrayTupleReader:
         self._header_seen = False
         self.finished = False
 
-    def feed(self, chunk: bytes | bytearray | memoryview) -> list[tuple[int, NDArray[np.void]]]:
-        """Return (symbol index, records) for every tuple completed by ``chunk``."""
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[tuple[int, Columns]]:
+        """Return (symbol index, columns) for every tuple completed by ``chunk``.
+
+        The columns are ts (int64 ns, increasing) and the five prices
+        (float64), native; empty for a symbol without bars.
+        """
         self._pending += chunk
         data = memoryview(self._pending)
         offset = 0
-        out: list[tuple[int, NDArray[np.void]]] = []
+        out: list[tuple[int, Columns]] = []
         if not self._header_seen:
             if len(data) < len(HEADER):
                 return out
@@ -128,7 +136,7 @@ class ArrayTupleReader:
 
     def _parse_tuple(
         self, data: memoryview, offset: int
-    ) -> tuple[int, tuple[int, NDArray[np.void]] | None] | None:
+    ) -> tuple[int, tuple[int, Columns] | None] | None:
         if len(data) - offset < _INT16.size:
             return None
         nfields = _INT16.unpack_from(data, offset)[0]
@@ -159,25 +167,29 @@ def _field_bounds(data: memoryview, position: int) -> tuple[int, list[tuple[int,
     return position, bounds
 
 
-def _decode(data: memoryview, bounds: list[tuple[int, int]]) -> tuple[int, NDArray[np.void]]:
+def _decode(data: memoryview, bounds: list[tuple[int, int]]) -> tuple[int, Columns]:
     index_start, index_length = bounds[0]
     if index_length != _INT4:
         raise _schema_error("the symbol index is not an int4")
     index = _INT32.unpack_from(data, index_start)[0]
     if bounds[1][1] < 0:
         # No bars: the aggregates of an empty set are NULL.
-        return index, np.empty(0, RECORD_DTYPE)
+        return index, ()
     columns = [
         _array_values(data, start, length, _TS_ELEMENT if name == "ts" else _ELEMENT)
         for name, (start, length) in zip(FIELDS, bounds[1:], strict=True)
     ]
     if len({column.shape[0] for column in columns}) != 1:
         raise _schema_error("the arrays of one symbol differ in length")
-    records = np.empty(columns[0].shape[0], RECORD_DTYPE)
-    records["ts"] = (columns[0] + PG_EPOCH_US) * 1000
-    for name, column in zip(FIELDS[1:], columns[1:], strict=True):
-        records[name] = column
-    return index, records
+    ts = (columns[0].astype(np.int64) + PG_EPOCH_US) * 1000
+    prices = [column.astype(np.float64) for column in columns[1:]]
+    if ts.shape[0] > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+        # The set shape aggregates in scan order: put the bars in ts order
+        # (the primary key rules out duplicates; this repairs nothing).
+        order = np.argsort(ts, kind="stable")
+        ts = ts[order]
+        prices = [column[order] for column in prices]
+    return index, (ts, *prices)
 
 
 def _array_values(
@@ -251,14 +263,14 @@ _BLOCK: Final = 8 << 20
 def read_arrays(
     copy: Iterable[bytes | bytearray | memoryview], symbols: list[str], interval: str
 ) -> dict[str, Bars]:
-    """Bars by symbol from an arrays-shaped COPY stream (one tuple a symbol)."""
+    """Bars by symbol from an arrays-shaped COPY stream (one tuple a symbol, any order)."""
     reader = ArrayTupleReader()
     out: dict[str, Bars] = {}
     for chunk in copy:
-        for index, records in reader.feed(chunk):
-            if records.shape[0]:
+        for index, columns in reader.feed(chunk):
+            if columns and columns[0].shape[0]:
                 symbol = symbols[index - 1]
-                out[symbol] = Bars.from_records(symbol, interval, records)
+                out[symbol] = Bars.from_arrays(symbol, interval, *columns)
     return out
 
 

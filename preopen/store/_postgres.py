@@ -1,29 +1,25 @@
 """The PostgreSQL store: psycopg 3, one shared ConnectionPool, binary COPY into numpy.
 
-A load is one round trip per batch: ``COPY (SELECT ...) TO STDOUT (FORMAT
-BINARY)`` with the batch's symbols as one ``text[]`` parameter (symbols never
-reach SQL as text), parsed by numpy (see :mod:`preopen.store._pgcopy`).
+A load is one COPY on one connection, whatever the batch's size: ``COPY
+(SELECT ...) TO STDOUT (FORMAT BINARY)`` with the batch's symbols as one
+``text[]`` parameter (symbols never reach SQL as text), parsed by numpy (see
+:mod:`preopen.store._pgcopy`). Concurrency comes from the loaders, each
+calling ``load`` with its own batch; a load never splits its batch again.
+The query's shape (per symbol, or set-oriented) is chosen once per store
+from the table's statistics and indexes (see :mod:`preopen.store._pgsql`).
 
-Two query shapes, both per symbol an index scan of the primary key in ts
-order, driven by ``unnest(symbols) WITH ORDINALITY`` so that each tuple
-carries its symbol's position in the batch (an int4, fixed width):
-- ``arrays`` (the default): one tuple a symbol, its bars as six ``array_agg``
-  arrays. The server sends 1,000 tuples instead of 1.95 M, so the client does
-  no Python work per bar and the row-shaped protocol limit goes away. It
-  needs no extra table, so nothing has to be kept in step.
-- ``rows``: one tuple a bar, fixed-width, parsed in blocks of whole tuples.
-
-A big batch is split into ``pool_size`` contiguous parts loaded in threads,
-one connection each; a part holds one connection and waits for nothing else
-while holding it, so parts of concurrent loads cannot deadlock on the pool.
+Each load runs in a transaction of its own whose ``SET LOCAL`` settings turn
+JIT off, size ``work_mem`` to the batch, and bound it by what is left of its
+deadline (``statement_timeout`` and ``lock_timeout``): past it the load
+raises :class:`StoreTimeoutError`. :meth:`PostgresStore.interrupt` cancels the
+queries in flight from another thread (``Connection.cancel_safe``).
 ``ts`` is ``timestamptz``: the type a host's bars table has, readable in SQL,
 and in binary an int64 of microseconds that numpy converts in one pass.
 
 Connection failures (a backend terminated, the server restarted or gone, the
 pool with no connection to give) are retried through the pool for at most
-``retry_for`` seconds (see :mod:`preopen.store._retry`); each load part
-retries on its own, so the parts that succeeded are not loaded again. After a
-failure the pool is drained: its idle connections, dead as likely as not
+``retry_for`` seconds (see :mod:`preopen.store._retry`), within the call's
+deadline. After a failure the pool is drained: its idle connections, dead as likely as not
 after a restart, are closed without any I/O and replaced, so the next attempt
 does not pick up another dead one. Then :class:`StoreUnavailableError`.
 """
@@ -31,28 +27,50 @@ does not pick up another dead one. Then :class:`StoreUnavailableError`.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import math
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Final, Literal, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from preopen.errors import (
     StoreConnectionError,
     StoreError,
-    StoreSchemaError,
-    StoreUnavailableError,
+    StoreInterruptedError,
+    StoreTimeoutError,
+    StoreUrlError,
+    StoreWideError,
 )
 from preopen.model import Bars, parse_interval, to_ns
-from preopen.store._base import redact_url, split_table
+from preopen.store._base import DEFAULT_LOAD_TIMEOUT, check_request, parse_store_url
+from preopen.store._fingerprint import EMPTY, Fingerprint
+from preopen.store._pgconn import (
+    classify,
+    connection_error,
+    conninfo,
+    redact,
+    unavailable,
+    where,
+)
 from preopen.store._pgcopy import encode_bars, read_arrays, read_rows
-from preopen.store._pgsql import check_table, load_query
+from preopen.store._pgsql import (
+    SMALL_BATCH,
+    UPSERT_COPY,
+    UPSERT_TABLE,
+    TableFacts,
+    check_table,
+    choose_shape,
+    fingerprint_query,
+    load_query,
+    load_settings,
+    symbols_query,
+    table_facts,
+    upsert_query,
+)
 from preopen.store._retry import (
     Retry,
     RetryExhaustedError,
@@ -62,26 +80,31 @@ from preopen.store._retry import (
 )
 
 if TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
 
 __all__ = ["LoadMethod", "PostgresStore"]
 
-LoadMethod = Literal["arrays", "rows"]
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+LoadMethod = Literal["arrays", "set", "rows"]
 T = TypeVar("T")
-# URL parameters that are preopen's, not libpq's: taken out of the conninfo.
-_OWN_PARAMETERS: Final = frozenset({"table", "retry_for"})
-# Below this many symbols a batch is not split over connections.
-_MIN_SPLIT: Final = 64
+# Seconds interrupt() waits for the server to take a cancel request.
+_CANCEL_TIMEOUT: Final = 2.0
+
+
 class PostgresStore:
     """Bars in a PostgreSQL table (``postgresql://user@host:port/database``).
 
     Attributes:
         url: the URL with any password removed.
         table: the qualified table name as given (``bars``, ``schema.bars``).
-        method: the load query shape, ``"arrays"`` or ``"rows"``.
+        method: the load query's shape for batches of SMALL_BATCH symbols
+            or more: ``"arrays"`` (per symbol), ``"set"`` (set-oriented) or
+            ``"rows"``; chosen from the table when not given.
+        facts: what the catalog said about the table when the shape was chosen.
         retry_for: seconds a call keeps retrying after a connection failure.
+        load_timeout: the deadline of each load, in seconds.
     """
 
     def __init__(
@@ -92,45 +115,52 @@ class PostgresStore:
         table: str | None = None,
         create: bool = False,
         connect_timeout: float = 10.0,
-        load_timeout: float = 300.0,
-        method: LoadMethod = "arrays",
+        load_timeout: float = DEFAULT_LOAD_TIMEOUT,
+        method: LoadMethod | None = None,
         retry_for: float | None = None,
     ) -> None:
-        """Connect, check (or create) the table and open the pool.
+        """Connect, check (or create) the table, choose the load shape, open the pool.
 
         Opening does not retry: a server that does not answer fails it within
         ``connect_timeout``. ``retry_for`` (default: the URL's ``retry_for``
         parameter, else 3 s) bounds how long a later call retries a dropped
-        connection; 0 turns retrying off.
+        connection; 0 turns retrying off. Opened without ``create``, nothing
+        in the database is changed.
 
         Raises:
-            StoreError: a bad table name, method or retry_for.
+            StoreUrlError: a bad table name, method or retry_for.
             StoreConnectionError: the server does not answer.
-            StoreSchemaError: the table is missing (and ``create`` is false)
-                or its columns have other types.
+            StoreSchemaError: the schema or table is missing (and ``create``
+                is false) or its columns have other types.
         """
-        self.url = redact_url(url)
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        table_name = table or dict(query).get("table") or "bars"
-        self._conninfo = parts._replace(
-            query=urlencode([(k, v) for k, v in query if k not in _OWN_PARAMETERS])
-        ).geturl()
-        self.retry_for = retry_budget(retry_for, dict(query).get("retry_for"), url=self.url)
+        parsed = parse_store_url(url, table)
+        self.url = parsed.redacted
+        self._conninfo, from_url = conninfo(url)
+        try:
+            self.retry_for = retry_budget(retry_for, from_url, url=self.url)
+        except StoreError as exc:
+            raise StoreUrlError(
+                "retry_for", str(retry_for if retry_for is not None else from_url),
+                "seconds, a number >= 0 (0: no retry)", url=self.url,
+            ) from exc
         # Set by close(): wakes a retry's pause so that close() never waits a budget out.
         self._closing = threading.Event()
         self._last_loss: tuple[float, str] | None = None
         self._retry = Retry(self.retry_for, sleep=self._pause)
-        self.table = table_name
-        schema, name = split_table(table_name, url=self.url)
+        self.table = parsed.qualified
+        schema, name = parsed.schema, parsed.table
         self._table = sql.Identifier(schema, name) if schema else sql.Identifier(name)
-        if method not in {"arrays", "rows"}:
-            raise StoreError(f"method={method!r} is not accepted: use 'arrays' or 'rows'")
-        self.method: LoadMethod = method
+        if method not in {None, "arrays", "set", "rows"}:
+            raise StoreUrlError("method", str(method), "'arrays', 'set', 'rows' or None")
         self._pool_size = pool_size
-        self._load_timeout = load_timeout
-        self._where = _where(self._conninfo)
-        self._check_schema(create=create, timeout=connect_timeout)
+        self.load_timeout = float(load_timeout)
+        # Calls in flight: thread id -> connection, for interrupt(); a call
+        # started before the last interrupt() is cancelled (generation).
+        self._active: dict[int, psycopg.Connection[tuple[object, ...]]] = {}
+        self._generation = 0
+        self._where = where(self._conninfo)
+        self.facts = self._check_schema(schema=schema, create=create, timeout=connect_timeout)
+        self.method: LoadMethod = method or choose_shape(self.facts)
         # No check on getconn: the retry covers a dead connection wherever it
         # shows (the check cost a round trip a call, and slept a second after
         # a second dead connection in a row). The pool stops reconnecting in
@@ -142,7 +172,7 @@ class PostgresStore:
             max_size=pool_size,
             open=False,
             kwargs={"autocommit": True, "connect_timeout": max(2, math.ceil(connect_timeout))},
-            timeout=load_timeout,
+            timeout=self.load_timeout,
             reconnect_timeout=max(self.retry_for, 1.0),
             name=f"preopen {self.url}",
         )
@@ -151,34 +181,24 @@ class PostgresStore:
         except PoolTimeout as exc:
             self._pool.close(timeout=1.0)
             raise self._connection_error(exc) from exc
-        self._executor: ThreadPoolExecutor | None = None
-        if pool_size > 1:
-            self._executor = ThreadPoolExecutor(pool_size - 1, thread_name_prefix="preopen-pg")
 
     # -- connection and schema ------------------------------------------------
 
     def _connection_error(self, exc: BaseException) -> StoreConnectionError:
-        host, port, database = self._where
-        reason = self._redact(exc)
-        return StoreConnectionError(
-            f"cannot reach postgresql at host {host} port {port} database {database}: {reason}",
-            url=self.url,
-            host=host,
-            port=port,
-            database=database,
-        )
+        return connection_error(self._redact(exc), where=self._where, url=self.url)
 
-    def _check_schema(self, *, create: bool, timeout: float) -> None:
+    def _check_schema(self, *, schema: str | None, create: bool, timeout: float) -> TableFacts:
         try:
             with psycopg.connect(
                 self._conninfo, autocommit=True, connect_timeout=max(1, math.ceil(timeout))
             ) as conn:
-                check_table(conn, self._table, self.table, create=create, url=self.url,
-                            database=self._where[2])
+                check_table(conn, self._table, self.table, schema=schema, create=create,
+                            url=self.url, database=self._where[2])
+                return table_facts(conn, self._table.as_string(conn))
         except psycopg.OperationalError as exc:
             raise self._connection_error(exc) from exc
         except psycopg.Error as exc:
-            raise StoreError(f"postgresql {self.table!r}: {exc}", url=self.url) from exc
+            raise self._classify(exc, "open") from exc
 
     def _pause(self, seconds: float) -> None:
         if self._closing.wait(seconds):
@@ -208,30 +228,24 @@ class PostgresStore:
                     on_failure=self._discard,
                 )
         except RetryExhaustedError as exc:
-            # A pool timeout says little: add the connection error behind it.
-            reason = self._redact(exc.error)
-            if exc.reason is not exc.error:
-                reason = f"{reason}; last connection error: {self._redact(exc.reason)}"
-            elif is_wait_timeout(exc.error) and self._last_loss is not None:
-                at, lost = self._last_loss
-                ago = time.monotonic() - at
-                reason = f"{reason}; last connection error {ago:.2f} sec ago: {lost}"
-            host, port, database = self._where
-            raise StoreUnavailableError(
-                operation=operation,
-                attempts=exc.attempts,
-                elapsed=exc.elapsed,
-                reason=reason,
-                url=self.url,
-                host=host,
-                port=port,
-                database=database,
+            raise unavailable(
+                operation, exc, redact=self._redact, last_loss=self._last_loss,
+                where=self._where, url=self.url,
             ) from exc.error
 
     def _redact(self, exc: BaseException) -> str:
-        reason = " ".join(str(exc).split())
-        password = conninfo_to_dict(self._conninfo).get("password")
-        return reason.replace(str(password), "***") if password else reason
+        return redact(exc, self._conninfo)
+
+    def _classify(self, exc: psycopg.Error, what: str) -> StoreError:
+        return classify(
+            exc,
+            what,
+            table=self.table,
+            url=self.url,
+            seconds=self.load_timeout,
+            reason=self._redact(exc),
+            connection_error=self._connection_error,
+        )
 
     @contextlib.contextmanager
     def _errors(self, what: str) -> Iterator[None]:
@@ -239,86 +253,158 @@ class PostgresStore:
         try:
             yield
         except PoolClosed as exc:
-            raise StoreError(f"postgresql store {self.url} was closed", url=self.url) from exc
-        except psycopg.OperationalError as exc:
-            if is_connection_failure(exc):
-                raise self._connection_error(exc) from exc
-            raise StoreError(
-                f"postgresql {what} on {self.table!r} failed: {exc}", url=self.url
-            ) from exc
-        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
-            raise StoreSchemaError(
-                f"postgresql {what} on {self.table!r}: {exc}", url=self.url
-            ) from exc
-        except psycopg.errors.InvalidColumnReference as exc:
-            raise StoreSchemaError(
-                f"postgresql {what} on {self.table!r} needs a primary key or unique index on "
-                f"(symbol, interval, ts): {exc}",
-                url=self.url,
-            ) from exc
+            raise StoreWideError(f"postgresql store {self.url} was closed", url=self.url) from exc
         except psycopg.Error as exc:
-            raise StoreError(
-                f"postgresql {what} on {self.table!r} failed: {exc}", url=self.url
-            ) from exc
+            raise self._classify(exc, what) from exc
+
+    @contextlib.contextmanager
+    def _session(
+        self,
+        what: str,
+        deadline: float,
+        wait: float,
+        *,
+        generation: int,
+        symbols: int = 0,
+        bars: int = 0,
+    ) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+        """A pooled connection in a transaction bounded by ``deadline``; cancellable.
+
+        Raises:
+            StoreTimeoutError: the deadline passed before the query started.
+            StoreInterruptedError: interrupt() was called since the call
+                began (``generation``), also between two retries.
+        """
+        if self._generation != generation:
+            raise StoreInterruptedError(operation=what, url=self.url)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise StoreTimeoutError(
+                operation=what, seconds=self.load_timeout,
+                reason="no connection was free in time", url=self.url,
+            )
+        key = threading.get_ident()
+        with self._pool.connection(timeout=max(min(wait, left), 0.001)) as conn:
+            self._active[key] = conn
+            try:
+                if self._generation != generation:
+                    raise StoreInterruptedError(operation=what, url=self.url)
+                ms = max(1, int((deadline - time.monotonic()) * 1000))
+                # The lock timeout fires a little first, so that a lock held
+                # by another session is named as such.
+                with conn.transaction():
+                    conn.execute(
+                        load_settings(
+                            statement_ms=ms, lock_ms=max(1, ms * 9 // 10), symbols=symbols,
+                            bars_per_symbol=bars,
+                        )
+                    )
+                    yield conn
+            finally:
+                del self._active[key]
+
+    def interrupt(self) -> None:
+        """Cancel the queries in flight, from any thread: they raise StoreInterruptedError.
+
+        Waits at most about 2 s for the server to take each cancel request.
+        Calls started afterwards run as usual.
+        """
+        self._generation += 1
+        for conn in list(self._active.values()):
+            with contextlib.suppress(psycopg.Error, OSError):
+                conn.cancel_safe(timeout=_CANCEL_TIMEOUT)
 
     # -- load -----------------------------------------------------------------
+
+    def _check_request(
+        self, symbols: Sequence[str], interval: str, start: dt.datetime, end: dt.datetime
+    ) -> list[str]:
+        if self._closing.is_set():
+            raise StoreWideError(f"postgresql store {self.url} was closed", url=self.url)
+        return check_request(symbols, interval, start, end, url=self.url)
 
     def load(
         self, symbols: Sequence[str], interval: str, start: dt.datetime, end: dt.datetime
     ) -> dict[str, Bars]:
-        """Load bars with ``start <= ts < end`` for many symbols, one round trip a part.
+        """Load bars with ``start <= ts < end`` for many symbols: one COPY on one connection.
 
         Raises:
             BarsError: a bad interval or a naive instant.
+            StoreTimeoutError: the load passed its deadline (load_timeout).
+            StoreInterruptedError: interrupt() cancelled it.
             StoreUnavailableError: the connection kept failing for retry_for seconds.
             StoreSchemaError: the table went away or changed.
-            StoreError: the store is closed, or any other database failure.
+            StoreWideError: the store is closed, or the database refused (permissions...).
+            StoreError: any other database failure.
         """
-        if self._closing.is_set():
-            raise StoreError(f"postgresql store {self.url} was closed", url=self.url)
-        parse_interval(interval)
-        to_ns(start)
-        to_ns(end)
-        if isinstance(symbols, str) or not all(isinstance(s, str) and s for s in symbols):
-            raise StoreError(
-                f"symbols {symbols!r} are not accepted: use a sequence of non-empty strings",
-                url=self.url,
-            )
-        wanted = list(dict.fromkeys(symbols))
-        parts = _split(wanted, self._pool_size if self._executor else 1)
-        found: dict[str, Bars] = {}
-        futures = [
-            self._executor.submit(self._load_part, part, interval, start, end)
-            for part in parts[1:]
-            if self._executor is not None
-        ]
-        try:
-            if parts:
-                found.update(self._load_part(parts[0], interval, start, end))
-            for future in futures:
-                found.update(future.result(timeout=self._load_timeout))
-        finally:
-            for future in futures:
-                future.cancel()
-        return {symbol: found.get(symbol) or Bars.empty(symbol, interval) for symbol in wanted}
-
-    def _load_part(
-        self, symbols: list[str], interval: str, start: dt.datetime, end: dt.datetime
-    ) -> dict[str, Bars]:
-        query = load_query(self.method, self._table)
-        params = {"symbols": symbols, "interval": interval, "start": start, "end": end}
-        read = read_arrays if self.method == "arrays" else read_rows
+        wanted = self._check_request(symbols, interval, start, end)
+        if not wanted:
+            return {}
+        deadline = time.monotonic() + self.load_timeout
+        generation = self._generation
+        shape = self.method
+        if shape == "set" and len(wanted) < SMALL_BATCH:
+            shape = "arrays"
+        query = load_query(shape, self._table, nullable=self.facts.nullable)
+        params = {"symbols": wanted, "interval": interval, "start": start, "end": end}
+        read = read_rows if shape == "rows" else read_arrays
+        step = parse_interval(interval)
+        bars = max(1, (to_ns(end) - to_ns(start)) // step)
 
         # Read-only: an attempt that fails half-way leaves nothing behind (its
         # partial result is dropped), so a retry cannot duplicate a bar.
         def attempt(wait: float) -> dict[str, Bars]:
             with (
-                self._pool.connection(timeout=min(wait, self._load_timeout)) as conn,
+                self._session(
+                    "load", deadline, wait, generation=generation, symbols=len(wanted), bars=bars
+                ) as conn,
                 conn.cursor().copy(query, params) as copy,
             ):
-                return read(copy, symbols, interval)
+                return read(copy, wanted, interval)
 
-        return self._retried("load", attempt)
+        found = self._retried("load", attempt)
+        return {symbol: found.get(symbol) or Bars.empty(symbol, interval) for symbol in wanted}
+
+    def fingerprints(
+        self,
+        symbols: Sequence[str],
+        interval: str,
+        ranges: Sequence[tuple[dt.datetime, dt.datetime]],
+    ) -> dict[str, tuple[Fingerprint, ...]]:
+        """Per symbol, one fingerprint per ``[start, end)`` range, computed by the server.
+
+        One aggregate query (count and MD5 per symbol and range); equal to
+        :func:`preopen.store.fingerprints_of` of the same bars. Bounded by
+        the load deadline.
+
+        Raises:
+            StoreTimeoutError: past the deadline.
+            StoreError: as :meth:`load`.
+        """
+        starts = [start for start, _ in ranges]
+        ends = [end for _, end in ranges]
+        wanted = self._check_request(symbols, interval, min(starts, default=_EPOCH),
+                                     max(ends, default=_EPOCH))
+        for start, end in ranges:
+            to_ns(start)
+            to_ns(end)
+        out: dict[str, list[Fingerprint]] = {s: [EMPTY] * len(ranges) for s in wanted}
+        if not wanted or not ranges:
+            return {symbol: tuple(found) for symbol, found in out.items()}
+        deadline = time.monotonic() + self.load_timeout
+        generation = self._generation
+        query = fingerprint_query(self._table)
+        params = {"symbols": wanted, "interval": interval, "starts": starts, "ends": ends}
+
+        def attempt(wait: float) -> list[tuple[object, ...]]:
+            with self._session(
+                "fingerprints", deadline, wait, generation=generation, symbols=len(wanted)
+            ) as conn:
+                return conn.execute(query, params).fetchall()
+
+        for index, k, count, digest in self._retried("fingerprints", attempt):
+            out[wanted[int(index) - 1]][int(k) - 1] = Fingerprint(int(count), str(digest))  # type: ignore[call-overload]
+        return {symbol: tuple(found) for symbol, found in out.items()}
 
     # -- write, symbols, close ------------------------------------------------
 
@@ -340,13 +426,7 @@ class PostgresStore:
                     f"cannot write {bars!r} as symbol {symbol!r} at interval {interval!r}",
                     url=self.url,
                 )
-        columns = sql.SQL("symbol, interval, ts, open, high, low, close, volume")
-        upsert = sql.SQL(
-            "insert into {table} ({columns}) select {columns} from preopen_upsert "
-            "on conflict (symbol, interval, ts) do update set open = excluded.open, "
-            "high = excluded.high, low = excluded.low, close = excluded.close, "
-            "volume = excluded.volume"
-        ).format(table=self._table, columns=columns)
+        upsert = upsert_query(self._table)
 
         # One transaction: the temp table, the COPY and the upsert commit
         # together or not at all. A connection lost before the commit rolls
@@ -355,7 +435,7 @@ class PostgresStore:
         # UPDATE with the same values leaves one copy. Either way, a retried
         # write leaves each bar exactly once.
         def attempt(wait: float) -> None:
-            with self._pool.connection(timeout=min(wait, self._load_timeout)) as conn:
+            with self._pool.connection(timeout=min(wait, self.load_timeout)) as conn:
                 try:
                     chunks = encode_bars(interval, bars_by_symbol, conn.info.encoding)
                 except ValueError as exc:
@@ -363,13 +443,8 @@ class PostgresStore:
                         f"postgresql stores timestamptz in microseconds: {exc}", url=self.url
                     ) from exc
                 with conn.transaction():
-                    conn.execute(
-                        "create temp table preopen_upsert (symbol text, interval text, "
-                        "ts timestamptz, open float8, high float8, low float8, close float8, "
-                        "volume float8) on commit drop"
-                    )
-                    copy_in = "copy preopen_upsert from stdin (format binary)"
-                    with conn.cursor().copy(copy_in) as copy:
+                    conn.execute(UPSERT_TABLE)
+                    with conn.cursor().copy(UPSERT_COPY) as copy:
                         for chunk in chunks:
                             copy.write(chunk)
                     conn.execute(upsert)
@@ -379,14 +454,12 @@ class PostgresStore:
 
     def symbols(self) -> tuple[str, ...]:
         """Every symbol with bars, sorted (a skip scan of the primary key)."""
-        query = sql.SQL(
-            "with recursive s(symbol) as (select min(symbol) from {table} union all "
-            "select (select min(b.symbol) from {table} b where b.symbol > s.symbol) from s "
-            "where s.symbol is not null) select symbol from s where symbol is not null"
-        ).format(table=self._table)
+        query = symbols_query(self._table)
+        deadline = time.monotonic() + self.load_timeout
+        generation = self._generation
 
         def attempt(wait: float) -> list[tuple[object, ...]]:
-            with self._pool.connection(timeout=min(wait, self._load_timeout)) as conn:
+            with self._session("symbols", deadline, wait, generation=generation) as conn:
                 return conn.execute(query).fetchall()
 
         rows = self._retried("symbols", attempt)
@@ -399,32 +472,8 @@ class PostgresStore:
         connection (with StoreError); a statement already running finishes.
         """
         self._closing.set()
-        # The pool first: it fails the calls waiting for a connection, which
-        # the executor's shutdown would otherwise wait for.
         self._pool.close(timeout=5.0)
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
 
     def __repr__(self) -> str:
         """The URL and table."""
         return f"PostgresStore({self.url!r}, table={self.table!r})"
-
-
-def _where(conninfo: str) -> tuple[str, int, str]:
-    params = conninfo_to_dict(conninfo)
-    host = str(params.get("host") or params.get("hostaddr") or "localhost")
-    try:
-        port = int(str(params.get("port") or 5432).split(",")[0])
-    except ValueError:
-        port = 5432
-    database = str(params.get("dbname") or params.get("user") or "")
-    return host, port, database
-
-
-def _split(symbols: list[str], parts: int) -> list[list[str]]:
-    if not symbols:
-        return []
-    if parts <= 1 or len(symbols) < _MIN_SPLIT:
-        return [symbols]
-    size = -(-len(symbols) // parts)
-    return [symbols[i : i + size] for i in range(0, len(symbols), size)]

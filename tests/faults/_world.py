@@ -35,7 +35,7 @@ def seed_sqlite(path, count: int, intervals=("5m",), seed: int = 3) -> tuple[str
     url = f"sqlite:///{path}"
     names = symbol_names(count)
     written = {}
-    store = open_store(url)
+    store = open_store(url, create=True)
     try:
         for interval in intervals:
             written[interval] = synthetic_bars(names, XNYS, SESSIONS, interval, seed=seed)

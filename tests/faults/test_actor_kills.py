@@ -46,7 +46,7 @@ WORLD: dict[str, object] = {}
 @pytest.fixture(scope="module", autouse=True)
 def world(tmp_path_factory):
     url, written = seed_sqlite(tmp_path_factory.mktemp("kills") / "bars.db", len(NAMES))
-    store = open_store(url)
+    store = open_store(url, create=True)
     WORLD.update(url=url, store=store, written=written["5m"])
     yield
     store.close()

@@ -50,7 +50,7 @@ def world(tmp_path_factory):
     nan_bars = Bars.from_records("S0006", "5m", records)
     friday = written["5m"][STORED_OUTSIDE].between(START, XNYS.close_at(dt.date(2024, 11, 22)))
     outside = plant(friday, Defect.OUTSIDE_SESSION, 1)  # 10 h after 15:55: Saturday 01:55
-    store = open_store(url)
+    store = open_store(url, create=True)
     store.write("5m", {"S0006": nan_bars, STORED_OUTSIDE: outside})
     yield url, good, store
     store.close()

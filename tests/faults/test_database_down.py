@@ -45,7 +45,7 @@ def hms(day, text):
 @pytest.fixture(scope="module")
 def real_store(tmp_path_factory):
     url, written = seed_sqlite(tmp_path_factory.mktemp("db-down") / "bars.db", len(NAMES))
-    store = open_store(url)
+    store = open_store(url, create=True)
     yield url, written["5m"], store
     store.close()
 

@@ -37,7 +37,7 @@ WORLD: dict[str, object] = {}
 @pytest.fixture(scope="module", autouse=True)
 def world(tmp_path_factory):
     url, written = seed_sqlite(tmp_path_factory.mktemp("loader-faults") / "bars.db", COUNT)
-    store = open_store(url)
+    store = open_store(url, create=True)
     WORLD.update(url=url, written=written["5m"], store=store)
     yield
     store.close()

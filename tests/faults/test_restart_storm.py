@@ -26,7 +26,7 @@ INTENSITY = 3
 @pytest.fixture(scope="module")
 def real_store(tmp_path_factory):
     url, _ = seed_sqlite(tmp_path_factory.mktemp("storm") / "bars.db", len(NAMES))
-    store = open_store(url)
+    store = open_store(url, create=True)
     yield url, store
     store.close()
 

@@ -15,6 +15,7 @@ import datetime as dt
 import re
 import threading
 import uuid
+from urllib.parse import urlsplit
 
 import numpy as np
 import psycopg
@@ -26,8 +27,12 @@ from preopen.calendar import get_calendar
 from preopen.errors import (
     StoreConnectionError,
     StoreError,
+    StoreInterruptedError,
     StoreSchemaError,
+    StoreTimeoutError,
     StoreUnavailableError,
+    is_store_wide,
+    is_transient,
 )
 from preopen.store import open_store
 from preopen.store._postgres import PostgresStore
@@ -422,3 +427,90 @@ def test_close_ends_a_load_that_is_retrying(running, cluster_table):
     finally:
         thread.join(JOIN)
         store.close()
+
+
+# -- deadlines, interrupt() and store-wide failures on a server that is down ------------
+
+def _retrying(store):
+    """An Event set at the store's first connection failure (it then retries)."""
+    retrying = threading.Event()
+    discard = store._discard
+
+    def on_failure(error):
+        discard(error)
+        retrying.set()
+
+    store._discard = on_failure
+    return retrying
+
+
+def _load_in_thread(store):
+    done, outcome = threading.Event(), []
+
+    def load():
+        try:
+            store.load(["S0000"], "5m", START, END)
+        except BaseException as exc:  # noqa: BLE001 - checked by the caller
+            outcome.append(exc)
+        done.set()
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    return thread, done, outcome
+
+
+def test_interrupt_ends_a_load_that_is_retrying(running, cluster_table):
+    store = PostgresStore(running.dsn, table=cluster_table, connect_timeout=5,
+                          retry_for=3600.0, load_timeout=3600.0)
+    retrying = _retrying(store)
+    running.stop()
+    thread, done, outcome = _load_in_thread(store)
+    try:
+        assert retrying.wait(JOIN)
+        store.interrupt()
+        assert done.wait(JOIN), "interrupt() did not end the retrying load"
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], StoreInterruptedError)
+    finally:
+        store.close()
+        thread.join(JOIN)
+
+
+def test_the_deadline_bounds_the_retries(running, cluster_table):
+    # The retry budget is an hour; the deadline, half a second, ends the load.
+    store = PostgresStore(running.dsn, table=cluster_table, connect_timeout=5,
+                          retry_for=3600.0, load_timeout=0.5)
+    running.stop()
+    thread, done, outcome = _load_in_thread(store)
+    try:
+        assert done.wait(JOIN)
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], StoreTimeoutError)
+        assert outcome[0].seconds == 0.5
+        assert is_store_wide(outcome[0])
+        assert is_transient(outcome[0])
+    finally:
+        store.close()
+        thread.join(JOIN)
+
+
+def test_a_server_that_stays_down_is_store_wide(running, cluster_table):
+    store = PostgresStore(running.dsn, table=cluster_table, connect_timeout=5, retry_for=0.5)
+    running.stop()
+    try:
+        with pytest.raises(StoreUnavailableError) as caught:
+            store.load(["S0000"], "5m", START, END)
+        assert is_store_wide(caught.value)
+        assert is_transient(caught.value)
+    finally:
+        store.close()
+
+
+def test_a_refused_login_is_store_wide(pg_dsn, shared):
+    _, table = shared
+    url = urlsplit(pg_dsn)._replace(netloc=f"preopen_no_such_role:pw@{urlsplit(pg_dsn).hostname}:"
+                                         f"{urlsplit(pg_dsn).port or 5432}").geturl()
+    with pytest.raises(StoreConnectionError) as caught:
+        open_store(url, table=table, connect_timeout=5)
+    assert is_store_wide(caught.value)
+    assert "pw@" not in str(caught.value)

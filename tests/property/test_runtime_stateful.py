@@ -47,7 +47,7 @@ def session_bars(symbol, interval, seed):
 @pytest.fixture(scope="module", autouse=True)
 def seeded(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('stateful') / 'bars.db'}"
-    store = open_store(url)
+    store = open_store(url, create=True)
     for interval in ("1m", "1d"):
         store.write(interval, {s: session_bars(s, interval, i) for i, s in enumerate(SYMBOLS)})
     store.close()

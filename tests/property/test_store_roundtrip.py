@@ -43,7 +43,7 @@ def bars_strategy(draw):
 
 @pytest.fixture(scope="module")
 def sqlite_store(tmp_path_factory):
-    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('rt')}/rt.db")
+    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('rt')}/rt.db", create=True)
     yield store
     store.close()
 

@@ -43,7 +43,7 @@ def session_bars(symbol, interval, first, last, seed):
 def store_url(tmp_path_factory):
     path = tmp_path_factory.mktemp("runtime") / "bars.db"
     url = f"sqlite:///{path}"
-    store = open_store(url)
+    store = open_store(url, create=True)
     for interval in ("1m", "1d"):
         store.write(interval, {s: session_bars(s, interval, dt.date(2024, 11, 11),
                                                dt.date(2024, 12, 3), i)

@@ -7,7 +7,16 @@ import pytest
 
 import preopen.store._sqlite as sqlite_module
 from preopen.calendar import get_calendar
-from preopen.errors import BarsError, StoreConnectionError, StoreError, StoreSchemaError
+from preopen.errors import (
+    BarsError,
+    SettingsError,
+    StoreError,
+    StoreSchemaError,
+    StoreUrlError,
+    StoreWideError,
+    is_store_wide,
+    is_transient,
+)
 from preopen.model import Bars
 from preopen.store import BarStore, open_store
 from preopen.store.synthetic import synthetic_bars
@@ -20,7 +29,7 @@ END = dt.datetime(2024, 7, 4, tzinfo=dt.UTC)
 
 @pytest.fixture
 def store(tmp_path):
-    s = open_store(f"sqlite:///{tmp_path}/bars.db")
+    s = open_store(f"sqlite:///{tmp_path}/bars.db", create=True)
     yield s
     s.close()
 
@@ -90,7 +99,7 @@ def test_concurrent_loads_from_threads(store):
 
 
 def test_a_table_name_from_the_url_or_the_argument(tmp_path):
-    by_url = open_store(f"sqlite:///{tmp_path}/t.db?table=mine")
+    by_url = open_store(f"sqlite:///{tmp_path}/t.db?table=mine", create=True)
     assert by_url.table == "mine"
     by_url.write("1m", synthetic_bars(["A"], XNYS, DAYS[:1], "1m"))
     by_url.close()
@@ -104,25 +113,46 @@ def test_wrong_columns_are_a_schema_error(tmp_path):
     conn.execute("create table bars (symbol text, ts integer, price real)")
     conn.commit()
     with pytest.raises(StoreSchemaError, match="lacks the columns interval, open"):
+        open_store(f"sqlite:///{tmp_path}/old.db", create=True)
+    with pytest.raises(StoreSchemaError, match="lacks the columns interval, open"):
         open_store(f"sqlite:///{tmp_path}/old.db")
 
 
 @pytest.mark.parametrize(
-    ("url", "error", "match"),
+    ("url", "table", "match"),
     [
-        ("mysql://h/db", StoreError, r"unknown scheme 'mysql'.*sqlite:///.*postgresql://"),
-        ("sqlite://", StoreError, "names no database file"),
-        ("sqlite:///:memory:", StoreError, "names no database file"),
-        ("sqlite:////nonexistent-dir/x/bars.db", StoreConnectionError, "cannot open"),
+        ("mysql://h/db", None, r"unknown scheme 'mysql'.*sqlite:///.*postgresql://"),
+        ("sqlite://", None, "a file"),
+        ("sqlite:///", None, "a file"),
+        ("sqlite:///:memory:", None, "not :memory:"),
+        ("sqlite://host/x.db", None, "no host"),
+        ("sqlite:///x.db", "myschema.bars", "plain table name on SQLite"),
+        ("sqlite:///x.db?table=myschema.bars", None, "plain table name on SQLite"),
+        ("sqlite:///x.db?table=bad;name", None, r"table='bad;name'"),
+        ("postgresql://h/db?table=bad;name", None, r"table='bad;name'"),
     ],
 )
-def test_bad_urls(url, error, match):
-    with pytest.raises(error, match=match):
-        open_store(url)
+def test_bad_urls_are_bad_input(url, table, match):
+    with pytest.raises(StoreUrlError, match=match) as caught:
+        open_store(url, table=table)
+    # Bad input, never retried: the CLI maps SettingsError to exit 2.
+    assert isinstance(caught.value, SettingsError)
+    assert isinstance(caught.value, ValueError)
+    assert is_store_wide(caught.value)
+    assert not is_transient(caught.value)
+
+
+def test_a_directory_that_cannot_hold_the_file(tmp_path):
+    with pytest.raises(StoreWideError, match="cannot open") as caught:
+        open_store("sqlite:////nonexistent-dir/x/bars.db", create=True)
+    assert is_store_wide(caught.value)
+    with pytest.raises(StoreSchemaError, match=r"does not exist.*seed"):
+        open_store("sqlite:////nonexistent-dir/x/bars.db")
+    assert not (tmp_path / "x.db").exists()
 
 
 def test_bad_table_name(tmp_path):
-    with pytest.raises(StoreError, match="table 'a b'"):
+    with pytest.raises(StoreError, match="table='a b'"):
         open_store(f"sqlite:///{tmp_path}/x.db", table="a b")
 
 
@@ -138,7 +168,7 @@ def test_bad_arguments(store):
 
 
 def test_closed_store_refuses(tmp_path):
-    s = open_store(f"sqlite:///{tmp_path}/c.db")
+    s = open_store(f"sqlite:///{tmp_path}/c.db", create=True)
     s.close()
     with pytest.raises(StoreError, match="closed"):
         s.load(["A"], "1m", START, END)
@@ -157,7 +187,7 @@ def test_base_exceptions_pass_through(store, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sqlite_module, "_records", boom)
+    monkeypatch.setattr(sqlite_module, "bars_from_blob", boom)
     store.write("1m", synthetic_bars(["A"], XNYS, DAYS[:1], "1m"))
     with pytest.raises(KeyboardInterrupt):
         store.load(["A"], "1m", START, END)

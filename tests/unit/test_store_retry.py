@@ -331,3 +331,15 @@ def test_a_bad_budget_names_the_value_and_what_is_accepted(value, from_url, show
     assert str(caught.value) == (
         f"retry_for={shown} is not accepted: use seconds, a number >= 0 (0: no retry)")
     assert caught.value.url == "postgresql://u@h/db"
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf"])
+def test_a_bad_retry_for_in_the_url_is_bad_input_before_any_connection(value):
+    from preopen.errors import SettingsError, StoreUrlError  # noqa: PLC0415
+    from preopen.store import open_store  # noqa: PLC0415
+
+    # Port 1: nothing listens; the URL is refused before anything is tried.
+    with pytest.raises(StoreUrlError, match=rf"retry_for='{value}'") as caught:
+        open_store(f"postgresql://u:pw@127.0.0.1:1/db?retry_for={value}", connect_timeout=1)
+    assert isinstance(caught.value, SettingsError)
+    assert "pw" not in str(caught.value)

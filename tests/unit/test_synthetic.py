@@ -49,7 +49,7 @@ def test_deterministic_by_seed():
 
 
 def test_seed_store_writes_every_row_and_reports_progress(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path}/seed.db")
+    store = open_store(f"sqlite:///{tmp_path}/seed.db", create=True)
     calls = []
     rows = seed_store(
         store, XNYS, 60, WEEK, ["1m", "1d"], progress=lambda d, t: calls.append((d, t))
