@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from preopen.model import Bars, SessionSnapshot, validate
+from preopen.model import Bars, SessionSnapshot
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -26,17 +25,12 @@ def assemble(
 ) -> SessionSnapshot:
     """Validate ``data`` against the calendar and freeze it as ``spec.session``'s snapshot.
 
-    The Bars are not copied: the snapshot refers to the loaders' read-only
-    arrays.
+    The Bars are concatenated once per interval into the snapshot's tables
+    (see ``SessionSnapshot.assemble``).
     """
-    report = validate(data, calendar, spec.trailing, spec.intervals)
-    return SessionSnapshot(
-        session=spec.session,
-        open=spec.open,
-        close=spec.close,
-        data=MappingProxyType(dict(data)),
-        report=report,
-        built_at=built_at,
+    return SessionSnapshot.assemble(
+        spec.session, spec.open, spec.close, data, calendar, spec.trailing, spec.intervals,
+        built_at,
     )
 
 
