@@ -19,7 +19,7 @@ if TYPE_CHECKING:
         SettingsError,
         StoreError,
     )
-    from preopen.model import Bars, SessionSnapshot, ValidationReport
+    from preopen.model import Bars, SessionSnapshot, SnapshotFollower, ValidationReport, attach
     from preopen.runtime import Runtime, RuntimeStatus
     from preopen.settings import Settings
     from preopen.store import BarStore, open_store
@@ -38,9 +38,11 @@ __all__ = [
     "Settings",
     "SettingsError",
     "SimulatedClock",
+    "SnapshotFollower",
     "StoreError",
     "SystemClock",
     "ValidationReport",
+    "attach",
     "get_calendar",
     "open_store",
 ]
@@ -60,9 +62,11 @@ _LAZY = {
     "Settings": "preopen.settings",
     "SettingsError": "preopen.errors",
     "SimulatedClock": "preopen.clock",
+    "SnapshotFollower": "preopen.model",
     "StoreError": "preopen.errors",
     "SystemClock": "preopen.clock",
     "ValidationReport": "preopen.model",
+    "attach": "preopen.model",
     "get_calendar": "preopen.calendar",
     "open_store": "preopen.store",
 }

@@ -59,6 +59,10 @@ class Settings:
         restart_intensity: restarts allowed within ``restart_period_s``
             before the supervisor gives up and stops the runtime.
         restart_period_s: the period of the restart intensity, in seconds.
+        publish_dir: where each frozen snapshot is published for other
+            processes (``preopen.attach``); empty: not published.
+        publish_keep: publications kept in ``publish_dir``, the current one
+            included; older ones are removed.
     """
 
     enabled: bool = True
@@ -76,6 +80,8 @@ class Settings:
     max_attempts: int = 3
     restart_intensity: int = 5
     restart_period_s: float = 60.0
+    publish_dir: str = ""
+    publish_keep: int = 2
 
     def __post_init__(self) -> None:
         """Check every value; see :meth:`load` for where values come from."""
@@ -255,6 +261,8 @@ def _check(s: Settings) -> None:
     _check_range("max_attempts", s.max_attempts, 1, 100)
     _check_range("restart_intensity", s.restart_intensity, 1, 10_000)
     _check_range("restart_period_s", s.restart_period_s, 0.001, 86_400.0)
+    _check_range("publish_keep", s.publish_keep, 1, 100)
+    _check_publish_dir(s.publish_dir)
     _check_intervals(s.intervals)
     if not s.store.startswith(_STORE_SCHEMES):
         raise SettingsError("store", s.store, "a URL starting with " + " or ".join(_STORE_SCHEMES))
@@ -267,6 +275,16 @@ def _check(s: Settings) -> None:
         dupes = sorted({x for x in s.symbols if s.symbols.count(x) > 1})
         raise SettingsError("symbols", dupes[0], "each symbol once")
     _check_window(s)
+
+
+def _check_publish_dir(path: str) -> None:
+    """Empty, or an absolute path that is not an existing non-directory."""
+    if not path:
+        return
+    if "\0" in path or not os.path.isabs(path):  # noqa: PTH117 - a string check, no I/O
+        raise SettingsError("publish_dir", path, "an absolute directory path, or empty")
+    if os.path.exists(path) and not os.path.isdir(path):  # noqa: PTH110, PTH112
+        raise SettingsError("publish_dir", path, "a directory (this path is a file), or empty")
 
 
 def _check_intervals(intervals: tuple[str, ...]) -> None:

@@ -54,6 +54,7 @@ def attach(path: str | os.PathLike[str], *, verify: bool = False) -> SessionSnap
         SnapshotFileError: the manifest or a file is missing, truncated or
             corrupt (names it); ChecksumMismatchError when verifying.
     """
+    optional("pyarrow", "attaching a published snapshot")
     manifest_path = _manifest_path(path)
     manifest = read_manifest(manifest_path)
     return _attach(manifest_path.parent, manifest, verify=verify)
@@ -212,7 +213,12 @@ class SnapshotFollower:
     """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
-        """Follow ``directory`` (nothing is read until :meth:`snapshot`)."""
+        """Follow ``directory`` (nothing is read until :meth:`snapshot`).
+
+        Raises:
+            MissingExtraError: pyarrow is not installed (``preopen[arrow]``).
+        """
+        optional("pyarrow", "following a published snapshot")
         self.directory = Path(directory)
         self._manifest_path = self.directory / MANIFEST
         self._seen: tuple[int, int, int] | None = None

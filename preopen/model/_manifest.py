@@ -175,7 +175,7 @@ def read_manifest(path: Path) -> Manifest:
             session=dt.date.fromisoformat(raw["session"]),
             open=_instant(raw["open"], zone),
             close=_instant(raw["close"], zone),
-            built_at=_instant(raw["built_at"], zone),
+            built_at=_instant(raw["built_at"], None),
             symbols=int(raw["symbols"]),
             bars=int(raw["bars"]),
             nbytes=int(raw["bytes"]),

@@ -226,6 +226,11 @@ class ValidationReport:
         """Refuse: reports are immutable."""
         raise AttributeError(f"ValidationReport is immutable: cannot set {name!r}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle support (the counts are copied)."""
+        counts = np.array(self.counts)
+        return (ValidationReport.from_counts, (self.symbols, self.intervals, counts))
+
     def entry(self, symbol: str, interval: str) -> SymbolReport | None:
         """The entry of one (symbol, interval), None when the report has none."""
         if interval not in self.intervals:
