@@ -204,8 +204,18 @@ def _check_slice(  # noqa: PLR0917 - the slice and where its counts go
 ) -> None:
     first, last = int(table.offsets[lo]), int(table.offsets[hi])
     m = hi - lo
+    starts = table.offsets[lo:hi] - first
     lengths = np.diff(table.offsets[lo : hi + 1])
-    codes = np.repeat(np.arange(m, dtype=np.intp), lengths)
+    nonempty = lengths > 0
+
+    def count(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
+        """Per symbol, how many of its bars are in ``mask`` (one pass, no copy)."""
+        sums = np.zeros(m, np.int64)
+        if mask.shape[0]:
+            # Only symbols with bars: their starts rise strictly and the last runs to the end.
+            sums[nonempty] = np.add.reduceat(mask, starts[nonempty], dtype=np.int64)
+        return sums
+
     ts = table.ts[first:last]
     expected = expected_count(grid)
     position = np.searchsorted(grid.stamps, ts)
@@ -218,25 +228,25 @@ def _check_slice(  # noqa: PLR0917 - the slice and where its counts go
         inside = (session >= 0) & (ts < grid.closes[np.maximum(session, 0)])
     else:
         inside = np.zeros(ts.shape[0], dtype=bool)
+    del session
     with np.errstate(invalid="ignore"):
-        bad = np.zeros(ts.shape[0], dtype=bool)
+        # NaN compares False: ``0 < x < inf`` is false for NaN, infinities and x <= 0.
+        good = np.ones(ts.shape[0], dtype=bool)
         for column in (table.open, table.high, table.low, table.close):
             part = column[first:last]
-            bad |= ~(np.isfinite(part) & (part > 0))
-        high_below_low = table.high[first:last] < table.low[first:last]
+            good &= part > 0
+            good &= part < np.inf
+        out[:, _F["bad_prices"]] = lengths - count(good)
+        del good
+        out[:, _F["high_below_low"]] = count(table.high[first:last] < table.low[first:last])
         volume = table.volume[first:last]
-        bad_volume = ~(np.isfinite(volume) & (volume >= 0))
-
-    def count(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
-        return np.bincount(codes[mask], minlength=m).astype(np.int64)
-
-    out[:, _F["found"]] = count(on_grid)
-    out[:, _F["bad_prices"]] = count(bad)
-    out[:, _F["high_below_low"]] = count(high_below_low)
-    out[:, _F["negative_volume"]] = count(bad_volume)
-    out[:, _F["outside_session"]] = count(~inside)
+        out[:, _F["negative_volume"]] = lengths - count((volume >= 0) & (volume < np.inf))
+    found = count(on_grid)
+    out[:, _F["found"]] = found
+    out[:, _F["outside_session"]] = lengths - count(inside)
     out[:, _F["misaligned"]] = count(inside & ~on_grid)
-    out[:, _F["gaps"]] = _gaps(codes[on_grid], position[on_grid], breaks, m)
+    codes = np.repeat(np.arange(m, dtype=np.intp), found)
+    out[:, _F["gaps"]] = _gaps(codes, position[on_grid], breaks, m)
 
 
 def _breaks(grid: SessionGrid, interval: str) -> NDArray[np.int64]:
@@ -274,15 +284,22 @@ def _gaps(
         has[codes[starts]] = True
         head = position[starts]
         lead = head > 0
-        np.add.at(gaps, codes[starts][lead], _missing_runs(breaks, 0, head[lead] - 1))
+        gaps += _per_symbol(codes[starts][lead], _missing_runs(breaks, 0, head[lead] - 1), m)
         tail = position[ends]
         trail = tail < expected - 1
-        np.add.at(gaps, codes[ends][trail], _missing_runs(breaks, tail[trail] + 1, expected - 1))
+        gaps += _per_symbol(
+            codes[ends][trail], _missing_runs(breaks, tail[trail] + 1, expected - 1), m
+        )
         inner = ~new[1:] & (position[1:] > position[:-1] + 1)
         a, b = position[:-1][inner] + 1, position[1:][inner] - 1
-        np.add.at(gaps, codes[1:][inner], _missing_runs(breaks, a, b))
+        gaps += _per_symbol(codes[1:][inner], _missing_runs(breaks, a, b), m)
     gaps[~has] = _missing_runs(breaks, 0, expected - 1)
     return gaps
+
+
+def _per_symbol(codes: NDArray[np.intp], runs: NDArray[np.int64], m: int) -> NDArray[np.int64]:
+    """Sum ``runs`` per symbol code (exact: the counts are far below 2**53)."""
+    return np.bincount(codes, weights=runs, minlength=m).astype(np.int64)
 
 
 def check_bars(symbol: str, interval: str, bars: Bars | None, grid: SessionGrid) -> SymbolReport:
