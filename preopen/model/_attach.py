@@ -57,7 +57,7 @@ def attach(path: str | os.PathLike[str], *, verify: bool = False) -> SessionSnap
     optional("pyarrow", "attaching a published snapshot")
     manifest_path = _manifest_path(path)
     manifest = read_manifest(manifest_path)
-    return _attach(manifest_path.parent, manifest, verify=verify)
+    return _attach(manifest_path.parent, manifest, verify=verify)[0]
 
 
 def verify_published(path: str | os.PathLike[str]) -> int:
@@ -99,15 +99,21 @@ def _checked(root: Path, entry: FileEntry) -> Path:
     return path
 
 
-def _attach(root: Path, manifest: Manifest, *, verify: bool) -> SessionSnapshot:
+#: A symbol dictionary as read (a pyarrow array) and the tuple made of it.
+Known = tuple[Any, tuple[str, ...]]
+
+
+def _attach(
+    root: Path, manifest: Manifest, *, verify: bool, known: Known | None = None
+) -> tuple[SessionSnapshot, Known | None]:
+    """Attach; ``known`` is a dictionary already turned into a tuple (a previous session's)."""
     pa = optional("pyarrow", "attaching a published snapshot")
     if verify:
         _verify(root, manifest)
     opened: dict[str, tuple[tuple[str, ...], NDArray[np.int64], Columns]] = {}
-    shared: tuple[str, ...] | None = None
     for interval, (arrow, offsets_file, bars) in manifest.tables.items():
-        opened[interval] = _open_table(pa, root, arrow, offsets_file, bars, shared)
-        shared = opened[interval][0]
+        symbols, offsets, columns, known = _open_table(pa, root, arrow, offsets_file, bars, known)
+        opened[interval] = (symbols, offsets, columns)
     names = [symbols for symbols, _, _ in opened.values()]
     union = names[0] if names and all(n is names[0] for n in names) else tuple(
         sorted(set().union(*names))
@@ -124,10 +130,11 @@ def _attach(root: Path, manifest: Manifest, *, verify: bool) -> SessionSnapshot:
         except ValueError as exc:
             path = root / manifest.tables[interval][1].file
             raise SnapshotFileError(str(path), str(exc)) from None
-    return SessionSnapshot(
+    snapshot = SessionSnapshot(
         manifest.session, manifest.open, manifest.close, report=report,
         built_at=manifest.built_at, tables=tables,
     )
+    return snapshot, known
 
 
 def _report(root: Path, manifest: Manifest, symbols: tuple[str, ...]) -> ValidationReport:
@@ -144,7 +151,8 @@ def _report(root: Path, manifest: Manifest, symbols: tuple[str, ...]) -> Validat
         raise SnapshotFileError(
             str(path), f"has counts {counts.dtype} {counts.shape}, the manifest implies {want}"
         )
-    return ValidationReport.from_counts(symbols, intervals, counts)
+    # The symbols come from the files' dictionaries, sorted when published.
+    return ValidationReport.from_counts(symbols, intervals, counts, trusted=True)
 
 
 def _open_table(  # noqa: PLR0917 - one interval's files and what they are checked against
@@ -153,8 +161,8 @@ def _open_table(  # noqa: PLR0917 - one interval's files and what they are check
     arrow: FileEntry,
     offsets_entry: FileEntry,
     bars: int,
-    shared: tuple[str, ...] | None,
-) -> tuple[tuple[str, ...], NDArray[np.int64], Columns]:
+    known: Known | None,
+) -> tuple[tuple[str, ...], NDArray[np.int64], Columns, Known]:
     path = _checked(root, arrow)
     offsets_path = _checked(root, offsets_entry)
     try:
@@ -174,14 +182,14 @@ def _open_table(  # noqa: PLR0917 - one interval's files and what they are check
     except (OSError, ValueError) as exc:
         raise SnapshotFileError(str(offsets_path), f"is not an offsets file ({exc})") from None
     dictionary = batch.column(0).dictionary
-    same = shared is not None and len(shared) == len(dictionary)
-    if shared is not None and same and dictionary.equals(pa.array(shared)):
-        symbols = shared  # one tuple for every interval
+    if known is not None and dictionary.equals(known[0]):
+        symbols = known[1]  # one tuple for every interval, and session after session
     else:
         symbols = tuple(dictionary.to_pylist())
+        known = (dictionary, symbols)
     ts = _numpy(batch.column(1), np.int64)
     o, h, lo, c, v = (_numpy(batch.column(i), np.float64) for i in range(2, 7))
-    return symbols, offsets, (ts, o, h, lo, c, v)
+    return symbols, offsets, (ts, o, h, lo, c, v), known
 
 
 def _numpy(array: Any, dtype: type[np.generic]) -> NDArray[Any]:  # noqa: ANN401 - pyarrow
@@ -225,6 +233,7 @@ class SnapshotFollower:
         self._current: SessionSnapshot | None = None
         self._manifest: Manifest | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._known: Known | None = None
 
     @property
     def manifest(self) -> Manifest | None:
@@ -254,7 +263,7 @@ class SnapshotFollower:
         for attempt in range(2):
             manifest = read_manifest(self._manifest_path)
             try:
-                snapshot = _attach(self.directory, manifest, verify=False)
+                snapshot, known = _attach(self.directory, manifest, verify=False, known=self._known)
             except SnapshotFileError:
                 # Superseded and pruned between reading the manifest and mapping: read it again.
                 if attempt or self._stamp() == stamp:
@@ -262,6 +271,7 @@ class SnapshotFollower:
                 stamp = self._stamp()
                 continue
             self._seen, self._current, self._manifest = stamp, snapshot, manifest
+            self._known = known
             return snapshot
         raise AssertionError  # pragma: no cover - the loop returns or raises
 

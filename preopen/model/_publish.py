@@ -48,6 +48,9 @@ class Publication:
         nbytes: bytes written.
         seconds: how long writing, syncing and flipping took.
         removed: older publications removed (folder names).
+        flipped_at_ns: ``time.monotonic_ns()`` right after the manifest was
+            replaced (the system-wide monotonic clock: comparable with what
+            readers on this machine measure).
     """
 
     directory: Path
@@ -56,6 +59,7 @@ class Publication:
     nbytes: int
     seconds: float
     removed: tuple[str, ...]
+    flipped_at_ns: int
 
 
 def publish_snapshot(
@@ -128,7 +132,7 @@ def publish_snapshot(
                 "failed_symbols": list(report.failed_symbols),
             },
         )
-        _flip(root, manifest.to_json())
+        flipped_at_ns = _flip(root, manifest.to_json())
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         if final.exists() and _current_name(root) != name:
@@ -136,7 +140,8 @@ def publish_snapshot(
         raise
     removed = _prune(root, keep)
     written = sum(entry.size for entry in manifest.files())
-    return Publication(root, name, sequence, written, time.perf_counter() - started, removed)
+    seconds = time.perf_counter() - started
+    return Publication(root, name, sequence, written, seconds, removed, flipped_at_ns)
 
 
 def _guard(path: Path, action: Any) -> Any:  # noqa: ANN401 - whatever the action returns
@@ -178,16 +183,18 @@ def _sync_dir(path: Path) -> None:
         _sync(path)
 
 
-def _flip(root: Path, manifest: dict[str, Any]) -> None:
+def _flip(root: Path, manifest: dict[str, Any]) -> int:
     """Make the manifest current: write it aside, sync it, rename it over the old one."""
     temporary = root / f".{MANIFEST}.{os.getpid()}.tmp"
     try:
         _guard(temporary, lambda: temporary.write_text(json.dumps(manifest, indent=1)))
         _guard(temporary, lambda: _sync(temporary))
         _guard(root / MANIFEST, lambda: temporary.replace(root / MANIFEST))
+        flipped_at_ns = time.monotonic_ns()
     finally:
         temporary.unlink(missing_ok=True)
     _sync_dir(root)
+    return flipped_at_ns
 
 
 def _publications(root: Path) -> list[tuple[int, str]]:

@@ -183,9 +183,20 @@ class ValidationReport:
 
     @classmethod
     def from_counts(
-        cls, symbols: tuple[str, ...], intervals: tuple[str, ...], counts: NDArray[np.int64]
+        cls,
+        symbols: tuple[str, ...],
+        intervals: tuple[str, ...],
+        counts: NDArray[np.int64],
+        *,
+        trusted: bool = False,
     ) -> ValidationReport:
         """Wrap counts made by :func:`~preopen.model.validate` or read from a published file.
+
+        Args:
+            symbols: the symbols, sorted and unique.
+            intervals: the intervals, sorted and unique.
+            counts: int64 (intervals, symbols, COUNT_FIELDS).
+            trusted: skip the check that the symbols are sorted (O(n log n)).
 
         Raises:
             BarsError: a shape that does not match the symbols and intervals.
@@ -194,7 +205,8 @@ class ValidationReport:
         if counts.shape != shape or counts.dtype != np.int64:
             got = f"{counts.dtype} {counts.shape}"
             raise BarsError(f"report counts must be int64 {shape}, got {got}")
-        if list(symbols) != sorted(set(symbols)) or list(intervals) != sorted(set(intervals)):
+        unsorted = not trusted and list(symbols) != sorted(set(symbols))
+        if unsorted or list(intervals) != sorted(set(intervals)):
             raise BarsError("report symbols and intervals must be sorted and unique")
         report = cls.__new__(cls)
         report._init(symbols, intervals, counts)  # noqa: SLF001 - the other constructor
