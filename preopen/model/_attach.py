@@ -140,7 +140,8 @@ def _attach(
 def _report(root: Path, manifest: Manifest, symbols: tuple[str, ...]) -> ValidationReport:
     path = _checked(root, manifest.report)
     try:
-        counts = np.load(path, mmap_mode="r", allow_pickle=False)
+        # A plain ndarray over the mapping: np.memmap's subclass hooks cost on every operation.
+        counts = np.load(path, mmap_mode="r", allow_pickle=False).view(np.ndarray)
     except (OSError, ValueError) as exc:
         raise SnapshotFileError(str(path), f"is not a report ({exc})") from None
     if manifest.report_symbols is not None:
