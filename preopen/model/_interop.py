@@ -22,9 +22,11 @@ if TYPE_CHECKING:
     from preopen.model._table import BarTable
 
 __all__ = [
+    "bars_stream",
     "bars_to_arrow",
     "bars_to_pandas",
     "optional",
+    "table_stream",
     "table_to_arrow",
     "table_to_batch",
     "table_to_pandas",
@@ -125,3 +127,26 @@ def bars_to_pandas(bars: Bars) -> Any:  # noqa: ANN401 - a pandas.DataFrame
     columns: dict[str, Any] = {"ts": _ts(pd, bars.ts)}
     columns.update((name, getattr(bars, name)) for name in FIELDS[1:])
     return _frame(pd, columns)
+
+
+def _price_columns(owner: Bars | BarTable) -> list[Any]:
+    from preopen.model._arrow_c import Column  # noqa: PLC0415 - ctypes loads on use
+
+    columns = [Column("ts", "tsn:UTC", [None, owner.ts])]
+    columns.extend(Column(name, "g", [None, getattr(owner, name)]) for name in FIELDS[1:])
+    return columns
+
+
+def table_stream(table: BarTable) -> object:
+    """An Arrow C stream capsule of the table (see :mod:`preopen.model._arrow_c`), no pyarrow."""
+    from preopen.model._arrow_c import Column, export_stream  # noqa: PLC0415
+
+    symbol = Column("symbol", "i", [None, table.symbol_codes()], dictionary=table.symbols)
+    return export_stream([symbol, *_price_columns(table)])
+
+
+def bars_stream(bars: Bars) -> object:
+    """An Arrow C stream capsule of one symbol's bars, no pyarrow."""
+    from preopen.model._arrow_c import export_stream  # noqa: PLC0415
+
+    return export_stream(_price_columns(bars))

@@ -302,10 +302,13 @@ class BarTable:
     def __arrow_c_stream__(self, requested_schema: object = None) -> object:
         """The Arrow PyCapsule stream protocol: ``pyarrow.table(t)``, ``polars.DataFrame(t)``.
 
-        Raises:
-            MissingExtraError: pyarrow is not installed (``preopen[arrow]``).
+        Produced with ctypes (the Arrow C data interface): no pyarrow needed,
+        and the consumer reads the numpy columns themselves.
         """
-        return self.to_arrow().__arrow_c_stream__(requested_schema)
+        del requested_schema  # the columns have one type each; a consumer casts if it must
+        from preopen.model import _interop  # noqa: PLC0415 - ctypes loads on use
+
+        return _interop.table_stream(self)
 
 
 def _read_only(array: NDArray[Any]) -> NDArray[Any]:

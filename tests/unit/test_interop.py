@@ -48,6 +48,8 @@ def test_to_arrow_is_zero_copy_with_a_dictionary_symbol(table):
 
 def test_pyarrow_reads_the_capsule_stream_without_copy(table):
     arrow = pa.table(table)
+    assert arrow.schema.field("symbol").type == pa.dictionary(pa.int32(), pa.string())
+    assert arrow.column("symbol").to_pylist() == table.to_arrow().column("symbol").to_pylist()
     for name in ("ts", *PRICES):
         assert data_address(arrow.column(name).chunk(0)) == getattr(table, name).ctypes.data
     bars = table.bars("BBB")
@@ -113,7 +115,6 @@ def test_no_optional_package_is_imported_by_the_core():
 
 @pytest.mark.parametrize(("module", "call", "extra"), [
     ("pyarrow", "table.to_arrow()", "arrow"),
-    ("pyarrow", "table.__arrow_c_stream__()", "arrow"),
     ("pandas", "table.bars('A').to_pandas()", "pandas"),
     ("pyarrow", "preopen.model.attach('/nonexistent-dir-for-test/manifest.json')", "arrow"),
 ])
@@ -135,3 +136,40 @@ def test_a_missing_extra_names_what_to_install(module, call, extra):
     assert done.returncode == 0, done.stderr
     assert f"pip install 'preopen[{extra}]'" in done.stdout
     assert "True" in done.stdout
+
+
+def test_the_capsule_stream_needs_no_pyarrow_polars_reads_it_without_copy():
+    done = run("""
+        import sys
+        sys.modules["pyarrow"] = None  # as if not installed
+        import numpy as np
+        import polars as pl
+        import preopen.model
+        ts = np.array([1_720_013_400_000_000_000, 1_720_013_460_000_000_000])
+        def bars(symbol):
+            p = [1.0, 2.0]
+            return preopen.model.Bars.from_arrays(symbol, "1m", ts, p, p, p, p, [5.0, 6.0])
+        table = preopen.model.BarTable.from_bars("1m", {"A": bars("A"), "B": bars("B")})
+        frame = pl.DataFrame(table)
+        print(frame["symbol"].cast(pl.String).to_list(), frame["volume"].to_list(),
+              np.shares_memory(frame["close"].to_numpy(), table.close))
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["['A',", "'A',", "'B',", "'B']", "[5.0,", "6.0,", "5.0,",
+                                   "6.0]", "True"]
+
+
+def test_every_exported_struct_is_released():
+    import gc  # noqa: PLC0415
+
+    from preopen.model import _arrow_c  # noqa: PLC0415 - the registry of exported structs
+
+    table = BarTable.from_bars("1m", synthetic_bars(["AAA", "BBB"], XNYS, DAYS, "1m"))
+    frames = [pa.table(table), pl.DataFrame(table), pl.from_arrow(table)]
+    frames.append(pa.table(table.bars("AAA")))
+    unread = table.__arrow_c_stream__()
+    assert _arrow_c._KEEP  # the arrays are alive while the readers hold them
+    del frames, unread
+    gc.collect()
+    assert not _arrow_c._KEEP
+    assert not _arrow_c._CAPSULES
