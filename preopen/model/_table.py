@@ -10,6 +10,7 @@ whose columns are slices of the table's (views, no copy).
 
 from __future__ import annotations
 
+import mmap
 from bisect import bisect_left
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -170,7 +171,7 @@ class BarTable:
         lengths = np.fromiter((len(b) for b in parts), np.int64, len(parts))
         offsets = np.zeros(len(parts) + 1, np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        columns = [_concat([getattr(b, name) for b in parts], name) for name in FIELDS]
+        columns = _concat_columns(parts, int(offsets[-1]))
         n = len(parts)
         duplicates = np.fromiter((b.repairs.duplicates_dropped for b in parts), np.int64, n)
         unsorted = np.fromiter((b.repairs.was_unsorted for b in parts), np.bool_, len(parts))
@@ -318,11 +319,33 @@ def _read_only(array: NDArray[Any]) -> NDArray[Any]:
     return array.view()
 
 
-def _concat(parts: list[NDArray[Any]], name: str) -> NDArray[Any]:
-    dtype = np.int64 if name == "ts" else np.float64
-    out = np.concatenate(parts) if parts else np.empty(0, dtype)
-    out.flags.writeable = False
-    return out
+#: Columns at least this large live in an anonymous mapping of their own (see below).
+_MAPPED_BYTES = 4 << 20
+
+
+def _concat_columns(parts: list[Bars], total: int) -> list[NDArray[Any]]:
+    """The six columns of ``parts`` concatenated, each written once, read-only.
+
+    A large table's columns are one anonymous ``mmap`` (48 bytes a bar,
+    column after column) rather than numpy allocations: numpy asks the
+    kernel for transparent huge pages on large arrays, and where the kernel
+    compacts memory for them (``defrag = madvise``, the default) writing a
+    fresh gigabyte cost 3.1 s of CPU here against 0.9 s with 4 KiB pages.
+    The mapping is released with the last array that views it.
+    """
+    if 48 * total >= _MAPPED_BYTES:
+        buffer = mmap.mmap(-1, 48 * total)
+        outs = [
+            np.frombuffer(buffer, np.int64 if k == 0 else np.float64, total, 8 * total * k)
+            for k in range(len(FIELDS))
+        ]
+    else:
+        outs = [np.empty(total, np.int64 if k == 0 else np.float64) for k in range(len(FIELDS))]
+    for name, out in zip(FIELDS, outs, strict=True):
+        if parts:
+            np.concatenate([getattr(b, name) for b in parts], out=out)
+        out.flags.writeable = False
+    return outs
 
 
 def _unpickle(  # noqa: PLR0917 - the pickled state, in order

@@ -186,3 +186,24 @@ def test_old_keyword_construction_still_works():
                         tables={"1m": snap.table("1m")})
     empty = Bars.empty("Z", "1m")
     assert len(BarTable.from_bars("1m", {"Z": empty}).bars("Z")) == 0
+
+
+def test_a_large_table_lives_in_one_anonymous_mapping():
+    import mmap  # noqa: PLC0415
+
+    data = loaded(70, ("1m",))  # 70 x 1,380 bars x 48 bytes: above the 4 MiB threshold
+    table = BarTable.from_bars("1m", {s: b for (s, _), b in data.items()})
+    assert table.nbytes >= 4 << 20
+
+    def root(array):
+        while isinstance(array, np.ndarray) and array.base is not None:
+            array = array.base
+        return array.obj if isinstance(array, memoryview) else array
+
+    assert isinstance(root(table.close), mmap.mmap)
+    assert root(table.ts) is root(table.volume)  # one mapping, column after column
+    assert not table.close.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        table.bars("S001").close[0] = 1.0
+    for (symbol, _), bars in data.items():
+        assert table.bars(symbol).equals(bars)
