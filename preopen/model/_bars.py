@@ -211,7 +211,9 @@ class Bars:
     def from_records(cls, symbol: str, interval: str, records: NDArray[Any]) -> Bars:
         """Build Bars from a structured array with the fields of :data:`FIELDS`.
 
-        The fields are copied into six contiguous columns (one pass each).
+        The fields are copied into six contiguous columns: packed native rows
+        of :data:`RECORD_DTYPE` in one copy (a transpose), anything else
+        field by field.
 
         Raises:
             BarsError: bad symbol or interval, or missing fields.
@@ -224,9 +226,14 @@ class Bars:
                 f"one-dimensional array, got dtype {records.dtype} shape {records.shape}"
             )
         _check_names(symbol, interval)
-        columns: list[NDArray[Any]] = [
-            _frozen(np.array(_ts_column(symbol, records["ts"]), dtype=np.int64))
-        ]
+        if records.dtype == RECORD_DTYPE and records.flags.c_contiguous:
+            # One copy for all six: the rows' int64 words, transposed into a (6, n) block.
+            words = records.view(np.int64).reshape(records.shape[0], len(FIELDS))
+            block = np.ascontiguousarray(words.T)
+            block.flags.writeable = False
+            columns = [block[0], *(block[k].view(np.float64) for k in range(1, len(FIELDS)))]
+            return cls._finish(symbol, interval, columns)
+        columns = [_frozen(np.array(_ts_column(symbol, records["ts"]), dtype=np.int64))]
         columns.extend(_frozen(np.array(records[name], dtype=np.float64)) for name in _PRICE_FIELDS)
         return cls._finish(symbol, interval, columns)
 
