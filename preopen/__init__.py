@@ -31,7 +31,7 @@ if TYPE_CHECKING:
         StoreSchemaError,
         StoreUnavailableError,
     )
-    from preopen.model import Bars, SessionSnapshot, ValidationReport
+    from preopen.model import Bars, SessionSnapshot, SnapshotFollower, ValidationReport, attach
     from preopen.runtime import Runtime
     from preopen.settings import Settings
     from preopen.status import Event, EventKind, Progress, RuntimeStatus
@@ -62,12 +62,14 @@ __all__ = [
     "Settings",
     "SettingsError",
     "SimulatedClock",
+    "SnapshotFollower",
     "StoreConnectionError",
     "StoreError",
     "StoreSchemaError",
     "StoreUnavailableError",
     "SystemClock",
     "ValidationReport",
+    "attach",
     "get_calendar",
     "open_store",
 ]
@@ -110,12 +112,14 @@ _LAZY = {
     "Settings": "preopen.settings",
     "SettingsError": "preopen.errors",
     "SimulatedClock": "preopen.clock",
+    "SnapshotFollower": "preopen.model",
     "StoreConnectionError": "preopen.errors",
     "StoreError": "preopen.errors",
     "StoreSchemaError": "preopen.errors",
     "StoreUnavailableError": "preopen.errors",
     "SystemClock": "preopen.clock",
     "ValidationReport": "preopen.model",
+    "attach": "preopen.model",
     "get_calendar": "preopen.calendar",
     "open_store": "preopen.store",
 }

@@ -19,14 +19,18 @@ __all__ = [
     "BarsError",
     "CalendarError",
     "CalendarFileError",
+    "ChecksumMismatchError",
     "DateOutOfRangeError",
     "EscalationError",
+    "MissingExtraError",
     "NoSnapshotError",
     "NotASessionError",
     "PreopenError",
     "PreopenTimeoutError",
+    "PublishError",
     "RuntimeStoppedError",
     "SettingsError",
+    "SnapshotFileError",
     "StoreConnectionError",
     "StoreDataError",
     "StoreError",
@@ -477,3 +481,64 @@ def redact_url(url: object) -> str:
     userinfo, hostpart = rest[:at], rest[at + 1 :]
     user, colon, _ = userinfo.partition(":")
     return f"{scheme}://{user}{':***' if colon else ''}@{hostpart}"
+
+
+class MissingExtraError(PreopenError, ImportError):
+    """A call needs an optional package that is not installed.
+
+    Attributes:
+        module: the module that could not be imported (``pyarrow``).
+        extra: the preopen extra that installs it (``arrow``).
+    """
+
+    def __init__(self, module: str, extra: str, what: str = "") -> None:
+        self.module = module
+        self.extra = extra
+        needs = f"{what} needs " if what else ""
+        super().__init__(
+            f"{needs}{module}, which is not installed: pip install 'preopen[{extra}]'",
+            name=module,
+        )
+
+
+class PublishError(PreopenError, OSError):
+    """A snapshot could not be published; what was published before is untouched.
+
+    Attributes:
+        path: the file or directory that failed.
+        reason: what went wrong.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"couldn't publish the snapshot to {path}: {reason}")
+
+
+class SnapshotFileError(PreopenError, OSError):
+    """A published snapshot cannot be attached: a file missing, truncated or corrupt.
+
+    Attributes:
+        path: the file at fault.
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"published snapshot file {path}: {reason}")
+
+
+class ChecksumMismatchError(SnapshotFileError):
+    """A published file's SHA-256 differs from the one its manifest records.
+
+    Attributes:
+        path: the file at fault.
+        expected: the manifest's digest.
+        actual: the file's digest.
+    """
+
+    def __init__(self, path: str, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(path, f"sha256 {actual} does not match the manifest's {expected}")

@@ -72,6 +72,10 @@ class Settings:
         load_timeout_s: the deadline of one store call (a batch's load), in
             seconds: past it the load fails as transient and is retried;
             at most the prefetch window.
+        publish_dir: where each frozen snapshot is published for other
+            processes (``preopen.attach``); empty: not published.
+        publish_keep: publications kept in ``publish_dir``, the current one
+            included; older ones are removed.
     """
 
     enabled: bool = True
@@ -91,6 +95,8 @@ class Settings:
     restart_period_s: float = 60.0
     horizon_warning_sessions: int = 20
     load_timeout_s: float = 60.0
+    publish_dir: str = ""
+    publish_keep: int = 2
 
     def __post_init__(self) -> None:
         """Check every value's type and range; see :meth:`load` for where values come from.
@@ -320,6 +326,8 @@ def _check(s: Settings) -> None:
     _check_range("restart_period_s", s.restart_period_s, 0.001, 86_400.0)
     _check_range("load_timeout_s", s.load_timeout_s, 0.1, s.window_minutes * 60.0)
     _check_range("horizon_warning_sessions", s.horizon_warning_sessions, 0, 10_000)
+    _check_range("publish_keep", s.publish_keep, 1, 100)
+    _check_publish_dir(s.publish_dir)
     _check_intervals(s.intervals)
     _check_store(s.store)
     if s.table and not _TABLE.match(s.table):
@@ -338,6 +346,16 @@ def _check(s: Settings) -> None:
 def redact(url: str) -> str:
     """``url`` with any password removed (see :func:`preopen.errors.redact_url`)."""
     return redact_url(url)
+
+
+def _check_publish_dir(path: str) -> None:
+    """Empty, or an absolute path that is not an existing non-directory."""
+    if not path:
+        return
+    if "\0" in path or not os.path.isabs(path):  # noqa: PTH117 - a string check, no I/O
+        raise SettingsError("publish_dir", path, "an absolute directory path, or empty")
+    if os.path.exists(path) and not os.path.isdir(path):  # noqa: PTH110, PTH112
+        raise SettingsError("publish_dir", path, "a directory (this path is a file), or empty")
 
 
 def _shown(value: object) -> object:

@@ -33,11 +33,10 @@ import datetime as dt
 import itertools
 from collections import deque
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from preopen.backoff import Backoff
-from preopen.model import Bars, SessionSnapshot, validate
+from preopen.model import Bars, SessionSnapshot
 from preopen.status import Progress
 
 if TYPE_CHECKING:
@@ -408,12 +407,13 @@ class Cycle:
                built_at: pendulum.DateTime) -> SessionSnapshot:
         """Validate ``data`` and freeze it as the session's snapshot, counting its symbols."""
         spec = self.spec
-        report = validate(data, calendar, spec.trailing, spec.intervals)
-        # The Bars are not copied: the snapshot refers to the loaders' read-only arrays.
-        self.snapshot = SessionSnapshot(session=spec.session, open=spec.open, close=spec.close,
-                                        data=MappingProxyType(data), report=report,
-                                        built_at=built_at)
-        self.symbol_count = len({symbol for symbol, _ in data})
+        # Each column is copied once, into its interval's table; the loaders'
+        # Bars can be dropped afterwards.
+        self.snapshot = SessionSnapshot.assemble(
+            spec.session, spec.open, spec.close, data, calendar, spec.trailing,
+            spec.intervals, built_at,
+        )
+        self.symbol_count = len(self.snapshot.symbols)
         return self.snapshot
 
     def retry_due(self, now: pendulum.DateTime) -> bool:

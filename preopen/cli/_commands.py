@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from preopen.cli import _demo, _seed, _serve
+from preopen.cli import _demo, _seed, _serve, _show
 
 if TYPE_CHECKING:
     import typer
@@ -17,8 +17,9 @@ __all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
-    """Add demo, serve, prefetch and seed to ``app``."""
+    """Add demo, serve, prefetch, seed and show to ``app``."""
     app.command("demo")(_demo.demo)
     app.command("serve")(_serve.serve)
     app.command("prefetch")(_serve.prefetch)
     app.command("seed")(_seed.seed)
+    app.command("show")(_show.show)

@@ -1,30 +1,54 @@
-"""Immutable values that cross actor boundaries: Bars, SessionSnapshot, ValidationReport.
+"""Immutable values that cross actor boundaries: BarTable, Bars, SessionSnapshot, ValidationReport.
 
 Pure: numpy and the standard library only, never an actor or a database.
+pyarrow, pandas and polars are optional: they load only when a method that
+needs them is called (``to_arrow``, ``to_pandas``, ``publish_snapshot``,
+``attach``). Publishing and attaching need pyarrow (``preopen[arrow]``).
 """
 
 from __future__ import annotations
 
+from preopen.model._attach import SnapshotFollower, attach, verify_published
 from preopen.model._bars import FIELDS, RECORD_DTYPE, BarRepairs, Bars, to_ns
 from preopen.model._intervals import DAILY, INTERVALS, parse_interval
-from preopen.model._report import SymbolReport, ValidationReport
+from preopen.model._publish import Publication, publish_snapshot
+from preopen.model._report import COUNT_FIELDS, SymbolReport, ValidationReport
 from preopen.model._snapshot import SessionSnapshot
-from preopen.model._validate import SessionGrid, check_bars, session_grid, validate
+from preopen.model._table import BarTable
+from preopen.model._validate import (
+    SessionGrid,
+    check_bars,
+    check_table,
+    expected_count,
+    session_grid,
+    validate,
+    validate_tables,
+)
 
 __all__ = [
+    "COUNT_FIELDS",
     "DAILY",
     "FIELDS",
     "INTERVALS",
     "RECORD_DTYPE",
     "BarRepairs",
+    "BarTable",
     "Bars",
+    "Publication",
     "SessionGrid",
     "SessionSnapshot",
+    "SnapshotFollower",
     "SymbolReport",
     "ValidationReport",
+    "attach",
     "check_bars",
+    "check_table",
+    "expected_count",
     "parse_interval",
+    "publish_snapshot",
     "session_grid",
     "to_ns",
     "validate",
+    "validate_tables",
+    "verify_published",
 ]

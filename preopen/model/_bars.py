@@ -1,16 +1,19 @@
-"""Bars: one symbol's bars at one interval, as read-only numpy arrays.
+"""Bars: one symbol's bars at one interval, as six contiguous read-only columns.
 
-The bars live in one packed structured array of :data:`RECORD_DTYPE` (48 bytes
-a bar: ``ts`` int64 UTC nanoseconds and five float64). The columns (``ts``,
-``open``, ...) are views of its fields, so :meth:`Bars.records` hands a host
-the whole table without a copy, and a store that reads packed rows (SQLite's
-``bar`` blobs) builds Bars without converting column by column. The price is
-that columns are strided (48-byte steps), which numpy handles at full speed
-for the sizes of a session's bars.
+``ts`` (int64 UTC nanoseconds) and ``open``, ``high``, ``low``, ``close``,
+``volume`` (float64) are separate contiguous arrays. Inside a snapshot they are
+slices of the interval's :class:`~preopen.model.BarTable` columns (views, no
+copy), so pandas, polars and pyarrow read them without copying and a host can
+work on one symbol or, through the table, on all of them at once.
+
+:data:`RECORD_DTYPE` is no longer how bars are held: it stays as the packed
+48-byte row the stores read and write (SQLite's ``bar`` blobs, the COPY
+parser), accepted by :meth:`Bars.from_records` and produced, as a copy, by
+:meth:`Bars.records`.
 
 Invariants, checked or established by every constructor: ``ts`` is strictly
-increasing (sorted, no duplicates) and the array is not writeable. Repairs
-made on the way in are counted in :class:`BarRepairs`, never silent.
+increasing (sorted, no duplicates) and no array is writeable. Repairs made on
+the way in are counted in :class:`BarRepairs`, never silent.
 """
 
 from __future__ import annotations
@@ -29,16 +32,26 @@ if TYPE_CHECKING:
 
     from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["FIELDS", "RECORD_DTYPE", "BarRepairs", "Bars", "to_ns"]
+__all__ = ["FIELDS", "RECORD_DTYPE", "BarRepairs", "Bars", "Columns", "to_ns"]
 
 #: The columns of a bar, in storage order.
 FIELDS: Final = ("ts", "open", "high", "low", "close", "volume")
-#: One bar: little-endian, packed, 48 bytes.
+#: One bar as a packed row (little-endian, 48 bytes): the stores' wire layout.
 RECORD_DTYPE: Final = np.dtype(
     [("ts", "<i8")] + [(name, "<f8") for name in FIELDS[1:]],
 )
 _PRICE_FIELDS: Final = FIELDS[1:]
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+#: The six columns, in :data:`FIELDS` order.
+Columns = tuple[
+    "NDArray[np.int64]",
+    "NDArray[np.float64]",
+    "NDArray[np.float64]",
+    "NDArray[np.float64]",
+    "NDArray[np.float64]",
+    "NDArray[np.float64]",
+]
 
 
 def to_ns(instant: dt.datetime | int | np.integer[Any]) -> int:
@@ -82,11 +95,15 @@ class BarRepairs:
         return self.duplicates_dropped > 0 or self.was_unsorted
 
 
+_NO_REPAIRS: Final = BarRepairs()
+
+
 class Bars:
     """One symbol's bars at one interval: immutable, sorted, no duplicate ts.
 
-    Build with :meth:`from_arrays`, :meth:`from_records` or :meth:`empty`.
-    Every array attribute is read-only, so a Bars can be shared between
+    Build with :meth:`from_arrays`, :meth:`from_records` or :meth:`empty`;
+    a snapshot hands out Bars that are views of its tables. Every array
+    attribute is contiguous and read-only, so a Bars can be shared between
     threads without a lock.
 
     Attributes:
@@ -98,18 +115,7 @@ class Bars:
         open: float64 opens. high, low, close, volume likewise.
     """
 
-    __slots__ = (
-        "_data",
-        "close",
-        "high",
-        "interval",
-        "low",
-        "open",
-        "repairs",
-        "symbol",
-        "ts",
-        "volume",
-    )
+    __slots__ = ("close", "high", "interval", "low", "open", "repairs", "symbol", "ts", "volume")
 
     symbol: str
     interval: str
@@ -120,12 +126,11 @@ class Bars:
     low: NDArray[np.float64]
     close: NDArray[np.float64]
     volume: NDArray[np.float64]
-    _data: NDArray[np.void]
 
     def __init__(
-        self, symbol: str, interval: str, data: NDArray[np.void], repairs: BarRepairs
+        self, symbol: str, interval: str, columns: Columns, repairs: BarRepairs = _NO_REPAIRS
     ) -> None:
-        """Wrap a sorted, de-duplicated, read-only record array (internal).
+        """Wrap six sorted, de-duplicated, read-only columns (internal).
 
         Use :meth:`from_arrays` or :meth:`from_records` instead: they
         establish the invariants this constructor trusts.
@@ -134,9 +139,13 @@ class Bars:
         setter(self, "symbol", symbol)
         setter(self, "interval", interval)
         setter(self, "repairs", repairs)
-        setter(self, "_data", data)
-        for name in FIELDS:
-            setter(self, name, data[name])
+        ts, open_, high, low, close, volume = columns
+        setter(self, "ts", ts)
+        setter(self, "open", open_)
+        setter(self, "high", high)
+        setter(self, "low", low)
+        setter(self, "close", close)
+        setter(self, "volume", volume)
 
     def __setattr__(self, name: str, value: object) -> None:
         """Refuse: Bars are immutable."""
@@ -149,7 +158,10 @@ class Bars:
     @classmethod
     def empty(cls, symbol: str, interval: str) -> Bars:
         """Return Bars with no bars for a symbol and interval."""
-        return cls.from_records(symbol, interval, np.empty(0, RECORD_DTYPE))
+        _check_names(symbol, interval)
+        ts = _frozen(np.empty(0, np.int64))
+        price = _frozen(np.empty(0, np.float64))
+        return cls(symbol, interval, (ts, price, price, price, price, price))
 
     @classmethod
     def from_arrays(  # noqa: PLR0917 - the six columns, as docs/interfaces.md fixes them
@@ -169,53 +181,61 @@ class Bars:
         sorted (stably) and duplicate ts dropped keeping the first; both are
         counted in :attr:`repairs`.
 
+        The fast path (no copy at all): native contiguous ``int64`` ts and
+        ``float64`` prices, already sorted, with ``flags.writeable = False``.
+        A writeable column is copied, since its owner could still change it.
+
         Raises:
             BarsError: bad symbol or interval, columns of different lengths or
                 of a type that is not numeric.
         """
-        columns = (ts, open, high, low, close, volume)
-        arrays = [np.asarray(column) for column in columns]
-        lengths = {name: a.shape for name, a in zip(FIELDS, arrays, strict=True)}
-        if any(len(shape) != 1 for shape in lengths.values()) or len(set(lengths.values())) != 1:
+        _check_names(symbol, interval)
+        arrays = [np.asarray(column) for column in (ts, open, high, low, close, volume)]
+        shapes = {name: a.shape for name, a in zip(FIELDS, arrays, strict=True)}
+        if any(len(shape) != 1 for shape in shapes.values()) or len(set(shapes.values())) != 1:
             raise BarsError(
                 f"bars of {symbol!r}: columns must be one-dimensional and of equal length, "
-                f"got shapes {lengths}"
+                f"got shapes {shapes}"
             )
-        records = np.empty(arrays[0].shape[0], RECORD_DTYPE)
-        records["ts"] = _ts_column(symbol, arrays[0])
+        columns: list[NDArray[Any]] = [_own(_ts_column(symbol, arrays[0]), np.int64)]
         for name, array in zip(_PRICE_FIELDS, arrays[1:], strict=True):
             if array.dtype.kind not in "biuf":
                 raise BarsError(
                     f"bars of {symbol!r}: column {name} has dtype {array.dtype}, "
                     "use a real number type"
                 )
-            records[name] = array
-        return cls._finish(symbol, interval, records)
+            columns.append(_own(array, np.float64))
+        return cls._finish(symbol, interval, columns)
 
     @classmethod
     def from_records(cls, symbol: str, interval: str, records: NDArray[Any]) -> Bars:
         """Build Bars from a structured array with the fields of :data:`FIELDS`.
 
-        A packed, native array of :data:`RECORD_DTYPE` that is already sorted
-        is used as is (made read-only, not copied); anything else is copied.
+        The fields are copied into six contiguous columns: packed native rows
+        of :data:`RECORD_DTYPE` in one copy (a transpose), anything else
+        field by field.
 
         Raises:
             BarsError: bad symbol or interval, or missing fields.
         """
         records = np.asarray(records)
-        if records.dtype != RECORD_DTYPE or records.ndim != 1:
-            names = records.dtype.names or ()
-            if records.ndim != 1 or any(name not in names for name in FIELDS):
-                raise BarsError(
-                    f"bars of {symbol!r}: records need the fields {', '.join(FIELDS)} in a "
-                    f"one-dimensional array, got dtype {records.dtype} shape {records.shape}"
-                )
-            converted = np.empty(records.shape[0], RECORD_DTYPE)
-            converted["ts"] = _ts_column(symbol, records["ts"])
-            for name in _PRICE_FIELDS:
-                converted[name] = records[name]
-            records = converted
-        return cls._finish(symbol, interval, records)
+        names = records.dtype.names or ()
+        if records.ndim != 1 or any(name not in names for name in FIELDS):
+            raise BarsError(
+                f"bars of {symbol!r}: records need the fields {', '.join(FIELDS)} in a "
+                f"one-dimensional array, got dtype {records.dtype} shape {records.shape}"
+            )
+        _check_names(symbol, interval)
+        if records.dtype == RECORD_DTYPE and records.flags.c_contiguous:
+            # One copy for all six: the rows' int64 words, transposed into a (6, n) block.
+            words = records.view(np.int64).reshape(records.shape[0], len(FIELDS))
+            block = np.ascontiguousarray(words.T)
+            block.flags.writeable = False
+            columns = [block[0], *(block[k].view(np.float64) for k in range(1, len(FIELDS)))]
+            return cls._finish(symbol, interval, columns)
+        columns = [_frozen(np.array(_ts_column(symbol, records["ts"]), dtype=np.int64))]
+        columns.extend(_frozen(np.array(records[name], dtype=np.float64)) for name in _PRICE_FIELDS)
+        return cls._finish(symbol, interval, columns)
 
     @classmethod
     def concat(cls, symbol: str, interval: str, parts: Sequence[Bars]) -> Bars:
@@ -224,47 +244,55 @@ class Bars:
             return cls.empty(symbol, interval)
         if len(parts) == 1 and parts[0].symbol == symbol and parts[0].interval == interval:
             return parts[0]
-        return cls.from_records(symbol, interval, np.concatenate([p.records() for p in parts]))
+        _check_names(symbol, interval)
+        columns = [
+            _frozen(np.concatenate([getattr(p, name) for p in parts])) for name in FIELDS
+        ]
+        return cls._finish(symbol, interval, columns)
 
     @classmethod
-    def _finish(cls, symbol: str, interval: str, records: NDArray[np.void]) -> Bars:
-        if not isinstance(symbol, str) or not symbol:
-            raise BarsError(f"symbol {symbol!r} is not accepted: use a non-empty string")
-        parse_interval(interval)
-        ts = records["ts"]
-        repairs = BarRepairs()
+    def _finish(cls, symbol: str, interval: str, columns: list[NDArray[Any]]) -> Bars:
+        """Sort and de-duplicate read-only columns the caller cannot write to."""
+        ts = columns[0]
+        repairs = _NO_REPAIRS
         if ts.shape[0] > 1 and not bool(np.all(ts[1:] > ts[:-1])):
             was_unsorted = bool(np.any(ts[1:] < ts[:-1]))
             if was_unsorted:
-                records = records[np.argsort(ts, kind="stable")]
-                ts = records["ts"]
+                order = np.argsort(ts, kind="stable")
+                columns = [column[order] for column in columns]
+                ts = columns[0]
             keep = np.empty(ts.shape[0], dtype=bool)
             keep[0] = True
             np.not_equal(ts[1:], ts[:-1], out=keep[1:])
             dropped = int(keep.shape[0] - np.count_nonzero(keep))
             if dropped:
-                records = records[keep]
+                columns = [column[keep] for column in columns]
+            columns = [_frozen(column) for column in columns]
             repairs = BarRepairs(duplicates_dropped=dropped, was_unsorted=was_unsorted)
-        if records.flags.writeable:
-            if records.base is not None or not records.flags.owndata:
-                # Someone else may hold the base writeable: keep our own copy.
-                records = records.copy()
-            records.flags.writeable = False
-        # Hand out views only, so no one can flip the owner back to writeable.
-        return cls(symbol, interval, records.view(), repairs)
+        t, o, h, lo, c, v = columns
+        return cls(symbol, interval, (t, o, h, lo, c, v), repairs)
 
     def __len__(self) -> int:
         """The number of bars."""
-        return int(self._data.shape[0])
+        return int(self.ts.shape[0])
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the bars' arrays (48 a bar)."""
-        return int(self._data.nbytes)
+        """Bytes of the six columns (48 a bar)."""
+        return 48 * len(self)
+
+    @property
+    def columns(self) -> Columns:
+        """The six columns, in :data:`FIELDS` order."""
+        return (self.ts, self.open, self.high, self.low, self.close, self.volume)
 
     def records(self) -> NDArray[np.void]:
-        """A read-only structured view of the bars (:data:`RECORD_DTYPE`), no copy."""
-        return self._data.view()
+        """A read-only packed copy of the bars as :data:`RECORD_DTYPE` rows (a copy)."""
+        out = np.empty(len(self), RECORD_DTYPE)
+        for name in FIELDS:
+            out[name] = getattr(self, name)
+        out.flags.writeable = False
+        return out.view()
 
     def between(self, start: dt.datetime | int, end: dt.datetime | int) -> Bars:
         """Bars with ``start <= ts < end``: a view, no copy.
@@ -273,8 +301,15 @@ class Bars:
             start: tz-aware datetime or int ns (inclusive).
             end: tz-aware datetime or int ns (exclusive).
         """
-        lo, hi = np.searchsorted(self.ts, [to_ns(start), to_ns(end)], side="left")
-        return Bars(self.symbol, self.interval, self._data[lo : max(lo, hi)], self.repairs)
+        lo, hi = (int(i) for i in np.searchsorted(self.ts, [to_ns(start), to_ns(end)]))
+        return self.slice(lo, max(lo, hi))
+
+    def slice(self, start: int, stop: int) -> Bars:
+        """Bars ``start:stop`` by position: a view, no copy."""
+        part = slice(start, stop)
+        ts, o, h, lo, c, v = self.columns
+        columns = (ts[part], o[part], h[part], lo[part], c[part], v[part])
+        return Bars(self.symbol, self.interval, columns, self.repairs)
 
     def equals(self, other: object) -> bool:
         """True when both hold the same bars, bit for bit (any NaN equals any NaN)."""
@@ -282,14 +317,9 @@ class Bars:
             return False
         if (self.symbol, self.interval, len(self)) != (other.symbol, other.interval, len(other)):
             return False
-        if not np.array_equal(self.ts, other.ts):
-            return False
-        for name in _PRICE_FIELDS:
-            mine, theirs = self._data[name], other.records()[name]
-            same_bits = mine.view(np.int64) == theirs.view(np.int64)
-            if not bool(np.all(same_bits | (np.isnan(mine) & np.isnan(theirs)))):
-                return False
-        return True
+        return all(
+            same_bits(getattr(self, name), getattr(other, name)) for name in FIELDS
+        )
 
     def __eq__(self, other: object) -> bool:
         """Equality by contents, see :meth:`equals`."""
@@ -311,20 +341,83 @@ class Bars:
         return f"Bars({self.symbol!r}, {self.interval!r}, {len(self)} bars, {first}..{last} UTC)"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle support (the arrays are copied; the copy is read-only again)."""
-        return (_unpickle, (self.symbol, self.interval, self._data.copy(), self.repairs))
+        """Pickle support (the columns are copied; the copy is read-only again)."""
+        return (_unpickle, (self.symbol, self.interval, self.columns, self.repairs))
+
+    def to_arrow(self) -> Any:  # noqa: ANN401 - pyarrow is optional, so untyped here
+        """A ``pyarrow.Table`` (ts, open, ..., volume) whose buffers are these columns.
+
+        Raises:
+            MissingExtraError: pyarrow is not installed (``preopen[arrow]``).
+        """
+        from preopen.model import _interop  # noqa: PLC0415 - optional extras load on use
+
+        return _interop.bars_to_arrow(self)
+
+    def to_pandas(self) -> Any:  # noqa: ANN401 - pandas is optional, so untyped here
+        """A ``pandas.DataFrame`` of the bars (see :func:`preopen.model.BarTable.to_pandas`).
+
+        Raises:
+            MissingExtraError: pandas is not installed (``preopen[pandas]``).
+        """
+        from preopen.model import _interop  # noqa: PLC0415 - optional extras load on use
+
+        return _interop.bars_to_pandas(self)
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+        """The Arrow PyCapsule stream protocol: ``pyarrow.table(bars)``, ``polars.DataFrame(bars)``.
+
+        Produced with ctypes (the Arrow C data interface): no pyarrow needed,
+        and the consumer reads the numpy columns themselves.
+        """
+        del requested_schema  # the columns have one type each; a consumer casts if it must
+        from preopen.model import _interop  # noqa: PLC0415 - ctypes loads on use
+
+        return _interop.bars_stream(self)
 
 
-def _unpickle(symbol: str, interval: str, data: NDArray[np.void], repairs: BarRepairs) -> Bars:
-    data.flags.writeable = False
-    return Bars(symbol, interval, data.view(), repairs)
+def same_bits(mine: NDArray[Any], theirs: NDArray[Any]) -> bool:
+    """True when two equal-length columns hold the same bits (any NaN equals any NaN)."""
+    if mine.dtype.kind != "f":
+        return bool(np.array_equal(mine, theirs))
+    equal = mine.view(np.int64) == theirs.view(np.int64)
+    return bool(np.all(equal | (np.isnan(mine) & np.isnan(theirs))))
+
+
+def _unpickle(symbol: str, interval: str, columns: Columns, repairs: BarRepairs) -> Bars:
+    t, o, h, lo, c, v = (_frozen(column) for column in columns)
+    return Bars(symbol, interval, (t, o, h, lo, c, v), repairs)
+
+
+def _check_names(symbol: str, interval: str) -> None:
+    if not isinstance(symbol, str) or not symbol:
+        raise BarsError(f"symbol {symbol!r} is not accepted: use a non-empty string")
+    parse_interval(interval)
+
+
+def _frozen(array: NDArray[Any]) -> NDArray[Any]:
+    """Make an array the caller can no longer write read-only, and hand out a view."""
+    if array.flags.writeable:
+        array.flags.writeable = False
+    return array.view()
+
+
+def _own(array: NDArray[Any], dtype: type[np.generic]) -> NDArray[Any]:
+    """A contiguous read-only column of ``dtype`` no one else can write to.
+
+    A read-only native contiguous column is taken as is (no copy); anything
+    else is copied or converted once.
+    """
+    if array.dtype == dtype and array.flags.c_contiguous and not array.flags.writeable:
+        return array.view()
+    return _frozen(np.array(array, dtype=dtype, order="C", copy=True))
 
 
 def _ts_column(symbol: str, ts: NDArray[Any]) -> NDArray[np.int64]:
     if ts.dtype.kind == "M":
         return ts.astype("datetime64[ns]").view(np.int64)
     if ts.dtype.kind in "iu":
-        return ts.astype(np.int64, copy=False)
+        return ts if ts.dtype == np.int64 else ts.astype(np.int64)
     raise BarsError(
         f"bars of {symbol!r}: ts has dtype {ts.dtype}, use int64 nanoseconds or datetime64"
     )

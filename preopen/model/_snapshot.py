@@ -1,112 +1,207 @@
-"""SessionSnapshot: one session's bars, frozen, ready to swap in at the open."""
+"""SessionSnapshot: one session's bars, frozen, ready to swap in at the open.
+
+A snapshot holds one :class:`BarTable` per interval, its ValidationReport,
+and its summary (symbols, bar and byte counts) computed when it is built, so
+nothing proportional to the number of symbols runs when it is read at the
+open. ``bars(symbol, interval)`` makes a Bars view of a table on access.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import FrozenInstanceError
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 from preopen.errors import BarsError
 from preopen.model._bars import Bars
 from preopen.model._report import ValidationReport
+from preopen.model._table import BarTable
+from preopen.model._validate import validate_tables
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Sequence
+
+    from preopen.calendar import ExchangeCalendar
 
 __all__ = ["SessionSnapshot"]
 
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
-@dataclass(frozen=True, slots=True, eq=False)
+
 class SessionSnapshot:
     """One session's data: immutable, so any thread may read it without a lock.
 
-    The mapping is built once (a private dict behind a MappingProxyType) and
-    the Bars in it are read-only; activating a snapshot swaps a reference and
-    never copies the arrays.
+    Build it with :meth:`assemble` (tables, validation and summary in one
+    go), from tables (``tables=``), or, as before, from a mapping
+    (symbol, interval) -> Bars (``data=``, concatenated into tables).
+    Activating a snapshot swaps a reference and never copies the arrays.
 
     Attributes:
         session: the session's date.
         open: the session's open (tz-aware).
         close: the session's close (tz-aware).
-        data: read-only mapping (symbol, interval) -> Bars.
-        report: the ValidationReport of ``data``.
+        report: the ValidationReport of the bars.
         built_at: when the snapshot was frozen (tz-aware); not part of equality.
+        tables: read-only mapping interval -> BarTable.
+        data: read-only mapping (symbol, interval) -> Bars (views made on access).
+        symbols: the symbols held, sorted (computed when built).
+        intervals: the intervals held, sorted.
+        nbars: bars held over every symbol and interval.
+        nbytes: bytes of the columns held (48 a bar).
     """
+
+    __slots__ = (
+        "built_at",
+        "close",
+        "data",
+        "intervals",
+        "nbars",
+        "nbytes",
+        "open",
+        "report",
+        "session",
+        "symbols",
+        "tables",
+    )
 
     session: dt.date
     open: dt.datetime
     close: dt.datetime
+    report: ValidationReport
+    built_at: dt.datetime
+    tables: Mapping[str, BarTable]
     data: Mapping[tuple[str, str], Bars]
-    report: ValidationReport = field(default_factory=ValidationReport)
-    built_at: dt.datetime = field(default=dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
+    symbols: tuple[str, ...]
+    intervals: tuple[str, ...]
+    nbars: int
+    nbytes: int
 
-    def __post_init__(self) -> None:
-        """Check the values and freeze a private copy of the mapping."""
-        for name in ("open", "close", "built_at"):
-            value = getattr(self, name)
+    def __init__(  # noqa: PLR0917 - the seed's construction, plus tables
+        self,
+        session: dt.date,
+        open: dt.datetime,  # noqa: A002 - the session's open, named as everywhere
+        close: dt.datetime,
+        data: Mapping[tuple[str, str], Bars] | None = None,
+        report: ValidationReport | None = None,
+        built_at: dt.datetime = _EPOCH,
+        *,
+        tables: Mapping[str, BarTable] | None = None,
+    ) -> None:
+        """Check the values and freeze them (see the class docstring).
+
+        Raises:
+            BarsError: a naive time, a key that does not match its Bars, both
+                or a table filed under another interval.
+        """
+        for name, value in (("open", open), ("close", close), ("built_at", built_at)):
             if not isinstance(value, dt.datetime) or value.utcoffset() is None:
                 raise BarsError(
                     f"snapshot {name}={value!r} is not accepted: use a tz-aware datetime"
                 )
-        frozen: dict[tuple[str, str], Bars] = {}
-        for key, bars in self.data.items():
-            if not isinstance(bars, Bars) or key != (bars.symbol, bars.interval):
-                raise BarsError(
-                    f"snapshot key {key!r} is not accepted: it must be (symbol, interval) of "
-                    f"the Bars it maps to, got {bars!r}"
-                )
-            frozen[key] = bars
-        object.__setattr__(self, "data", MappingProxyType(frozen))
+        if data is not None and tables is not None:
+            raise BarsError("snapshot: give data or tables, not both")
+        frozen = _tables_of(data or {}) if tables is None else dict(tables)
+        for interval, table in frozen.items():
+            if not isinstance(table, BarTable) or table.interval != interval:
+                raise BarsError(f"snapshot table key {interval!r} maps to {table!r}")
+        ordered = dict(sorted(frozen.items()))
+        setter = object.__setattr__
+        setter(self, "session", session)
+        setter(self, "open", open)
+        setter(self, "close", close)
+        setter(self, "report", report if report is not None else ValidationReport())
+        setter(self, "built_at", built_at)
+        setter(self, "tables", MappingProxyType(ordered))
+        setter(self, "symbols", _union(list(ordered.values())))
+        setter(self, "intervals", tuple(ordered))
+        setter(self, "nbars", sum(table.nbars for table in ordered.values()))
+        setter(self, "nbytes", sum(table.nbytes for table in ordered.values()))
+        setter(self, "data", _BarsByKey(self))
+
+    @classmethod
+    def assemble(  # noqa: PLR0917 - what a session's snapshot is made of
+        cls,
+        session: dt.date,
+        open: dt.datetime,  # noqa: A002 - the session's open, named as everywhere
+        close: dt.datetime,
+        data: Mapping[tuple[str, str], Bars],
+        calendar: ExchangeCalendar,
+        trailing: Sequence[dt.date],
+        intervals: Sequence[str],
+        built_at: dt.datetime,
+    ) -> SessionSnapshot:
+        """Concatenate loaded Bars into one table per interval, validate, and freeze.
+
+        Each column is copied once, into its interval's table; the loaded Bars
+        can be dropped afterwards. Validation runs on the tables.
+
+        Args:
+            session: the session's date.
+            open: the session's open.
+            close: the session's close.
+            data: (symbol, interval) -> Bars, as the loaders returned them.
+            calendar: the exchange calendar (for the expected bars).
+            trailing: the sessions the bars cover.
+            intervals: the intervals to check.
+            built_at: when the snapshot is frozen.
+        """
+        tables = _tables_of(data)
+        symbols = _union(list(tables.values()))
+        report = validate_tables(tables, calendar, trailing, intervals, symbols)
+        return cls(session, open, close, report=report, built_at=built_at, tables=tables)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """Refuse: snapshots are immutable."""
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        """Refuse: snapshots are immutable."""
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def table(self, interval: str) -> BarTable:
+        """The table of one interval.
+
+        Raises:
+            KeyError: the snapshot holds no such interval.
+        """
+        try:
+            return self.tables[interval]
+        except KeyError:
+            raise KeyError(
+                f"snapshot of {self.session.isoformat()} has no table at interval {interval!r} "
+                f"(intervals held: {', '.join(self.intervals) or 'none'})"
+            ) from None
 
     def bars(self, symbol: str, interval: str) -> Bars:
-        """The Bars of one symbol at one interval.
+        """The Bars of one symbol at one interval: views of the interval's table.
 
         Raises:
             KeyError: the snapshot holds no such symbol or interval.
         """
-        try:
-            return self.data[symbol, interval]
-        except KeyError:
-            intervals = sorted({i for _, i in self.data})
+        table = self.tables.get(interval)
+        i = table.index(symbol) if table is not None else -1
+        if table is None or i < 0:
             raise KeyError(
                 f"snapshot of {self.session.isoformat()} has no bars for symbol {symbol!r} at "
-                f"interval {interval!r} (intervals held: {', '.join(intervals) or 'none'})"
+                f"interval {interval!r} (intervals held: {', '.join(self.intervals) or 'none'})"
             ) from None
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        """The symbols held, sorted."""
-        return tuple(sorted({symbol for symbol, _ in self.data}))
-
-    @property
-    def intervals(self) -> tuple[str, ...]:
-        """The intervals held, sorted."""
-        return tuple(sorted({interval for _, interval in self.data}))
-
-    @property
-    def nbars(self) -> int:
-        """Bars held over every symbol and interval."""
-        return sum(len(bars) for bars in self.data.values())
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of the arrays held."""
-        return sum(bars.nbytes for bars in self.data.values())
+        return table._bars_at(i)  # noqa: SLF001 - the index is already known
 
     def __eq__(self, other: object) -> bool:
-        """Equal when session, times, report and every Bars are (``built_at`` aside)."""
+        """Equal when session, times, report and every table are (``built_at`` aside)."""
         if not isinstance(other, SessionSnapshot):
             return NotImplemented
         if (self.session, self.open, self.close) != (other.session, other.open, other.close):
             return False
-        if self.data.keys() != other.data.keys() or self.report != other.report:
+        if self.intervals != other.intervals or self.report != other.report:
             return False
-        return all(bars.equals(other.data[key]) for key, bars in self.data.items())
+        return all(table.equals(other.tables[k]) for k, table in self.tables.items())
 
     def __hash__(self) -> int:
-        """Hash of the session, times and keys (consistent with equality)."""
-        return hash((self.session, self.open, self.close, frozenset(self.data)))
+        """Hash of the session, times and sizes (consistent with equality)."""
+        return hash((self.session, self.open, self.close, self.intervals, self.nbars))
 
     def __repr__(self) -> str:
         """Session, size and completeness."""
@@ -114,3 +209,70 @@ class SessionSnapshot:
             f"SessionSnapshot({self.session.isoformat()}, {len(self.symbols)} symbols, "
             f"{self.nbars} bars, complete={self.report.complete})"
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle support (the tables are copied)."""
+        args = (self.session, self.open, self.close, None, self.report, self.built_at)
+        return (_unpickle, (args, dict(self.tables)))
+
+
+def _unpickle(args: tuple[Any, ...], tables: dict[str, BarTable]) -> SessionSnapshot:
+    return SessionSnapshot(*args, tables=tables)
+
+
+def _tables_of(data: Mapping[tuple[str, str], Bars]) -> dict[str, BarTable]:
+    grouped: dict[str, dict[str, Bars]] = {}
+    for key, bars in data.items():
+        if not isinstance(bars, Bars) or key != (bars.symbol, bars.interval):
+            raise BarsError(
+                f"snapshot key {key!r} is not accepted: it must be (symbol, interval) of "
+                f"the Bars it maps to, got {bars!r}"
+            )
+        grouped.setdefault(key[1], {})[key[0]] = bars
+    return {interval: BarTable.from_bars(interval, parts) for interval, parts in grouped.items()}
+
+
+def _union(tables: list[BarTable]) -> tuple[str, ...]:
+    """The symbols of every table, sorted; shared as is when the tables agree."""
+    if not tables:
+        return ()
+    first = tables[0].symbols
+    if all(t.symbols is first or t.symbols == first for t in tables[1:]):
+        return first
+    return tuple(sorted(set().union(*(t.symbols for t in tables))))
+
+
+class _BarsByKey(Mapping[tuple[str, str], Bars]):
+    """(symbol, interval) -> Bars over a snapshot's tables, each Bars made on access."""
+
+    __slots__ = ("_snapshot",)
+
+    def __init__(self, snapshot: SessionSnapshot) -> None:
+        self._snapshot = snapshot
+
+    def __getitem__(self, key: tuple[str, str]) -> Bars:
+        try:
+            symbol, interval = key
+        except (TypeError, ValueError):
+            raise KeyError(key) from None
+        table = self._snapshot.tables.get(interval)
+        i = table.index(symbol) if table is not None and isinstance(symbol, str) else -1
+        if table is None or i < 0:
+            raise KeyError(key)
+        return table._bars_at(i)  # noqa: SLF001 - the index is already known
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, tuple) or len(key) != 2:  # noqa: PLR2004 - a pair
+            return False
+        table = self._snapshot.tables.get(key[1])
+        return table is not None and key[0] in table
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        tables = self._snapshot.tables
+        for symbol in self._snapshot.symbols:
+            for interval, table in tables.items():
+                if symbol in table:
+                    yield symbol, interval
+
+    def __len__(self) -> int:
+        return sum(len(table.symbols) for table in self._snapshot.tables.values())

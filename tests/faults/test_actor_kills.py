@@ -138,6 +138,7 @@ def test_a_scheduler_killed_mid_session_adopts_the_served_snapshot():
         assert follow_up.symbols == NAMES[:5]
         assert runtime.status().bars_loaded == loaded + 2 * 78  # answer: one symbol, 2 x 78 bars
         check = {name: follow_up.bars(name, "5m") for name in NAMES[:4]}
-        assert all(check[n] is served.bars(n, "5m") for n in NAMES[:4])  # the same arrays
+        # the same bars, not reloaded (copied into the follow-up's table, so not the same arrays)
+        assert all(check[n].equals(served.bars(n, "5m")) for n in NAMES[:4])
     finally:
         started.stop_all()

@@ -113,11 +113,30 @@ def test_to_ns_of_pendulum_and_stdlib_agree():
     assert to_ns(dt.datetime(2024, 7, 3, 13, 30, 0, 1, tzinfo=dt.UTC)) == T0 + 1000
 
 
-def test_records_is_a_structured_view_without_copy():
+def test_columns_are_contiguous_and_records_a_packed_copy():
     bars = make([T0, T0 + MIN])
+    for name in ("ts", "open", "high", "low", "close", "volume"):
+        assert getattr(bars, name).flags.c_contiguous
     records = bars.records()
-    assert records.dtype.names == ("ts", "open", "high", "low", "close", "volume")
-    assert np.shares_memory(records, bars.close)
+    assert records.dtype == RECORD_DTYPE
+    assert not np.shares_memory(records, bars.close)
+    assert records["close"].tolist() == [1.5, 2.5]
+
+
+def test_read_only_native_columns_are_taken_without_a_copy():
+    ts = np.array([T0, T0 + MIN])
+    price = np.array([1.0, 2.0])
+    ts.flags.writeable = price.flags.writeable = False
+    bars = Bars.from_arrays("X", "1m", ts, price, price, price, price, price)
+    assert np.shares_memory(bars.ts, ts)
+    assert np.shares_memory(bars.close, price)
+
+
+def test_from_records_converts_packed_rows_into_columns():
+    bars = make([T0, T0 + MIN])
+    again = Bars.from_records("AAPL", "1m", bars.records())
+    assert again.equals(bars)
+    assert again.close.flags.c_contiguous
 
 
 def test_datetime64_ts_is_accepted():
