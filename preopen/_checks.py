@@ -30,6 +30,9 @@ def check_timeout(value: object, name: str = "timeout") -> None:
         raise ArgumentValueError(name, value, "a finite number of seconds, 0 or more")
 
 
+_STORE_METHODS = ("load", "close")
+
+
 def check_start_arguments(arguments: Mapping[str, object]) -> None:
     """The arguments of ``Runtime.start``: each of its type, or None for the default.
 
@@ -57,6 +60,13 @@ def check_start_arguments(arguments: Mapping[str, object]) -> None:
     }
     for name, (kind, accepted) in kinds.items():
         value = arguments.get(name)
-        if value is not None and not isinstance(value, kind):
+        if value is None:
+            continue
+        if kind is BarStore:
+            # A host's own store need only load and close: interrupt() and
+            # fingerprints() are optional (the runtime asks with getattr).
+            if not all(callable(getattr(value, m, None)) for m in _STORE_METHODS):
+                raise ArgumentTypeError(name, value, accepted)
+        elif not isinstance(value, kind):
             raise ArgumentTypeError(name, value, accepted)
     check_timeout(arguments.get("timeout", 0.0))

@@ -118,7 +118,9 @@ class SessionSnapshot:
         setter(self, "intervals", tuple(ordered))
         setter(self, "nbars", sum(table.nbars for table in ordered.values()))
         setter(self, "nbytes", sum(table.nbytes for table in ordered.values()))
-        setter(self, "data", _BarsByKey(self))
+        # No reference back to the snapshot: a cycle would leave a replaced
+        # snapshot to the cyclic collector instead of freeing it by refcount.
+        setter(self, "data", _BarsByKey(self.tables, self.symbols))
 
     @classmethod
     def assemble(  # noqa: PLR0917 - what a session's snapshot is made of
@@ -245,17 +247,18 @@ def _union(tables: list[BarTable]) -> tuple[str, ...]:
 class _BarsByKey(Mapping[tuple[str, str], Bars]):
     """(symbol, interval) -> Bars over a snapshot's tables, each Bars made on access."""
 
-    __slots__ = ("_snapshot",)
+    __slots__ = ("_symbols", "_tables")
 
-    def __init__(self, snapshot: SessionSnapshot) -> None:
-        self._snapshot = snapshot
+    def __init__(self, tables: Mapping[str, BarTable], symbols: tuple[str, ...]) -> None:
+        self._tables = tables
+        self._symbols = symbols
 
     def __getitem__(self, key: tuple[str, str]) -> Bars:
         try:
             symbol, interval = key
         except (TypeError, ValueError):
             raise KeyError(key) from None
-        table = self._snapshot.tables.get(interval)
+        table = self._tables.get(interval)
         i = table.index(symbol) if table is not None and isinstance(symbol, str) else -1
         if table is None or i < 0:
             raise KeyError(key)
@@ -264,15 +267,15 @@ class _BarsByKey(Mapping[tuple[str, str], Bars]):
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, tuple) or len(key) != 2:  # noqa: PLR2004 - a pair
             return False
-        table = self._snapshot.tables.get(key[1])
+        table = self._tables.get(key[1])
         return table is not None and key[0] in table
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        tables = self._snapshot.tables
-        for symbol in self._snapshot.symbols:
+        tables = self._tables
+        for symbol in self._symbols:
             for interval, table in tables.items():
                 if symbol in table:
                     yield symbol, interval
 
     def __len__(self) -> int:
-        return sum(len(table.symbols) for table in self._snapshot.tables.values())
+        return sum(len(table.symbols) for table in self._tables.values())

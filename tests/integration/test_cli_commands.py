@@ -169,7 +169,7 @@ def test_no_password_in_prefetch_or_demo_on_postgres(pg_dsn, pg_table, capsys):
     assert main(["prefetch", "--store", with_table(with_password(pg_dsn), pg_table + "_none"),
                  "--session", "2024-11-29"]) == EXIT_FAILURE
     out, err = capsys.readouterr()
-    assert "prefetch2024-11-29:postgresql://root@" in "".join(out.split())  # the title
+    assert "prefetch2024-11-29:postgresql://root:***@" in "".join(out.split())  # the title
     assert not shows_secret(out + err)
     assert len(err.strip().splitlines()) == 1, err
 

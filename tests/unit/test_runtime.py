@@ -325,8 +325,8 @@ def test_the_replaced_snapshot_is_let_go_of_after_the_activation_not_during_it(
     def on_activated(snapshot):
         if snapshot.session == second:
             alive_at_swap.append(seen[first]() is not None)
-        # A snapshot takes no weak reference (slots): follow the array under one of its Bars.
-        seen[snapshot.session] = weakref.ref(snapshot.bars("AAA", "1m").records().base)
+        # A snapshot takes no weak reference (slots): follow one of its table's columns.
+        seen[snapshot.session] = weakref.ref(snapshot.table("1m").close)
 
     runtime.on_activated(on_activated)
     clock.advance_to(at(first, "09:30"))

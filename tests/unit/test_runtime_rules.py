@@ -78,6 +78,7 @@ def test_one_symbol_rule_for_settings_set_symbols_and_the_cli(symbol, tmp_path):
     from preopen.errors import SettingsError  # noqa: PLC0415
     from preopen.runtime import Runtime  # noqa: PLC0415
     from preopen.settings import Settings  # noqa: PLC0415
+    from preopen.store import open_store  # noqa: PLC0415
 
     with pytest.raises(SettingsError, match="without surrounding spaces"):
         Settings(symbols=(symbol,))
@@ -89,7 +90,9 @@ def test_one_symbol_rule_for_settings_set_symbols_and_the_cli(symbol, tmp_path):
         with pytest.raises(BadInputError, match="without surrounding spaces"):
             parse_symbol_list("--symbols", f"AAA,{symbol}")
     clock = SimulatedClock(pendulum.datetime(2024, 11, 23, 12, 0, tz="America/New_York"))
-    settings = Settings(store=f"sqlite:///{tmp_path / 'bars.db'}")
+    url = f"sqlite:///{tmp_path / 'bars.db'}"
+    open_store(url, create=True).close()
+    settings = Settings(store=url)
     with Runtime.start(settings, clock=clock) as runtime, \
             pytest.raises(ValueError, match="without surrounding spaces"):
         runtime.set_symbols(["AAA", symbol])

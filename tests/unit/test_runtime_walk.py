@@ -39,7 +39,7 @@ WALK = [
 
 def test_from_the_open_tick_to_the_swap_the_run_passes_through_the_walk_s_files(tmp_path):
     url = f"sqlite:///{tmp_path / 'bars.db'}"
-    store = open_store(url)
+    store = open_store(url, create=True)
     for interval in ("1m", "1d"):
         store.write(interval, {s: grid_bars(s, interval, dt.date(2024, 11, 11), DAY,
                                             close=lambda n: np.full(n, 10.0))
