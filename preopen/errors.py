@@ -12,12 +12,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import datetime as dt
 
+    from preopen.model import JoinCheck
+
 __all__ = [
     "BarsError",
     "CalendarError",
     "CalendarFileError",
     "DateOutOfRangeError",
     "EscalationError",
+    "LiveGapError",
+    "LiveJoinError",
+    "LiveOverlapError",
+    "MissingExtraError",
     "NoSnapshotError",
     "NotASessionError",
     "PreopenError",
@@ -264,4 +270,46 @@ class StoreUnavailableError(StoreConnectionError):
             host=host,
             port=port,
             database=database,
+        )
+
+
+class LiveJoinError(PreopenError, ValueError):
+    """Live bars do not continue the history on the calendar's grid.
+
+    Raised as is when live bars are off the grid (outside a session, inside a
+    break, misaligned); its subclasses name a gap or an overlap.
+
+    Attributes:
+        where: the symbol and interval.
+        check: the :class:`~preopen.model.JoinCheck` with every finding.
+    """
+
+    def __init__(self, where: str, check: JoinCheck) -> None:
+        self.where = where
+        self.check = check
+        super().__init__(f"live bars of {where} do not join the history: {check}")
+
+
+class LiveGapError(LiveJoinError):
+    """Stamps are missing between the history and the live bars, or between live bars."""
+
+
+class LiveOverlapError(LiveJoinError):
+    """A live bar repeats a bar the history (or an earlier live bar) already holds."""
+
+
+class MissingExtraError(PreopenError, ImportError):
+    """An optional integration is needed and not installed.
+
+    Attributes:
+        extra: the preopen extra that installs it (``metrics``).
+        module: the module that could not be imported.
+    """
+
+    def __init__(self, extra: str, module: str, what: str) -> None:
+        self.extra = extra
+        self.module = module
+        super().__init__(
+            f"{what} needs {module}, which is not installed: pip install 'preopen[{extra}]'",
+            name=module,
         )
