@@ -325,8 +325,8 @@ class JoinCheck:
         if self.off_grid:
             parts.append(f"{self.off_grid} live bars off the calendar's {self.interval} grid")
         if self.gaps:
-            parts.append(f"{len(self.gaps)} gaps, {self.missing} bars missing "
-                         f"(first: {self.gaps[0]})")
+            runs = "1 gap" if len(self.gaps) == 1 else f"{len(self.gaps)} gaps"
+            parts.append(f"{runs}, {self.missing} bars missing (first: {self.gaps[0]})")
         return "; ".join(parts)
 
 

@@ -8,6 +8,10 @@ EDT UTC-4), never computed by the code under test.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -344,3 +348,19 @@ def test_the_handoff_and_the_join_follow_a_midday_break():
     # Validation's grid and the join's are one: the break holds no stamp.
     grid = session_grid(calendar, [session], "1m").stamps
     assert not np.any((grid >= to_ns(start)) & (grid < to_ns(end)))
+
+
+# --- the example host -----------------------------------------------------------------
+
+def test_the_example_host_joins_live_bars_and_reports_what_does_not_join():
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}  # this checkout's preopen
+    proc = subprocess.run([sys.executable, "examples/handoff.py"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "the live feed starts at 2024-12-02 09:30" in out
+    assert "the history should end at 2024-11-29 12:59" in out
+    assert "S0000: joined 15 live bars" in out
+    assert "LATE: history ends 2024-11-27 15:59, 210 bars missing" in out
+    assert "S0002: refused: 1 gap, 2 bars missing" in out
