@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import ipaddress
 import os
 import re
 import tomllib
@@ -30,6 +31,10 @@ ENV_PREFIX: Final = "PREOPEN_"
 # through psycopg.sql.Identifier, the pattern keeps typos out early.
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _STORE_SCHEMES: Final = ("sqlite:///", "postgresql://", "postgres://")
+# A host name (RFC 1123 labels); IP addresses are checked with ipaddress.
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_LOG_FORMATS: Final = ("text", "json")
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
 
@@ -59,6 +64,11 @@ class Settings:
         restart_intensity: restarts allowed within ``restart_period_s``
             before the supervisor gives up and stops the runtime.
         restart_period_s: the period of the restart intensity, in seconds.
+        metrics_port: ``serve`` exposes Prometheus metrics on this port
+            (0: a free port, logged); None (the default): no metrics server.
+        metrics_host: the address the metrics server binds (default loopback).
+        log_format: ``serve``'s log lines: ``text`` (key=value) or ``json``
+            (one JSON object a line, for log shippers).
     """
 
     enabled: bool = True
@@ -76,6 +86,9 @@ class Settings:
     max_attempts: int = 3
     restart_intensity: int = 5
     restart_period_s: float = 60.0
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "text"
 
     def __post_init__(self) -> None:
         """Check every value; see :meth:`load` for where values come from."""
@@ -180,6 +193,8 @@ def _from_text(key: str, text: str, *, source: str) -> Any:  # noqa: ANN401 - a 
     """Parse an environment variable's text into the key's type."""
     kind = _TYPES[key]
     raw = text.strip()
+    if kind == int | None:
+        kind = int
     if kind is bool:
         if raw.lower() in _TRUE:
             return True
@@ -214,9 +229,13 @@ def _build(values: Mapping[str, Any], *, sources: Mapping[str, str]) -> Settings
         raise SettingsError(exc.key, exc.value, exc.accepted, source=sources[exc.key]) from None
 
 
-def _coerce(key: str, value: Any, *, source: str) -> Any:  # noqa: ANN401, C901 - a branch per type
+def _coerce(key: str, value: Any, *, source: str) -> Any:  # noqa: ANN401, C901, PLR0911 - a branch per type
     """Accept a value of the key's type (ints for floats, lists for tuples); refuse the rest."""
     kind = _TYPES[key]
+    if kind == int | None:
+        if value is None:
+            return None
+        kind = int
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -256,6 +275,7 @@ def _check(s: Settings) -> None:
     _check_range("restart_intensity", s.restart_intensity, 1, 10_000)
     _check_range("restart_period_s", s.restart_period_s, 0.001, 86_400.0)
     _check_intervals(s.intervals)
+    _check_serving(s)
     if not s.store.startswith(_STORE_SCHEMES):
         raise SettingsError("store", s.store, "a URL starting with " + " or ".join(_STORE_SCHEMES))
     if s.table and not _TABLE.match(s.table):
@@ -267,6 +287,25 @@ def _check(s: Settings) -> None:
         dupes = sorted({x for x in s.symbols if s.symbols.count(x) > 1})
         raise SettingsError("symbols", dupes[0], "each symbol once")
     _check_window(s)
+
+
+def _check_serving(s: Settings) -> None:
+    """The metrics server's port and address, and the log format."""
+    if s.metrics_port is not None:
+        _check_range("metrics_port", s.metrics_port, 0, 65_535)
+    if not _is_host(s.metrics_host):
+        raise SettingsError("metrics_host", s.metrics_host,
+                            "an IP address or a host name, such as 127.0.0.1, ::1 or localhost")
+    if s.log_format not in _LOG_FORMATS:
+        raise SettingsError("log_format", s.log_format, " or ".join(_LOG_FORMATS))
+
+
+def _is_host(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return bool(_HOSTNAME.match(text))
+    return True
 
 
 def _check_intervals(intervals: tuple[str, ...]) -> None:

@@ -46,7 +46,8 @@ class Journal:
         self._seq = itertools.count(base.events[-1].seq + 1 if base.events else 1)
         self._bars_base = base.bars_loaded
         self._bytes_base = base.bytes_loaded
-        self._closed = (0, 0)  # bars and bytes of the loads of closed cycles
+        self._retried_base = base.loads_retried
+        self._closed = (0, 0, 0)  # bars, bytes and batches retried of closed cycles' loads
 
     def update(self, **changes: Any) -> None:  # noqa: ANN401 - RuntimeStatus fields
         """Change status fields (``replace`` on the immutable status)."""
@@ -72,17 +73,20 @@ class Journal:
     def close(self, cycle: Cycle) -> None:
         """Count the bars of a cycle that ends."""
         if cycle.load is not None:
-            bars, nbytes = self._closed
-            self._closed = (bars + cycle.load.bars_loaded, nbytes + cycle.load.bytes_loaded)
+            bars, nbytes, retried = self._closed
+            load = cycle.load
+            self._closed = (bars + load.bars_loaded, nbytes + load.bytes_loaded,
+                            retried + load.batches_retried)
 
     def view(self, now: pendulum.DateTime | None, phase: Phase | None,
              cycle: Cycle | None) -> RuntimeStatus:
         """The status to publish: the counters, ``cycle``'s progress, the history."""
         load = cycle.load if cycle is not None else None
-        bars, nbytes = self._closed
+        bars, nbytes, retried = self._closed
         if load is not None:
             bars += load.bars_loaded
             nbytes += load.bytes_loaded
+            retried += load.batches_retried
         return replace(
             self.status,
             phase=phase if phase is not None else self.status.phase,
@@ -94,5 +98,6 @@ class Journal:
             failed_symbols=load.failed_symbols() if load is not None else (),
             bars_loaded=self._bars_base + bars,
             bytes_loaded=self._bytes_base + nbytes,
+            loads_retried=self._retried_base + retried,
             events=tuple(self._events),
         )

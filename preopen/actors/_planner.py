@@ -254,6 +254,8 @@ class Planner(LoadSteps):
             serving_symbols=symbols,
             activations=self._status.activations + 1,
             activation_latency_s=latency_s,
+            activation_latencies=self._status.activation_latencies.observe(latency_s),
+            served_at=self.now,
             fallback_seconds=(
                 fallback_s if fallback_s is not None else self._status.fallback_seconds
             ),
