@@ -259,3 +259,28 @@ def test_prometheus_client_is_not_imported_at_start_up():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, check=True)
     assert proc.stdout.strip() == "False"
+
+
+# --- the settings -----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("key", "bad", "accepted"), [
+    ("metrics_port", 65_536, "a number from 0 to 65535"),
+    ("metrics_port", -1, "a number from 0 to 65535"),
+    ("metrics_port", "9464", "a whole number"),
+    ("metrics_host", "not a host", "an IP address or a host name"),
+    ("metrics_host", "", "an IP address or a host name"),
+    ("log_format", "xml", "text or json"),
+])
+def test_bad_metrics_and_log_settings_are_refused_naming_what_is_accepted(key, bad, accepted):
+    from preopen.errors import SettingsError  # noqa: PLC0415
+
+    with pytest.raises(SettingsError, match=accepted) as caught:
+        Settings.load(env={}, **{key: bad})
+    assert (caught.value.key, caught.value.value) == (key, bad)
+
+
+def test_metrics_settings_from_the_environment():
+    loaded = Settings.load(env={"PREOPEN_METRICS_PORT": "0", "PREOPEN_METRICS_HOST": "::1",
+                                "PREOPEN_LOG_FORMAT": "json"})
+    assert (loaded.metrics_port, loaded.metrics_host, loaded.log_format) == (0, "::1", "json")
+    assert Settings().metrics_port is None   # no metrics server unless asked for
