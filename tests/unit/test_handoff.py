@@ -364,3 +364,15 @@ def test_the_example_host_joins_live_bars_and_reports_what_does_not_join():
     assert "S0000: joined 15 live bars" in out
     assert "LATE: history ends 2024-11-27 15:59, 210 bars missing" in out
     assert "S0002: refused: 1 gap, 2 bars missing" in out
+
+
+def test_the_readme_snippet_is_the_example_code():
+    root = Path(__file__).parents[2]
+    readme = (root / "README.md").read_text()
+    section = readme.split("## Handing over to the live feed", 1)[1].split("\n## ", 1)[0]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    example = (root / "examples" / "handoff.py").read_text()
+    lines = [line for line in snippet.splitlines() if line.strip()]
+    assert len(lines) > 5
+    for line in lines:
+        assert line in example, line
