@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import datetime as dt
 
-    from preopen.model import JoinCheck
-
 __all__ = [
     "BarsError",
     "CalendarError",
@@ -284,9 +282,10 @@ class LiveJoinError(PreopenError, ValueError):
         check: the :class:`~preopen.model.JoinCheck` with every finding.
     """
 
-    def __init__(self, where: str, check: JoinCheck) -> None:
+    # ``check`` is a preopen.model.JoinCheck; typed Any because errors sits below model.
+    def __init__(self, where: str, check: Any) -> None:  # noqa: ANN401 - see above
         self.where = where
-        self.check = check
+        self.check: Any = check
         super().__init__(f"live bars of {where} do not join the history: {check}")
 
 
