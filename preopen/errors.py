@@ -22,6 +22,9 @@ __all__ = [
     "ChecksumMismatchError",
     "DateOutOfRangeError",
     "EscalationError",
+    "LiveGapError",
+    "LiveJoinError",
+    "LiveOverlapError",
     "MissingExtraError",
     "NoSnapshotError",
     "NotASessionError",
@@ -542,3 +545,29 @@ class ChecksumMismatchError(SnapshotFileError):
         self.expected = expected
         self.actual = actual
         super().__init__(path, f"sha256 {actual} does not match the manifest's {expected}")
+class LiveJoinError(PreopenError, ValueError):
+    """Live bars do not continue the history on the calendar's grid.
+
+    Raised as is when live bars are off the grid (outside a session, inside a
+    break, misaligned); its subclasses name a gap or an overlap.
+
+    Attributes:
+        where: the symbol and interval.
+        check: the :class:`~preopen.model.JoinCheck` with every finding.
+    """
+
+    # ``check`` is a preopen.model.JoinCheck; typed Any because errors sits below model.
+    def __init__(self, where: str, check: Any) -> None:  # noqa: ANN401 - see above
+        self.where = where
+        self.check: Any = check
+        super().__init__(f"live bars of {where} do not join the history: {check}")
+
+
+class LiveGapError(LiveJoinError):
+    """Stamps are missing between the history and the live bars, or between live bars."""
+
+
+class LiveOverlapError(LiveJoinError):
+    """A live bar repeats a bar the history (or an earlier live bar) already holds."""
+
+

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import ipaddress
 import math
 import os
 import re
@@ -36,6 +37,10 @@ _STORE_SCHEMES: Final = ("sqlite:///", "postgresql://", "postgres://")
 # The interval names of ``preopen.model.INTERVALS``, repeated here so that
 # building Settings does not import numpy (a test keeps the two equal).
 _INTERVALS: Final = ("1m", "5m", "15m", "30m", "1h", "1d")
+# A host name (RFC 1123 labels); IP addresses are checked with ipaddress.
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_LOG_FORMATS: Final = ("text", "json")
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
 
@@ -76,6 +81,11 @@ class Settings:
             processes (``preopen.attach``); empty: not published.
         publish_keep: publications kept in ``publish_dir``, the current one
             included; older ones are removed.
+        metrics_port: ``serve`` exposes Prometheus metrics on this port
+            (0: a free port, logged); None (the default): no metrics server.
+        metrics_host: the address the metrics server binds (default loopback).
+        log_format: ``serve``'s log lines: ``text`` (key=value) or ``json``
+            (one JSON object a line, for log shippers).
     """
 
     enabled: bool = True
@@ -97,6 +107,9 @@ class Settings:
     load_timeout_s: float = 60.0
     publish_dir: str = ""
     publish_keep: int = 2
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "text"
 
     def __post_init__(self) -> None:
         """Check every value's type and range; see :meth:`load` for where values come from.
@@ -237,6 +250,8 @@ def _from_text(key: str, text: str, *, source: str) -> Any:  # noqa: ANN401 - a 
     """Parse an environment variable's text into the key's type."""
     kind = _TYPES[key]
     raw = text.strip()
+    if kind == int | None:
+        kind = int
     if kind is bool:
         if raw.lower() in _TRUE:
             return True
@@ -271,7 +286,7 @@ def _build(values: Mapping[str, Any], *, sources: Mapping[str, str]) -> Settings
         raise SettingsError(exc.key, exc.value, exc.accepted, source=sources[exc.key]) from None
 
 
-def _coerce(  # noqa: C901, PLR0911 - a branch per type
+def _coerce(  # noqa: C901, PLR0911, PLR0912 - a branch per type
     key: str, value: Any, *, source: str, kind: Any = None, split: bool = True  # noqa: ANN401
 ) -> Any:  # noqa: ANN401 - a value of the key's type
     """Accept a value of the key's type (ints for floats, lists for tuples); refuse the rest.
@@ -284,6 +299,10 @@ def _coerce(  # noqa: C901, PLR0911 - a branch per type
         split: accept a comma-separated string for a list (file, environment).
     """
     kind = _TYPES[key] if kind is None else kind
+    if kind == int | None:
+        if value is None:
+            return None
+        kind = int
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -329,6 +348,7 @@ def _check(s: Settings) -> None:
     _check_range("publish_keep", s.publish_keep, 1, 100)
     _check_publish_dir(s.publish_dir)
     _check_intervals(s.intervals)
+    _check_serving(s)
     _check_store(s.store)
     if s.table and not _TABLE.match(s.table):
         raise SettingsError("table", s.table, "a table name such as bars or myschema.bars")
@@ -357,6 +377,24 @@ def _check_publish_dir(path: str) -> None:
     if os.path.exists(path) and not os.path.isdir(path):  # noqa: PTH110, PTH112
         raise SettingsError("publish_dir", path, "a directory (this path is a file), or empty")
 
+
+def _check_serving(s: Settings) -> None:
+    """The metrics server's port and address, and the log format."""
+    if s.metrics_port is not None:
+        _check_range("metrics_port", s.metrics_port, 0, 65_535)
+    if not _is_host(s.metrics_host):
+        raise SettingsError("metrics_host", s.metrics_host,
+                            "an IP address or a host name, such as 127.0.0.1, ::1 or localhost")
+    if s.log_format not in _LOG_FORMATS:
+        raise SettingsError("log_format", s.log_format, " or ".join(_LOG_FORMATS))
+
+
+def _is_host(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return bool(_HOSTNAME.match(text))
+    return True
 
 def _shown(value: object) -> object:
     """A value fit for an error message: a URL-like string loses its password."""

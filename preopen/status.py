@@ -10,6 +10,7 @@ reference, so that a host reads them with no message and no lock:
 
 from __future__ import annotations
 
+import bisect
 import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -21,7 +22,12 @@ if TYPE_CHECKING:
 
     import pendulum
 
-__all__ = ["Event", "EventKind", "Progress", "RuntimeStatus"]
+__all__ = ["Event", "EventKind", "LatencyHistogram", "Progress", "RuntimeStatus"]
+
+#: Upper bounds (seconds) of the activation latency buckets; a last bucket is +Inf.
+LATENCY_BOUNDS: tuple[float, ...] = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+)
 
 
 class EventKind(enum.StrEnum):
@@ -91,6 +97,32 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
+class LatencyHistogram:
+    """Every latency observed, as bucket counts (what a Prometheus histogram needs).
+
+    Attributes:
+        bounds: the buckets' upper bounds in seconds (a last bucket, +Inf, is implied).
+        counts: observations per bucket (not cumulative), one more than ``bounds``.
+        total_s: the sum of the observations, in seconds.
+    """
+
+    bounds: tuple[float, ...] = LATENCY_BOUNDS
+    counts: tuple[int, ...] = (0,) * (len(LATENCY_BOUNDS) + 1)
+    total_s: float = 0.0
+
+    @property
+    def count(self) -> int:
+        """How many observations."""
+        return sum(self.counts)
+
+    def observe(self, seconds: float) -> LatencyHistogram:
+        """A new histogram with one more observation (``le`` buckets: ``x <= bound``)."""
+        i = bisect.bisect_left(self.bounds, seconds)
+        counts = (*self.counts[:i], self.counts[i] + 1, *self.counts[i + 1 :])
+        return LatencyHistogram(self.bounds, counts, self.total_s + seconds)
+
+
+@dataclass(frozen=True, slots=True)
 class RuntimeStatus:
     """The runtime at a glance; immutable.
 
@@ -112,9 +144,16 @@ class RuntimeStatus:
             prefetch: from its open to the activation.
         activation_latency_s: the last activation, from the scheduler's
             handling of its trigger to the new reference being served.
+        activation_latencies: every activation latency since the start, as a
+            histogram.
         activations: snapshots activated since the start (follow-ups included).
         fallbacks: sessions that opened without a complete prefetch.
         restarts: children restarted by the supervisor.
+        escalations: times the supervisor gave up (restarts past the intensity).
+        loads_retried: load batches queued again since the start (a retry
+            after a failure, the halves of a split batch, the batches of a
+            dead loader, a retry round of failed keys).
+        served_at: market time at which the served snapshot was activated.
         last_error: the last error, in words.
         events: the recent history, oldest first.
     """
@@ -134,8 +173,12 @@ class RuntimeStatus:
     prefetch_seconds: float | None = None
     fallback_seconds: float | None = None
     activation_latency_s: float | None = None
+    activation_latencies: LatencyHistogram = field(default_factory=LatencyHistogram)
     activations: int = 0
     fallbacks: int = 0
     restarts: int = 0
+    escalations: int = 0
+    loads_retried: int = 0
+    served_at: pendulum.DateTime | None = None
     last_error: str | None = None
     events: tuple[Event, ...] = ()

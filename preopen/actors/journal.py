@@ -47,7 +47,8 @@ class Journal:
         self._seq = itertools.count(base.events[-1].seq + 1 if base.events else 1)
         self._bars_base = base.bars_loaded
         self._bytes_base = base.bytes_loaded
-        self._closed = (0, 0)  # bars and bytes of the loads of closed cycles
+        self._retried_base = base.loads_retried
+        self._closed = (0, 0, 0)  # bars, bytes and batches retried of closed cycles' loads
 
     def update(self, **changes: Any) -> None:  # noqa: ANN401 - RuntimeStatus fields
         """Change status fields (``replace`` on the immutable status)."""
@@ -73,8 +74,10 @@ class Journal:
     def close(self, cycle: Cycle) -> None:
         """Count the bars of a cycle that ends."""
         if cycle.load is not None:
-            bars, nbytes = self._closed
-            self._closed = (bars + cycle.load.bars_loaded, nbytes + cycle.load.bytes_loaded)
+            bars, nbytes, retried = self._closed
+            load = cycle.load
+            self._closed = (bars + load.bars_loaded, nbytes + load.bytes_loaded,
+                            retried + load.batches_retried)
 
     def activated(self, at: pendulum.DateTime | None, session: dt.date, symbols: int,
                   latency_s: float, fallback_s: float | None) -> None:
@@ -86,6 +89,8 @@ class Journal:
             serving_symbols=symbols,
             activations=status.activations + 1,
             activation_latency_s=latency_s,
+            activation_latencies=status.activation_latencies.observe(latency_s),
+            served_at=at if first else status.served_at,
             fallback_seconds=(fallback_s if fallback_s is not None and first
                               else status.fallback_seconds),
         )
@@ -103,10 +108,11 @@ class Journal:
             except DateOutOfRangeError:
                 phase = Phase.IDLE
         load = cycle.load if cycle is not None else None
-        bars, nbytes = self._closed
+        bars, nbytes, retried = self._closed
         if load is not None:
             bars += load.bars_loaded
             nbytes += load.bytes_loaded
+            retried += load.batches_retried
         return replace(
             self.status,
             phase=phase if phase is not None else self.status.phase,
@@ -118,5 +124,6 @@ class Journal:
             failed_symbols=load.failed_symbols() if load is not None else (),
             bars_loaded=self._bars_base + bars,
             bytes_loaded=self._bytes_base + nbytes,
+            loads_retried=self._retried_base + retried,
             events=tuple(self._events),
         )

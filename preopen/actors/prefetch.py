@@ -162,6 +162,7 @@ class Prefetch(Generic[B]):
         self._known: set[Key] = set()
         self.bars_loaded = 0
         self.bytes_loaded = 0
+        self.batches_retried = 0  # batches queued again: retries, split halves, a dead loader's
 
     # --- what to load ------------------------------------------------------
 
@@ -201,6 +202,7 @@ class Prefetch(Generic[B]):
             count += len(symbols)
             for i in range(0, len(symbols), self._batch_size):
                 self._queue.append(_Queued(tuple(symbols[i : i + self._batch_size]), interval, 1))
+                self.batches_retried += 1
         return count
 
     # --- handing out work --------------------------------------------------
@@ -255,6 +257,7 @@ class Prefetch(Generic[B]):
             # The halves go first, so that a split batch finishes soon.
             self._queue.appendleft(_Queued(batch.symbols[half:], batch.interval, batch.attempt))
             self._queue.appendleft(_Queued(batch.symbols[:half], batch.interval, batch.attempt))
+            self.batches_retried += 2
         else:
             self._retry_or_fail(batch, error)
         return batch
@@ -279,6 +282,7 @@ class Prefetch(Generic[B]):
             else:
                 innocent.append(_Queued(batch.symbols, batch.interval, batch.attempt))
         self._queue.extendleft(reversed(innocent))
+        self.batches_retried += len(innocent)
         return len(lost)
 
     def _take(self, request_id: int) -> Batch | None:
@@ -292,6 +296,7 @@ class Prefetch(Generic[B]):
     def _retry_or_fail(self, batch: Batch, error: str) -> None:
         if batch.attempt < self._max_attempts:
             self._queue.appendleft(_Queued(batch.symbols, batch.interval, batch.attempt + 1))
+            self.batches_retried += 1
             return
         for symbol in batch.symbols:
             self._failed[(symbol, batch.interval)] = error

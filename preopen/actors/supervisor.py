@@ -253,6 +253,7 @@ class Supervisor(pykka.ThreadingActor):
         event = Event(last + 1, self._clock.now(), EventKind.ESCALATED, None, str(escalation))
         self._board.publish(replace(status, running=False, last_error=str(escalation),
                                     restarts=self._policy.restarts,
+                                    escalations=status.escalations + 1,
                                     events=(*status.events, event)))
         self._address.outstanding.close(RuntimeStoppedError(f"the runtime stopped: {escalation}"))
         for callback in self._callbacks:

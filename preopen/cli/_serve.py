@@ -15,18 +15,22 @@ import typer
 from rich.table import Table
 
 from preopen.cli._common import (
+    BadInputError,
     MaskPasswords,
     PrefetchFailedError,
     check_store_exists,
     console,
     parse_date,
 )
+from preopen.cli._logjson import LOG_FORMATS, configure_logging
 from preopen.cli._options import ConfigOption, StoreOption, parse_count, parse_symbol_list
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from preopen.metrics import MetricsServer
     from preopen.runtime import Runtime
+    from preopen.settings import Settings
     from preopen.status import Event, RuntimeStatus
 
 __all__ = ["prefetch", "serve"]
@@ -54,9 +58,22 @@ def _log_events(events: tuple[Event, ...], after: int) -> int:
                 session,
                 event.at.isoformat(),
                 event.detail,
+                extra={"fields": {"event": str(event.kind), "session": session,
+                                  "at": event.at.isoformat(), "detail": event.detail,
+                                  "seq": event.seq}},
             )
             after = event.seq
     return after
+
+
+def _status_fields(status: RuntimeStatus) -> dict[str, object]:
+    p = status.progress
+    return {
+        "phase": str(status.phase), "session": status.session, "serving": status.serving,
+        "done": p.done, "total": p.total, "failed": p.failed, "bars": status.bars_loaded,
+        "activations": status.activations, "fallbacks": status.fallbacks,
+        "restarts": status.restarts,
+    }
 
 
 def _status_line(status: RuntimeStatus) -> str:
@@ -79,6 +96,21 @@ def serve(
     log_level: Annotated[
         str, typer.Option("--log-level", metavar="LEVEL", help="DEBUG, INFO, WARNING or ERROR")
     ] = "INFO",
+    metrics_port: Annotated[
+        str | None,
+        typer.Option("--metrics-port", metavar="PORT",
+                     help="Serve Prometheus metrics on this port (0: a free port, logged)."),
+    ] = None,
+    metrics_host: Annotated[
+        str | None,
+        typer.Option("--metrics-host", metavar="HOST",
+                     help="The address to bind (default: 127.0.0.1)."),
+    ] = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option("--log-format", metavar="FORMAT",
+                     help="text (key=value) or json (a line each)."),
+    ] = None,
 ) -> None:
     """Run on the real clock until SIGINT or SIGTERM."""
     from preopen.runtime import Runtime  # noqa: PLC0415
@@ -89,22 +121,55 @@ def serve(
     )
     level = logging.getLevelNamesMapping().get(log_level.upper())
     if level is None:
-        from preopen.cli._common import BadInputError  # noqa: PLC0415
-
         raise BadInputError("--log-level", log_level, "DEBUG, INFO, WARNING or ERROR")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if log_format is not None and log_format not in LOG_FORMATS:
+        raise BadInputError("--log-format", log_format, " or ".join(LOG_FORMATS))
+    port = parse_count("--metrics-port", metrics_port, low=0, high=65_535) \
+        if metrics_port is not None else None
+    settings = Settings.load(config, store=store, metrics_port=port, metrics_host=metrics_host,
+                             log_format=log_format)
+    configure_logging(level, settings.log_format)
     for handler in logging.getLogger().handlers:
         handler.addFilter(MaskPasswords())
-    settings = Settings.load(config, store=store)
     check_store_exists(settings.store)
     with _StopSignals() as stop, Runtime.start(settings) as runtime:
         log.info("event=serving exchange=%s store=%s symbols=%s", settings.exchange,
-                 runtime.store.url, len(settings.symbols) or "all")
-        _serve_until_signal(runtime, stop, interval)
-        log.info("event=stopping timeout_s=%.1f", _STOP_TIMEOUT_S)
+                 runtime.store.url, len(settings.symbols) or "all",
+                 extra={"fields": {"event": "serving", "exchange": settings.exchange,
+                                   "store": runtime.store.url,
+                                   "symbols": len(settings.symbols) or "all"}})
+        metrics = _start_metrics(settings, runtime)
+        try:
+            _serve_until_signal(runtime, stop, interval)
+        finally:
+            if metrics is not None:
+                metrics.stop()
+        log.info("event=stopping timeout_s=%.1f", _STOP_TIMEOUT_S,
+                 extra={"fields": {"event": "stopping", "timeout_s": _STOP_TIMEOUT_S}})
         runtime.stop(_STOP_TIMEOUT_S)
     left = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
-    log.info("event=stopped threads_left=%d", len(left))
+    log.info("event=stopped threads_left=%d", len(left),
+             extra={"fields": {"event": "stopped", "threads_left": len(left)}})
+
+
+def _start_metrics(settings: Settings, runtime: Runtime) -> MetricsServer | None:
+    """Start the metrics server when ``metrics_port`` is set; log where it listens."""
+    if settings.metrics_port is None:
+        return None
+    from preopen.errors import SettingsError  # noqa: PLC0415
+    from preopen.metrics import start_metrics_server  # noqa: PLC0415 - the optional extra
+
+    try:
+        server = start_metrics_server(runtime, port=settings.metrics_port,
+                                      host=settings.metrics_host)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise SettingsError("metrics_port", settings.metrics_port,
+                            f"a port free to bind on {settings.metrics_host} ({reason})") from None
+    log.info("event=metrics url=%s host=%s port=%d", server.url, server.host, server.port,
+             extra={"fields": {"event": "metrics", "url": server.url, "host": server.host,
+                               "port": server.port}})
+    return server
 
 
 class _StopSignals:
@@ -154,13 +219,18 @@ def _serve_until_signal(runtime: Runtime, stop: _StopSignals, interval: int | No
         received = stop.wait(0.5)
         seen = _log_events(runtime.status().events, seen)
         if received is not None:
-            log.info("event=signal signal=%s", received.name)
+            log.info("event=signal signal=%s", received.name,
+                     extra={"fields": {"event": "signal", "signal": received.name}})
             return
         if not runtime.status().running:
-            log.error("event=gave-up reason=%r", runtime.status().last_error)
+            reason = runtime.status().last_error
+            log.error("event=gave-up reason=%r", reason,
+                      extra={"fields": {"event": "gave-up", "reason": reason}})
             raise typer.Exit(1)
         if next_status is not None and time.monotonic() >= next_status:
-            log.info("event=status %s", _status_line(runtime.status()))
+            status = runtime.status()
+            log.info("event=status %s", _status_line(status),
+                     extra={"fields": {"event": "status", **_status_fields(status)}})
             next_status += interval or 0
 
 

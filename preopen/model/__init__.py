@@ -1,5 +1,7 @@
 """Immutable values that cross actor boundaries: BarTable, Bars, SessionSnapshot, ValidationReport.
 
+Also the hand-off from a snapshot's history to live bars (:func:`handoff`, :func:`join_live`).
+
 Pure: numpy and the standard library only, never an actor or a database.
 pyarrow, pandas and polars are optional: they load only when a method that
 needs them is called (``to_arrow``, ``to_pandas``, ``publish_snapshot``,
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 from preopen.model._attach import SnapshotFollower, attach, verify_published
 from preopen.model._bars import FIELDS, RECORD_DTYPE, BarRepairs, Bars, to_ns
+from preopen.model._handoff import Handoff, HandoffTable, handoff, handoffs
 from preopen.model._intervals import DAILY, INTERVALS, parse_interval
+from preopen.model._join import Gap, JoinCheck, check_join, join_live
 from preopen.model._publish import Publication, publish_snapshot
 from preopen.model._report import COUNT_FIELDS, SymbolReport, ValidationReport
 from preopen.model._snapshot import SessionSnapshot
@@ -34,6 +38,10 @@ __all__ = [
     "BarRepairs",
     "BarTable",
     "Bars",
+    "Gap",
+    "Handoff",
+    "HandoffTable",
+    "JoinCheck",
     "Publication",
     "SessionGrid",
     "SessionSnapshot",
@@ -42,8 +50,12 @@ __all__ = [
     "ValidationReport",
     "attach",
     "check_bars",
+    "check_join",
     "check_table",
     "expected_count",
+    "handoff",
+    "handoffs",
+    "join_live",
     "parse_interval",
     "publish_snapshot",
     "session_grid",
