@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, get_type_hints
 
 from preopen.errors import CalendarError, SettingsError
+from preopen.shard import Shard
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -29,7 +30,10 @@ ENV_PREFIX: Final = "PREOPEN_"
 # A table name, optionally qualified by its schema; it reaches SQL only
 # through psycopg.sql.Identifier, the pattern keeps typos out early.
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-_STORE_SCHEMES: Final = ("sqlite:///", "postgresql://", "postgres://")
+_STORE_SCHEMES: Final = ("sqlite:///", "postgresql://", "postgres://", "grpc://", "grpc+tcp://")
+# A list of stores in one string: split at a comma followed by a scheme, so that a
+# libpq multi-host URL (postgresql://h1:5432,h2:5432/db) stays whole.
+_STORE_SPLIT = re.compile(r"\s*,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
 
@@ -49,7 +53,8 @@ class Settings:
         intervals: the bar intervals to load (``1m``, ``5m``, ``15m``,
             ``30m``, ``1h``, ``1d``).
         exchange: a built-in calendar name (``XNYS``) or a calendar TOML file.
-        store: where bars come from: ``sqlite:///path`` or ``postgresql://...``.
+        store: where bars come from: ``sqlite:///path``, ``postgresql://...`` or
+            ``grpc://host:port`` (a hub); or a tuple of them, tried in order.
         table: the bars table (``name`` or ``schema.name``); empty: the
             store URL's ``?table=`` parameter, else ``bars``.
         symbols: the active symbols; empty means every symbol in the store.
@@ -59,6 +64,10 @@ class Settings:
         restart_intensity: restarts allowed within ``restart_period_s``
             before the supervisor gives up and stops the runtime.
         restart_period_s: the period of the restart intensity, in seconds.
+        shard: ``"i/N"``: keep only the symbols of shard i of N (rendezvous
+            hashing, see :mod:`preopen.shard`); empty: every symbol.
+        flight_port: serve the frozen snapshots over Arrow Flight on this
+            port (``serve``); 0: no hub.
     """
 
     enabled: bool = True
@@ -68,7 +77,7 @@ class Settings:
     trailing_days: int = 5
     intervals: tuple[str, ...] = ("1m", "1d")
     exchange: str = "XNYS"
-    store: str = "sqlite:///preopen.db"
+    store: str | tuple[str, ...] = "sqlite:///preopen.db"
     table: str = ""
     symbols: tuple[str, ...] = ()
     loaders: int = 2
@@ -76,6 +85,8 @@ class Settings:
     max_attempts: int = 3
     restart_intensity: int = 5
     restart_period_s: float = 60.0
+    shard: str = ""
+    flight_port: int = 0
 
     def __post_init__(self) -> None:
         """Check every value; see :meth:`load` for where values come from."""
@@ -85,6 +96,16 @@ class Settings:
     def table_or_none(self) -> str | None:
         """The table to pass to ``open_store`` (None: let the URL decide)."""
         return self.table or None
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        """The store URLs, in the order they are tried (one for a single store)."""
+        return (self.store,) if isinstance(self.store, str) else self.store
+
+    @property
+    def shard_or_none(self) -> Shard | None:
+        """The host's shard (None: every symbol)."""
+        return Shard.parse(self.shard) if self.shard else None
 
     @property
     def window(self) -> dt.timedelta:
@@ -176,7 +197,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return dict(table)
 
 
-def _from_text(key: str, text: str, *, source: str) -> Any:  # noqa: ANN401 - a value of the key's type
+def _from_text(key: str, text: str, *, source: str) -> Any:  # noqa: ANN401, PLR0911 - a value of the key's type, a return per type
     """Parse an environment variable's text into the key's type."""
     kind = _TYPES[key]
     raw = text.strip()
@@ -198,7 +219,15 @@ def _from_text(key: str, text: str, *, source: str) -> Any:  # noqa: ANN401 - a 
             raise SettingsError(key, text, "a number", source=source) from None
     if kind == tuple[str, ...]:
         return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if kind == str | tuple[str, ...]:
+        return _store_list(raw)
     return raw
+
+
+def _store_list(text: str) -> str | tuple[str, ...]:
+    """One URL, or several separated by commas (each starting with its scheme)."""
+    parts = tuple(part for part in _STORE_SPLIT.split(text.strip()) if part)
+    return parts[0] if len(parts) == 1 else parts
 
 
 def _build(values: Mapping[str, Any], *, sources: Mapping[str, str]) -> Settings:
@@ -214,7 +243,7 @@ def _build(values: Mapping[str, Any], *, sources: Mapping[str, str]) -> Settings
         raise SettingsError(exc.key, exc.value, exc.accepted, source=sources[exc.key]) from None
 
 
-def _coerce(key: str, value: Any, *, source: str) -> Any:  # noqa: ANN401, C901 - a branch per type
+def _coerce(key: str, value: Any, *, source: str) -> Any:  # noqa: ANN401, C901, PLR0911, PLR0912 - a branch per type
     """Accept a value of the key's type (ints for floats, lists for tuples); refuse the rest."""
     kind = _TYPES[key]
     if kind is bool:
@@ -235,6 +264,12 @@ def _coerce(key: str, value: Any, *, source: str) -> Any:  # noqa: ANN401, C901 
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return tuple(value)
         raise SettingsError(key, value, "a list of strings", source=source)
+    if kind == str | tuple[str, ...]:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+            return value[0] if len(value) == 1 else tuple(value)
+        raise SettingsError(key, value, "a URL or a non-empty list of URLs", source=source)
     if isinstance(value, str):
         return value
     raise SettingsError(key, value, "a string", source=source)
@@ -256,8 +291,10 @@ def _check(s: Settings) -> None:
     _check_range("restart_intensity", s.restart_intensity, 1, 10_000)
     _check_range("restart_period_s", s.restart_period_s, 0.001, 86_400.0)
     _check_intervals(s.intervals)
-    if not s.store.startswith(_STORE_SCHEMES):
-        raise SettingsError("store", s.store, "a URL starting with " + " or ".join(_STORE_SCHEMES))
+    _check_stores(s.store)
+    _check_range("flight_port", s.flight_port, 0, 65_535)
+    if s.shard:
+        Shard.parse(s.shard)
     if s.table and not _TABLE.match(s.table):
         raise SettingsError("table", s.table, "a table name such as bars or myschema.bars")
     bad = [symbol for symbol in s.symbols if not symbol or symbol != symbol.strip()]
@@ -267,6 +304,18 @@ def _check(s: Settings) -> None:
         dupes = sorted({x for x in s.symbols if s.symbols.count(x) > 1})
         raise SettingsError("symbols", dupes[0], "each symbol once")
     _check_window(s)
+
+
+def _check_stores(store: str | tuple[str, ...]) -> None:
+    urls = (store,) if isinstance(store, str) else store
+    accepted = "a URL starting with " + " or ".join(_STORE_SCHEMES)
+    if not urls:
+        raise SettingsError("store", store, f"{accepted}, or a non-empty list of them")
+    for url in urls:
+        if not isinstance(url, str) or not url.startswith(_STORE_SCHEMES):
+            raise SettingsError("store", url, accepted)
+    if len(set(urls)) != len(urls):
+        raise SettingsError("store", store, "each store once")
 
 
 def _check_intervals(intervals: tuple[str, ...]) -> None:

@@ -84,6 +84,7 @@ class LoadSteps:
                 empty=self._empty,
                 per_loader=self.config.per_loader,
                 ids=self._ids,
+                keep=self.config.keep,
             )
             if cycle.load_started is None:
                 cycle.load_started = time.perf_counter()

@@ -59,6 +59,7 @@ class PlanConfig:
     enabled: bool = True
     auto_activate: bool = True
     per_loader: int = 2
+    keep: Callable[[str], bool] | None = None  # the host's shard: which symbols it loads
 
 
 @dataclass(frozen=True, slots=True)

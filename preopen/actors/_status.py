@@ -101,6 +101,11 @@ class RuntimeStatus:
         restarts: children restarted by the supervisor.
         last_error: the last error, in words.
         events: the recent history, oldest first.
+        shard: the host's shard (``"i/N"``), empty when it keeps every symbol.
+        store_served: the store that answered the last load (of a list of
+            stores), empty for a single store.
+        store_fallbacks: loads a list of stores answered from a store after
+            the first, since the start.
     """
 
     running: bool = True
@@ -123,6 +128,9 @@ class RuntimeStatus:
     restarts: int = 0
     last_error: str | None = None
     events: tuple[Event, ...] = ()
+    shard: str = ""
+    store_served: str = ""
+    store_fallbacks: int = 0
 
 
 class Board:

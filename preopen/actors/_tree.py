@@ -97,6 +97,7 @@ def build_tree(settings: Settings, clock: Clock, store: BarStore,
         max_attempts=settings.max_attempts,
         enabled=settings.enabled,
         auto_activate=settings.auto_activate,
+        keep=shard.keeps if (shard := settings.shard_or_none) is not None else None,
     )
     specs = (
         ChildSpec(calendar_address, CalendarActor, {"cell": calendar_cell}),

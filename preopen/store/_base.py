@@ -17,7 +17,10 @@ if TYPE_CHECKING:
 __all__ = ["ACCEPTED_SCHEMES", "BarStore", "open_store", "redact_url", "split_table"]
 
 #: The URL forms open_store accepts, in words (used in error messages).
-ACCEPTED_SCHEMES = "sqlite:///path/to/file.db, postgresql://user@host:port/database"
+ACCEPTED_SCHEMES = (
+    "sqlite:///path/to/file.db, postgresql://user@host:port/database, grpc://hub:port "
+    "or a list of them"
+)
 
 
 @runtime_checkable
@@ -70,7 +73,7 @@ def redact_url(url: str) -> str:
 
 
 def open_store(
-    url: str,
+    url: str | Sequence[str],
     *,
     pool_size: int = 2,
     table: str | None = None,
@@ -102,6 +105,16 @@ def open_store(
         StoreConnectionError: the server does not answer.
         StoreSchemaError: the table is missing or has the wrong columns.
     """
+    if isinstance(url, list | tuple) and len(url) != 1:
+        from preopen.store._fallback import FallbackStore  # noqa: PLC0415
+
+        def opener(one: str) -> BarStore:
+            return open_store(one, pool_size=pool_size, table=table, create=create,
+                              connect_timeout=connect_timeout, retry_for=retry_for)
+
+        return FallbackStore(url, opener)
+    if isinstance(url, list | tuple):
+        url = url[0]
     if not isinstance(url, str):
         raise StoreError(f"store URL {url!r} is not accepted: use {ACCEPTED_SCHEMES}")
     scheme = urlsplit(url).scheme.lower()
@@ -124,6 +137,10 @@ def open_store(
             connect_timeout=connect_timeout,
             retry_for=retry_for,
         )
+    if scheme in {"grpc", "grpc+tcp"}:
+        from preopen.store._flight import FlightStore  # noqa: PLC0415 - pyarrow loads on use
+
+        return FlightStore(url, connect_timeout=connect_timeout)
     raise StoreError(
         f"store URL {redact_url(url)!r} has an unknown scheme {scheme!r}: use {ACCEPTED_SCHEMES}",
         url=redact_url(url),
