@@ -9,6 +9,7 @@ reads without messages, the addresses it sends to, and the threads to join.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +28,15 @@ from preopen.actors.supervisor import ChildSpec, Supervisor
 from preopen.errors import RuntimeStoppedError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     import pendulum
     import pykka
 
+    from preopen.actors._plan import Assembler
     from preopen.calendar import ExchangeCalendar
     from preopen.clock import Ack, Alarm, Clock
+    from preopen.model import SessionSnapshot
     from preopen.settings import Settings
     from preopen.store import BarStore
 
@@ -66,8 +69,13 @@ class Tree:
 
 
 def build_tree(settings: Settings, clock: Clock, store: BarStore,
-               calendar: ExchangeCalendar) -> Tree:
-    """Wire the children from ``settings`` and start the supervisor."""
+               calendar: ExchangeCalendar,
+               on_frozen: Callable[[SessionSnapshot], object] | None = None) -> Tree:
+    """Wire the children from ``settings`` and start the supervisor.
+
+    ``on_frozen`` is called (in the scheduler's thread) with every snapshot
+    the scheduler freezes, before the open too (a hub serves it from then).
+    """
     ledger = ThreadLedger()
     board = Board(RuntimeStatus())
     calendar_cell = CalendarCell(CalendarState(calendar))
@@ -110,7 +118,8 @@ def build_tree(settings: Settings, clock: Clock, store: BarStore,
             "config": config, "clock": clock, "alarm": alarm, "board": board,
             "calendar": calendar_address, "session_data": session_address,
             "session": session_cell, "loaders": loaders,
-            "assemble": assemble, "empty": empty_bars,
+            "assemble": assemble if on_frozen is None else _then(assemble, on_frozen),
+            "empty": empty_bars,
         }),
     )
     supervisor = Supervisor.start(
@@ -126,3 +135,17 @@ def build_tree(settings: Settings, clock: Clock, store: BarStore,
                                      *loaders)}
     return Tree(clock=clock, alarm=alarm, supervisor=supervisor, addresses=addresses,
                 session=session_cell, calendar=calendar_cell, board=board, ledger=ledger)
+
+
+def _then(assemble: Assembler, on_frozen: Callable[[SessionSnapshot], object]) -> Assembler:
+    """``assemble``, then ``on_frozen(snapshot)``; a failing callback is logged, not raised."""
+
+    def assemble_then(*args: Any) -> SessionSnapshot:  # noqa: ANN401 - the Assembler's arguments
+        snapshot = assemble(*args)
+        try:
+            on_frozen(snapshot)
+        except Exception:
+            logging.getLogger("preopen").exception("the on_frozen callback failed")
+        return snapshot
+
+    return assemble_then

@@ -15,10 +15,11 @@ import typer
 from rich.table import Table
 
 from preopen.cli._common import console, parse_date
-from preopen.cli._options import ConfigOption, StoreOption, parse_count, parse_symbol_list
+from preopen.cli._options import ConfigOption, parse_count, parse_symbol_list
 
 if TYPE_CHECKING:
     from preopen.actors import Event
+    from preopen.hub import SnapshotHub
     from preopen.runtime import Runtime, RuntimeStatus
 
 __all__ = ["prefetch", "serve"]
@@ -27,6 +28,24 @@ log = logging.getLogger("preopen")
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _STOP_TIMEOUT_S = 4.0  # serve must be gone within 5 s of SIGTERM
 _WAIT_S = 600.0
+
+# Repeated --store: a list of stores tried in order (the database last).
+StoresOption = Annotated[
+    list[str] | None,
+    typer.Option("--store", help="sqlite:///file.db, postgresql://user@host:port/db or "
+                 "grpc://hub:port; repeat it for a list tried in order"),
+]
+FlightPortOption = Annotated[
+    str | None, typer.Option("--flight-port", help="Serve the frozen snapshots over Arrow "
+                             "Flight on this port (0: no hub).")
+]
+
+
+def _stores(given: list[str] | None) -> str | tuple[str, ...] | None:
+    """One --store as a string, several as a tuple, none as None (the settings decide)."""
+    if not given:
+        return None
+    return given[0] if len(given) == 1 else tuple(given)
 
 
 def _log_events(events: tuple[Event, ...], after: int) -> int:
@@ -51,26 +70,29 @@ def _log_events(events: tuple[Event, ...], after: int) -> int:
     return after
 
 
-def _status_line(status: RuntimeStatus) -> str:
+def _status_line(status: RuntimeStatus, hub: SnapshotHub | None = None) -> str:
     p = status.progress
-    return (
+    line = (
         f"phase={status.phase} session={status.session} serving={status.serving} "
         f"done={p.done} total={p.total} failed={p.failed} bars={status.bars_loaded} "
         f"activations={status.activations} fallbacks={status.fallbacks} "
-        f"restarts={status.restarts}"
+        f"restarts={status.restarts} shard={status.shard or 'all'}"
     )
+    if status.store_served:
+        line += f" store_served={status.store_served} store_fallbacks={status.store_fallbacks}"
+    return f"{line} {hub.stats().line()}" if hub is not None else line
 
 
 def serve(
     config: ConfigOption = None,
-    store: StoreOption = None,
+    store: StoresOption = None,
+    flight_port: FlightPortOption = None,
     status_interval: Annotated[
         str | None, typer.Option("--status-interval", help="Seconds between status lines.")
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING")] = "INFO",
 ) -> None:
     """Run on the real clock until SIGINT or SIGTERM."""
-    from preopen.runtime import Runtime  # noqa: PLC0415
     from preopen.settings import Settings  # noqa: PLC0415
 
     interval = (
@@ -82,15 +104,62 @@ def serve(
 
         raise BadInputError("--log-level", log_level, "DEBUG, INFO, WARNING or ERROR")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = Settings.load(config, store=store)
-    with _StopSignals() as stop, Runtime.start(settings) as runtime:
-        log.info("event=serving exchange=%s store=%s symbols=%s", settings.exchange,
-                 runtime.store.url, len(settings.symbols) or "all")
-        _serve_until_signal(runtime, stop, interval)
+    port = parse_count("--flight-port", flight_port, low=0, high=65_535) if flight_port else None
+    settings = Settings.load(config, store=_stores(store), flight_port=port)
+    with _StopSignals() as stop, _Hosted(settings) as (runtime, hub):
+        log.info("event=serving exchange=%s store=%s symbols=%s shard=%s flight_port=%s",
+                 settings.exchange, runtime.store.url, len(settings.symbols) or "all",
+                 settings.shard or "all", hub.port if hub is not None else "-")
+        _serve_until_signal(runtime, stop, interval, hub)
         log.info("event=stopping timeout_s=%.1f", _STOP_TIMEOUT_S)
         runtime.stop(_STOP_TIMEOUT_S)
     left = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
     log.info("event=stopped threads_left=%d", len(left))
+
+
+class _Hosted:
+    """The runtime, and the hub serving its snapshots when ``flight_port`` is set.
+
+    The hub reads through to the runtime's own store, so the store is opened
+    here and closed after both.
+    """
+
+    def __init__(self, settings: Any) -> None:  # noqa: ANN401 - Settings, imported lazily
+        self._settings = settings
+        self._hub: SnapshotHub | None = None
+        self._runtime: Runtime | None = None
+        self._store: Any = None
+
+    def __enter__(self) -> tuple[Runtime, SnapshotHub | None]:
+        from preopen.calendar import get_calendar  # noqa: PLC0415
+        from preopen.runtime import Runtime  # noqa: PLC0415
+        from preopen.store import open_store  # noqa: PLC0415
+
+        s = self._settings
+        if not s.flight_port:
+            self._runtime = Runtime.start(s)
+            return self._runtime, None
+        from preopen.hub import SnapshotHub  # noqa: PLC0415 - the arrow extra, only for a hub
+
+        self._store = open_store(s.store, pool_size=s.loaders, table=s.table_or_none)
+        try:
+            hub = self._hub = SnapshotHub(
+                f"grpc://0.0.0.0:{s.flight_port}", calendar=get_calendar(s.exchange),
+                trailing_days=s.trailing_days, store=self._store)
+            self._runtime = Runtime.start(s, store=self._store, on_frozen=hub.offer)
+            self._runtime.on_activated(hub.offer)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self._runtime, hub
+
+    def __exit__(self, *_: object) -> None:
+        if self._hub is not None:
+            self._hub.shutdown()
+        if self._runtime is not None:
+            self._runtime.stop(_STOP_TIMEOUT_S)
+        if self._store is not None:
+            self._store.close()
 
 
 class _StopSignals:
@@ -133,7 +202,8 @@ class _StopSignals:
         os.close(self._write)
 
 
-def _serve_until_signal(runtime: Runtime, stop: _StopSignals, interval: int | None) -> None:
+def _serve_until_signal(runtime: Runtime, stop: _StopSignals, interval: int | None,
+                        hub: SnapshotHub | None = None) -> None:
     seen = 0
     next_status = time.monotonic() + interval if interval else None
     while True:
@@ -146,7 +216,7 @@ def _serve_until_signal(runtime: Runtime, stop: _StopSignals, interval: int | No
             log.error("event=gave-up reason=%r", runtime.status().last_error)
             raise typer.Exit(1)
         if next_status is not None and time.monotonic() >= next_status:
-            log.info("event=status %s", _status_line(runtime.status()))
+            log.info("event=status %s", _status_line(runtime.status(), hub))
             next_status += interval or 0
 
 
@@ -158,7 +228,7 @@ def prefetch(
         str | None, typer.Option("--symbols", help="Comma-separated symbols; default: settings.")
     ] = None,
     config: ConfigOption = None,
-    store: StoreOption = None,
+    store: StoresOption = None,
 ) -> None:
     """Load one session now; print the summary and the validation findings."""
     from preopen.calendar import get_calendar  # noqa: PLC0415
@@ -169,7 +239,7 @@ def prefetch(
     from preopen.settings import Settings  # noqa: PLC0415
 
     wanted = parse_symbol_list("--symbols", symbols) if symbols is not None else None
-    settings = Settings.load(config, store=store, symbols=wanted)
+    settings = Settings.load(config, store=_stores(store), symbols=wanted)
     calendar = get_calendar(settings.exchange)
     day: dt.date
     if session is None:
@@ -194,7 +264,10 @@ def prefetch(
         runtime.wait_for(lambda s: s.serving == day, timeout=_WAIT_S)
         snapshot = runtime.snapshot()
     seconds = time.perf_counter() - started
-    table = Table(title=f"prefetch {day}: {settings.store}")
+    where = runtime.store.url
+    shard = f", shard {settings.shard}" if settings.shard else ""
+    served = f" (served by {status.store_served})" if status.store_served else ""
+    table = Table(title=f"prefetch {day}: {where}{served}{shard}")
     for column in ("symbols", "bars", "bytes", "load failures", "seconds"):
         table.add_column(column, justify="right")
     table.add_row(

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from preopen.store._base import ACCEPTED_SCHEMES, BarStore, open_store, redact_url
 from preopen.store._fallback import FallbackReport, FallbackStore
-from preopen.store._flight import LACKS, FlightStore, Request, bars_to_arrow, schema
+from preopen.store._flight import (
+    LACKS,
+    FlightStore,
+    Request,
+    bars_to_arrow,
+    require_arrow,
+    schema,
+)
 
 __all__ = [
     "ACCEPTED_SCHEMES",
@@ -21,5 +28,6 @@ __all__ = [
     "bars_to_arrow",
     "open_store",
     "redact_url",
+    "require_arrow",
     "schema",
 ]

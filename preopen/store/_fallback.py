@@ -80,7 +80,9 @@ class FallbackStore:
             raise StoreError(f"a list of stores needs distinct URLs, got {len(urls)} "
                              f"({', '.join(redact_url(u) for u in urls)})")
         self._urls = tuple(urls)
-        self._shown = tuple(redact_url(u) for u in urls)
+        # redact_url rebuilds the URL (sqlite://// loses a slash): only when there is a secret.
+        self._shown = tuple(redact_url(u) if "@" in u or "password" in u.lower() else u
+                            for u in urls)
         self.url = ",".join(self._shown)
         self._opener = opener
         self._stores: dict[int, BarStore] = {}

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
-__all__ = ["LACKS", "FlightStore", "Request", "bars_to_arrow", "schema"]
+__all__ = ["LACKS", "FlightStore", "Request", "bars_to_arrow", "require_arrow", "schema"]
 
 #: ``extra_info`` of the error a hub raises when it lacks the range.
 LACKS: Final = b"preopen:lacks"
@@ -63,7 +63,7 @@ _META_PREFIX: Final = "preopen."
 _DEFAULT_TIMEOUT_S: Final = 30.0
 
 
-def arrow() -> tuple[ModuleType, ModuleType]:
+def require_arrow() -> tuple[ModuleType, ModuleType]:
     """``(pyarrow, pyarrow.flight)``, imported now.
 
     Raises:
@@ -80,7 +80,7 @@ def arrow() -> tuple[ModuleType, ModuleType]:
 
 def schema(metadata: Mapping[str, str] | None = None) -> pa.Schema:
     """The schema of the hub's answers, with ``metadata`` under ``preopen.`` keys."""
-    pa, _ = arrow()
+    pa, _ = require_arrow()
     fields = [pa.field("symbol", pa.dictionary(pa.int32(), pa.string()), nullable=False),
               pa.field("ts", pa.timestamp("ns", tz="UTC"), nullable=False)]
     fields += [pa.field(name, pa.float64(), nullable=False) for name in FIELDS[1:]]
@@ -142,7 +142,7 @@ def bars_to_arrow(symbols: Sequence[str], bars: Sequence[Bars],
     each column is concatenated with numpy, no Python object per row. (Once
     snapshots are columnar, this becomes a take on the interval's table.)
     """
-    pa, _ = arrow()
+    pa, _ = require_arrow()
     counts = np.fromiter((len(b) for b in bars), dtype=np.int64, count=len(bars))
     indices = np.repeat(np.arange(len(symbols), dtype=np.int32), counts)
     columns: list[Any] = [pa.DictionaryArray.from_arrays(
@@ -226,7 +226,7 @@ class FlightStore:
     def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
         """Check the URL; the connection is made on the first call."""
         del connect_timeout
-        arrow()
+        require_arrow()
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query))
         try:
@@ -246,14 +246,14 @@ class FlightStore:
     def _client(self) -> Any:  # noqa: ANN401 - pyarrow.flight.FlightClient
         client = getattr(self._local, "client", None)
         if client is None:
-            _, flight = arrow()
+            _, flight = require_arrow()
             client = flight.FlightClient(self._location)
             self._local.client = client
             self._clients.append(client)
         return client
 
     def _options(self) -> Any:  # noqa: ANN401 - pyarrow.flight.FlightCallOptions
-        _, flight = arrow()
+        _, flight = require_arrow()
         return flight.FlightCallOptions(timeout=self.timeout)
 
     def load(
@@ -272,7 +272,7 @@ class FlightStore:
         request = Request(interval, to_ns(start), to_ns(end), tuple(symbols), session)
         if not request.symbols:
             return {}
-        _, flight = arrow()
+        _, flight = require_arrow()
         with self._errors("load"):
             reader = self._client().do_get(flight.Ticket(request.encode()), self._options())
             table = reader.read_all()
@@ -280,7 +280,7 @@ class FlightStore:
 
     def symbols(self) -> tuple[str, ...]:
         """The symbols the hub serves (its newest snapshot's, else its store's)."""
-        _, flight = arrow()
+        _, flight = require_arrow()
         with self._errors("symbols"):
             results = list(self._client().do_action(flight.Action("symbols", b""),
                                                     self._options()))
@@ -324,7 +324,7 @@ class _Errors:
                  tb: object) -> None:
         if exc is None:
             return
-        pa, flight = arrow()
+        pa, flight = require_arrow()
         store = self._store
         where = f"hub {store.host}:{store.port}"
         if isinstance(exc, flight.FlightTimedOutError):
