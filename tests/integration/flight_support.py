@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from support.week import XNYS, at  # noqa: E402
+from support.week import XNYS, at
 
-from preopen.store import open_store  # noqa: E402
-from preopen.store.synthetic import seed_store, symbol_names  # noqa: E402
+from preopen.store import open_store
+from preopen.store.synthetic import seed_store, symbol_names
 
 SYMBOLS = tuple(symbol_names(24))
 SESSION = dt.date(2024, 12, 2)  # trailing 5: 11-22, 11-25, 11-26, 11-27, 11-29 (13:00)

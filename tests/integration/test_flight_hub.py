@@ -12,7 +12,7 @@ from preopen.errors import StaleSessionError, StoreError, StoreLacksError
 from preopen.store import FallbackStore, FlightStore, open_store
 
 pytest.importorskip("pyarrow.flight")
-from preopen.hub import SnapshotHub  # noqa: E402
+from preopen.hub import SnapshotHub
 
 TRAILING = XNYS.trailing_sessions(SESSION, 5)
 START = XNYS.open_at(TRAILING[0])
