@@ -6,18 +6,23 @@ runtime on a simulated clock freezes for 2024-12-02 (in the window, before
 the open), writes the port to PORT_FILE and serves until killed. MODE
 ``stale`` makes the hub answer from the snapshot of 2024-11-29 whatever is
 asked (a hub behind by one session); ``corrupt`` answers a stream of the
-wrong schema; ``slow`` waits before answering (past a host's deadline).
+wrong schema; ``slow`` waits before answering (past a host's deadline);
+``stall`` sends one record batch, writes ``PORT_FILE.sent`` and then hangs
+(so that a test can kill it in the middle of a transfer).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
+sys.path[:0] = [str(Path(__file__).parents[2]), str(Path(__file__).parents[1])]
 
 from support.week import XNYS, at
 
@@ -65,6 +70,59 @@ def frozen_snapshots(url: str, sessions=(SESSION,)):
     return frozen
 
 
+class HubProcess:
+    """A hub in a child process on a free loopback port; always killed at exit."""
+
+    def __init__(self, url: str, workdir: Path, mode: str = "ok", *, port: int = 0) -> None:
+        self.url = url
+        self.mode = mode
+        self.port_file = workdir / f"hub-{mode}-{time.monotonic_ns()}.port"
+        self.sent = self.port_file.with_suffix(".sent")
+        env = {**os.environ, "HUB_PORT": str(port)}
+        if mode == "stall":
+            env["HUB_BATCH_ROWS"] = "100"
+        self.process = subprocess.Popen(  # noqa: S603 - our own script
+            [sys.executable, __file__, url, str(self.port_file), mode], env=env)
+        self.port = self._wait_port(120.0)
+
+    def _wait_port(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while not self.port_file.exists():
+            if self.process.poll() is not None:
+                msg = f"the hub process exited with {self.process.returncode}"
+                raise RuntimeError(msg)
+            if time.monotonic() > deadline:
+                self.kill()
+                msg = f"the hub gave no port within {timeout} s"
+                raise TimeoutError(msg)
+            time.sleep(0.05)
+        return int(self.port_file.read_text())
+
+    @property
+    def address(self) -> str:
+        return f"grpc://127.0.0.1:{self.port}"
+
+    def wait_sent(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.sent.exists():
+            if time.monotonic() > deadline:
+                msg = "the hub sent nothing"
+                raise TimeoutError(msg)
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def __enter__(self) -> HubProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.kill()
+
+
 def _serve(url: str, port_file: Path, mode: str) -> None:
     from preopen.hub import SnapshotHub  # noqa: PLC0415
 
@@ -77,6 +135,21 @@ def _serve(url: str, port_file: Path, mode: str) -> None:
         def do_get(self, context, ticket):
             if mode == "slow":
                 time.sleep(30)
+            if mode == "stall":
+                from pyarrow import flight  # noqa: PLC0415
+
+                from preopen.store import Request  # noqa: PLC0415
+
+                table = self._answer(Request.decode(ticket.ticket), self._tally())
+
+                def batches():
+                    parts = table.to_batches(max_chunksize=100)
+                    yield parts[0]
+                    port_file.with_suffix(".sent").write_text("1")
+                    time.sleep(600)
+                    yield from parts[1:]
+
+                return flight.GeneratorStream(table.schema, batches())
             if mode == "corrupt":
                 import pyarrow as pa  # noqa: PLC0415
                 from pyarrow import flight  # noqa: PLC0415
@@ -87,7 +160,7 @@ def _serve(url: str, port_file: Path, mode: str) -> None:
 
     sessions = (PREVIOUS,) if mode == "stale" else (SESSION,)
     snapshots = frozen_snapshots(url, sessions)
-    hub = Faulty("grpc://127.0.0.1:0", calendar=XNYS, trailing_days=5,
+    hub = Faulty(f"grpc://127.0.0.1:{os.environ.get('HUB_PORT', '0')}", calendar=XNYS, trailing_days=5,
                  batch_rows=int(os.environ.get("HUB_BATCH_ROWS", "65536")))
     for snapshot in snapshots:
         hub.offer(snapshot)
