@@ -263,11 +263,14 @@ def prefetch(
         clock.advance_to(calendar.open_at(day))
         runtime.wait_for(lambda s: s.serving == day, timeout=_WAIT_S)
         snapshot = runtime.snapshot()
+        where = runtime.store.url
+        final = runtime.status()
     seconds = time.perf_counter() - started
-    where = runtime.store.url
-    shard = f", shard {settings.shard}" if settings.shard else ""
-    served = f" (served by {status.store_served})" if status.store_served else ""
-    table = Table(title=f"prefetch {day}: {where}{served}{shard}")
+    if final.shard or final.store_served:
+        served = f"served by {final.store_served} " if final.store_served else ""
+        fell = f"after {final.store_fallbacks} fallbacks " if final.store_fallbacks else ""
+        console.print(f"{served}{fell}shard {final.shard or 'all'}", soft_wrap=True)
+    table = Table(title=f"prefetch {day}: {where}")
     for column in ("symbols", "bars", "bytes", "load failures", "seconds"):
         table.add_column(column, justify="right")
     table.add_row(

@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).parents[2]), str(Path(__file__).parents[1])]
 
-from support.week import XNYS, at
+from support.week import XNYS, at  # noqa: E402 - after the path is set
 
-from preopen.store import open_store
-from preopen.store.synthetic import seed_store, symbol_names
+from preopen.store import open_store  # noqa: E402
+from preopen.store.synthetic import seed_store, symbol_names  # noqa: E402
 
 SYMBOLS = tuple(symbol_names(24))
 SESSION = dt.date(2024, 12, 2)  # trailing 5: 11-22, 11-25, 11-26, 11-27, 11-29 (13:00)
@@ -81,7 +81,7 @@ class HubProcess:
         env = {**os.environ, "HUB_PORT": str(port)}
         if mode == "stall":
             env["HUB_BATCH_ROWS"] = "100"
-        self.process = subprocess.Popen(  # noqa: S603 - our own script
+        self.process = subprocess.Popen(
             [sys.executable, __file__, url, str(self.port_file), mode], env=env)
         self.port = self._wait_port(120.0)
 
@@ -116,7 +116,7 @@ class HubProcess:
                 self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
 
-    def __enter__(self) -> HubProcess:
+    def __enter__(self) -> HubProcess:  # noqa: PYI034 - a test helper
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -160,8 +160,8 @@ def _serve(url: str, port_file: Path, mode: str) -> None:
 
     sessions = (PREVIOUS,) if mode == "stale" else (SESSION,)
     snapshots = frozen_snapshots(url, sessions)
-    hub = Faulty(f"grpc://127.0.0.1:{os.environ.get('HUB_PORT', '0')}", calendar=XNYS, trailing_days=5,
-                 batch_rows=int(os.environ.get("HUB_BATCH_ROWS", "65536")))
+    hub = Faulty(f"grpc://127.0.0.1:{os.environ.get('HUB_PORT', '0')}", calendar=XNYS,
+                 trailing_days=5, batch_rows=int(os.environ.get("HUB_BATCH_ROWS", "65536")))
     for snapshot in snapshots:
         hub.offer(snapshot)
     tmp = port_file.with_suffix(".tmp")
