@@ -71,3 +71,16 @@ def test_setting_default_is_every_symbol_and_value_is_checked(tmp_path):
     path = tmp_path / "p.toml"
     path.write_text('shard = "1/2"\n')
     assert Settings.load(path).shard == "1/2"
+
+
+def test_a_load_takes_only_the_shards_symbols():
+    from preopen.actors._prefetch import Prefetch  # noqa: PLC0415 - the filter's one place
+
+    shard = Shard(1, 3)
+    symbols = [f"S{i:03d}" for i in range(90)]
+    mine = {s for s in symbols if shard_of(s, 3) == 1}
+    load = Prefetch(loaders=1, batch_size=7, max_attempts=1, empty=lambda s, i: (s, i),
+                    keep=shard.keeps)
+    assert load.add(symbols, ["1m", "1d"]) == 2 * len(mine)
+    assert load.symbols() == frozenset(mine)
+    assert load.add(["S000", "S001", "S002"], ["1m"]) == 0  # known or not its shard
