@@ -113,7 +113,7 @@ def _prefetch(settings: Any, on_frozen: Any = None) -> Any:  # noqa: ANN401
     from preopen.runtime import Runtime  # noqa: PLC0415
 
     window = XNYS.open_at(SESSION) - dt.timedelta(minutes=60)
-    clock = SimulatedClock(window - dt.timedelta(minutes=5))
+    clock = SimulatedClock(window - dt.timedelta(minutes=5), settle_timeout=WAIT_S)
     with Runtime.start(settings, clock=clock, on_frozen=on_frozen) as runtime:
         clock.advance(dt.timedelta(0))
         print("ready", flush=True)
