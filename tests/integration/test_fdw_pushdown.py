@@ -191,7 +191,7 @@ def test_the_store_loads_the_same_bars_through_the_coordinator(coordinator):
                     held.update(dict(rows))
     assert held == dict.fromkeys(SYMBOLS, 780)  # both shards hold some, together all
     assert {s: len(b) for s, b in got.items()} == held
-    assert seconds > 0  # measured: printed by -s, quoted in docs/scaling.md
+    # Measured, not asserted: printed with -s, quoted in docs/scaling.md.
     print(f"fdw load: {len(SYMBOLS)} symbols x 780 bars through the coordinator in "  # noqa: T201
           f"{seconds:.3f} s")
 
