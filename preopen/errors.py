@@ -34,10 +34,12 @@ __all__ = [
     "RuntimeStoppedError",
     "SettingsError",
     "SnapshotFileError",
+    "StaleSessionError",
     "StoreConnectionError",
     "StoreDataError",
     "StoreError",
     "StoreInterruptedError",
+    "StoreLacksError",
     "StoreSchemaError",
     "StoreTimeoutError",
     "StoreUnavailableError",
@@ -569,5 +571,47 @@ class LiveGapError(LiveJoinError):
 
 class LiveOverlapError(LiveJoinError):
     """A live bar repeats a bar the history (or an earlier live bar) already holds."""
+
+
+
+
+class StoreLacksError(StoreError, LookupError):
+    """The store holds no answer for what was asked (a hub without the range).
+
+    A list of stores then asks the next one.
+
+    Attributes:
+        what: what was asked, in words (interval, range, symbols).
+    """
+
+    def __init__(self, message: str, *, what: str = "", url: str = "") -> None:
+        self.what = what
+        super().__init__(message, url=url)
+
+
+class StaleSessionError(StoreLacksError):
+    """A hub answered with the bars of another session than the one asked for.
+
+    Attributes:
+        session: the session the hub's snapshot is for.
+        served_end: the end of the bars it holds (UTC nanoseconds).
+        wanted_end: the end of the range asked for (UTC nanoseconds).
+    """
+
+    def __init__(self, *, session: str, served_end: int, wanted_end: int, url: str = "") -> None:
+        import datetime as dt  # noqa: PLC0415 - only to word the message
+
+        def when(ns: int) -> str:
+            return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC).isoformat()
+
+        self.session = session
+        self.served_end = served_end
+        self.wanted_end = wanted_end
+        super().__init__(
+            f"hub served session {session} whose bars end at {when(served_end)}, "
+            f"not the range asked ending at {when(wanted_end)}: refused as stale",
+            what=f"bars up to {when(wanted_end)}",
+            url=url,
+        )
 
 

@@ -112,6 +112,7 @@ class Runtime:
         store: BarStore | None = None,
         calendar: ExchangeCalendar | None = None,
         timeout: float = _DEFAULT_TIMEOUT,
+        on_frozen: Callable[[SessionSnapshot], object] | None = None,
     ) -> Runtime:
         """Build and start the actors; return the handle.
 
@@ -125,6 +126,9 @@ class Runtime:
                 and closed by :meth:`stop`; a store passed in is left open).
             calendar: the exchange calendar (default: ``settings.exchange``).
             timeout: how long to wait for the tree to be up.
+            on_frozen: called with each snapshot as soon as it is frozen (in
+                the window, before the open; follow-ups after it), in the
+                scheduler's thread: keep it short (a hub's ``offer``).
 
         Raises:
             ArgumentTypeError: an argument of the wrong type (named, with its value).
@@ -145,7 +149,7 @@ class Runtime:
                 load_timeout=settings.load_timeout_s,
             )
         try:
-            tree = build_tree(settings, clock, store, calendar)
+            tree = build_tree(settings, clock, store, calendar, on_frozen)
             runtime = cls(tree, settings=settings, store=store, owns_store=owns_store)
         except BaseException:
             if owns_store:
@@ -196,7 +200,13 @@ class Runtime:
 
     def status(self) -> RuntimeStatus:
         """The runtime at a glance (an immutable value)."""
-        return self._board.status
+        status = self._board.status
+        report = getattr(self.store, "report", None)  # a list of stores says which answered
+        if not self.settings.shard and report is None:
+            return status
+        return replace(status, shard=self.settings.shard,
+                       store_served=getattr(report, "served", ""),
+                       store_fallbacks=getattr(report, "fallbacks", 0))
 
     @property
     def calendar(self) -> ExchangeCalendar:

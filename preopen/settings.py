@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, get_type_hints
 from urllib.parse import parse_qsl, urlsplit
 
 from preopen.errors import CalendarError, SettingsError, redact_url
+from preopen.shard import Shard
 from preopen.symbols import SYMBOL_RULE, is_symbol
 
 if TYPE_CHECKING:
@@ -33,7 +34,10 @@ ENV_PREFIX: Final = "PREOPEN_"
 # A table name, optionally qualified by its schema; it reaches SQL only
 # through psycopg.sql.Identifier, the pattern keeps typos out early.
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-_STORE_SCHEMES: Final = ("sqlite:///", "postgresql://", "postgres://")
+_STORE_SCHEMES: Final = ("sqlite:///", "postgresql://", "postgres://", "grpc://", "grpc+tcp://")
+# A list of stores in one string: split at a comma followed by a scheme, so that a
+# libpq multi-host URL (postgresql://h1:5432,h2:5432/db) stays whole.
+_STORE_SPLIT = re.compile(r"\s*,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 # The interval names of ``preopen.model.INTERVALS``, repeated here so that
 # building Settings does not import numpy (a test keeps the two equal).
 _INTERVALS: Final = ("1m", "5m", "15m", "30m", "1h", "1d")
@@ -60,7 +64,8 @@ class Settings:
         intervals: the bar intervals to load (``1m``, ``5m``, ``15m``,
             ``30m``, ``1h``, ``1d``).
         exchange: a built-in calendar name (``XNYS``) or a calendar TOML file.
-        store: where bars come from: ``sqlite:///path`` or ``postgresql://...``.
+        store: where bars come from: ``sqlite:///path``, ``postgresql://...`` or
+            ``grpc://host:port`` (a hub); or a tuple of them, tried in order.
         table: the bars table (``name`` or ``schema.name``); empty: the
             store URL's ``?table=`` parameter, else ``bars``.
         symbols: the active symbols; empty means every symbol in the store.
@@ -86,6 +91,10 @@ class Settings:
         metrics_host: the address the metrics server binds (default loopback).
         log_format: ``serve``'s log lines: ``text`` (key=value) or ``json``
             (one JSON object a line, for log shippers).
+        shard: ``"i/N"``: keep only the symbols of shard i of N (rendezvous
+            hashing, see :mod:`preopen.shard`); empty: every symbol.
+        flight_port: serve the frozen snapshots over Arrow Flight on this
+            port (``serve``); 0: no hub.
     """
 
     enabled: bool = True
@@ -95,7 +104,7 @@ class Settings:
     trailing_days: int = 5
     intervals: tuple[str, ...] = ("1m", "1d")
     exchange: str = "XNYS"
-    store: str = "sqlite:///preopen.db"
+    store: str | tuple[str, ...] = "sqlite:///preopen.db"
     table: str = ""
     symbols: tuple[str, ...] = ()
     loaders: int = 2
@@ -110,6 +119,8 @@ class Settings:
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     log_format: str = "text"
+    shard: str = ""
+    flight_port: int = 0
 
     def __post_init__(self) -> None:
         """Check every value's type and range; see :meth:`load` for where values come from.
@@ -134,6 +145,16 @@ class Settings:
     def table_or_none(self) -> str | None:
         """The table to pass to ``open_store`` (None: let the URL decide)."""
         return self.table or None
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        """The store URLs, in the order they are tried (one for a single store)."""
+        return (self.store,) if isinstance(self.store, str) else self.store
+
+    @property
+    def shard_or_none(self) -> Shard | None:
+        """The host's shard (None: every symbol)."""
+        return Shard.parse(self.shard) if self.shard else None
 
     @property
     def window(self) -> dt.timedelta:
@@ -246,7 +267,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return dict(table)
 
 
-def _from_text(key: str, text: str, *, source: str) -> Any:  # noqa: ANN401 - a value of the key's type
+def _from_text(key: str, text: str, *, source: str) -> Any:  # noqa: ANN401, C901, PLR0911 - a return per type
     """Parse an environment variable's text into the key's type."""
     kind = _TYPES[key]
     raw = text.strip()
@@ -270,7 +291,15 @@ def _from_text(key: str, text: str, *, source: str) -> Any:  # noqa: ANN401 - a 
             raise SettingsError(key, text, "a number", source=source) from None
     if kind == tuple[str, ...]:
         return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if kind == str | tuple[str, ...]:
+        return _store_list(raw)
     return raw
+
+
+def _store_list(text: str) -> str | tuple[str, ...]:
+    """One URL, or several separated by commas (each starting with its scheme)."""
+    parts = tuple(part for part in _STORE_SPLIT.split(text.strip()) if part)
+    return parts[0] if len(parts) == 1 else parts
 
 
 def _build(values: Mapping[str, Any], *, sources: Mapping[str, str]) -> Settings:
@@ -321,6 +350,12 @@ def _coerce(  # noqa: C901, PLR0911, PLR0912 - a branch per type
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return value if type(value) is tuple else tuple(value)
         raise SettingsError(key, value, "a list of strings", source=source)
+    if kind == str | tuple[str, ...]:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+            return value[0] if len(value) == 1 else tuple(value)
+        raise SettingsError(key, value, "a URL or a non-empty list of URLs", source=source)
     if kind is str:
         if isinstance(value, str):
             return value
@@ -349,10 +384,13 @@ def _check(s: Settings) -> None:
     _check_publish_dir(s.publish_dir)
     _check_intervals(s.intervals)
     _check_serving(s)
-    _check_store(s.store)
+    _check_stores(s.store)
+    _check_range("flight_port", s.flight_port, 0, 65_535)
+    if s.shard:
+        Shard.parse(s.shard)
     if s.table and not _TABLE.match(s.table):
         raise SettingsError("table", s.table, "a table name such as bars or myschema.bars")
-    if "." in s.table and s.store.startswith("sqlite:///"):
+    if "." in s.table and any(url.startswith("sqlite:///") for url in s.stores):
         raise SettingsError("table", s.table, "a plain name such as bars (SQLite has no schemas)")
     bad = [symbol for symbol in s.symbols if not is_symbol(symbol)]
     if bad:
@@ -366,6 +404,19 @@ def _check(s: Settings) -> None:
 def redact(url: str) -> str:
     """``url`` with any password removed (see :func:`preopen.errors.redact_url`)."""
     return redact_url(url)
+
+
+def _check_stores(store: str | tuple[str, ...]) -> None:
+    urls = (store,) if isinstance(store, str) else store
+    accepted = "a URL starting with " + " or ".join(_STORE_SCHEMES)
+    if not urls:
+        raise SettingsError("store", store, f"{accepted}, or a non-empty list of them")
+    for url in urls:
+        if not isinstance(url, str):
+            raise SettingsError("store", url, accepted)
+        _check_store(url)
+    if len(set(urls)) != len(urls):
+        raise SettingsError("store", store, "each store once")
 
 
 def _check_publish_dir(path: str) -> None:

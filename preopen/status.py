@@ -156,6 +156,11 @@ class RuntimeStatus:
         served_at: market time at which the served snapshot was activated.
         last_error: the last error, in words.
         events: the recent history, oldest first.
+        shard: the host's shard (``"i/N"``), empty when it keeps every symbol.
+        store_served: the store that answered the last load (of a list of
+            stores), empty for a single store.
+        store_fallbacks: loads a list of stores answered from a store after
+            the first, since the start.
     """
 
     running: bool = True
@@ -182,3 +187,7 @@ class RuntimeStatus:
     served_at: pendulum.DateTime | None = None
     last_error: str | None = None
     events: tuple[Event, ...] = ()
+    shard: str = ""
+    store_served: str = ""
+    store_fallbacks: int = 0
+

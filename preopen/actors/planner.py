@@ -18,6 +18,7 @@ open tick, and only for the cycle's own session.
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ from preopen.status import EventKind, RuntimeStatus
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Collection, Mapping
+    from collections.abc import Callable, Collection, Mapping
 
     import pendulum
 
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from preopen.settings import Settings
 
 __all__ = ["PER_LOADER", "Planner"]
+
+log = logging.getLogger("preopen")
 
 #: The most batches in flight on one loader: its next batch is always queued.
 PER_LOADER = 2
@@ -67,9 +70,14 @@ class Planner:
         symbols: frozenset[str] | None = None,
         served: SessionSnapshot | None = None,
         restore: RuntimeStatus | None = None,
+        on_frozen: Callable[[SessionSnapshot], object] | None = None,
     ) -> None:
         """Create a planner with no calendar yet."""
         self.settings = settings
+        self._on_frozen = on_frozen
+        shard = settings.shard_or_none
+        # The host's shard: which symbols it loads (None: every one).
+        self._keep = shard.keeps if shard is not None else None
         self.symbols = symbols
         self.calendar: ExchangeCalendar | None = None
         self.cycle: Cycle | None = None
@@ -399,6 +407,7 @@ class Planner:
                 empty=Bars.empty,
                 per_loader=PER_LOADER,
                 ids=self._ids,
+                keep=self._keep,
             )
             if cycle.load_started is None:
                 cycle.load_started = time.perf_counter()
@@ -451,6 +460,11 @@ class Planner:
             return
         wanted = self.symbols if self.symbols is not None else self._listed
         snapshot = cycle.freeze(load.data(wanted), calendar, now)
+        if self._on_frozen is not None:
+            try:
+                self._on_frozen(snapshot)
+            except Exception:
+                log.exception("the on_frozen callback failed for %s", cycle.session)
         self.collect = self.collect or not cycle.opened
         progress = load.progress
         seconds = perf - cycle.load_started if cycle.load_started is not None else None

@@ -124,6 +124,7 @@ class Prefetch(Generic[B]):
         per_loader: the most batches in flight on one loader.
         ids: the source of request ids (shared by the runtime, so that a
             late reply to an earlier load is never taken for this one's).
+        keep: which symbols this host loads (its shard); None: every one.
 
     Raises:
         ValueError: a count below 1.
@@ -138,6 +139,7 @@ class Prefetch(Generic[B]):
         empty: Callable[[str, str], B],
         per_loader: int = 2,
         ids: Iterator[int] | None = None,
+        keep: Callable[[str], bool] | None = None,
     ) -> None:
         """Create an empty load."""
         for name, value in (
@@ -154,6 +156,7 @@ class Prefetch(Generic[B]):
         self._per_loader = per_loader
         self._empty = empty
         self._ids = ids if ids is not None else itertools.count(1)
+        self._keep = keep
         self._queue: deque[_Queued] = deque()
         self._in_flight: dict[int, tuple[int, Batch]] = {}
         self._busy = [0] * loaders
@@ -168,7 +171,7 @@ class Prefetch(Generic[B]):
 
     def add(self, symbols: Iterable[str], intervals: Iterable[str]) -> int:
         """Queue every ``(symbol, interval)`` not yet known; return how many."""
-        wanted = sorted(set(symbols))
+        wanted = sorted(set(symbols) if self._keep is None else filter(self._keep, set(symbols)))
         added = 0
         for interval in intervals:
             fresh = [s for s in wanted if (s, interval) not in self._known]

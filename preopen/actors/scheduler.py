@@ -39,6 +39,7 @@ from preopen.actors.planner import Planner
 from preopen.errors import PreopenError, RuntimeStoppedError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from concurrent.futures import Future
 
     import pendulum
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from preopen.actors.child import Address
     from preopen.actors.tree import Board, Cell, SessionState
     from preopen.clock import Alarm, Clock
+    from preopen.model import SessionSnapshot
     from preopen.settings import Settings
 
 __all__ = ["SchedulerActor", "SchedulerWiring"]
@@ -64,6 +66,8 @@ class SchedulerWiring:
         session_data: the SessionDataActor.
         session: the SessionDataActor's cell (initial symbols, served snapshot).
         loaders: the loaders, by index.
+        on_frozen: called with each snapshot as soon as it is frozen (a hub
+            offers it from then on); None: nobody.
     """
 
     settings: Settings
@@ -74,6 +78,7 @@ class SchedulerWiring:
     session_data: Address
     session: Cell[SessionState]
     loaders: tuple[Address, ...]
+    on_frozen: Callable[[SessionSnapshot], object] | None = None
 
 
 class SchedulerActor(SupervisedActor[SchedulerWiring]):
@@ -89,6 +94,7 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
             symbols=state.symbols,
             served=state.snapshot,
             restore=previous if previous.events else None,
+            on_frozen=wiring.on_frozen,
         )
         # Replies held until the alarm is set and the status published, so that
         # whoever waited (an amendment, a symbol change) can move a simulated

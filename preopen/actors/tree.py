@@ -182,8 +182,13 @@ class Tree:
 
 
 def build_tree(settings: Settings, clock: Clock, store: BarStore,
-               calendar: ExchangeCalendar) -> Tree:
-    """Wire the children from ``settings`` and start the supervisor."""
+               calendar: ExchangeCalendar,
+               on_frozen: Callable[[SessionSnapshot], object] | None = None) -> Tree:
+    """Wire the children from ``settings`` and start the supervisor.
+
+    ``on_frozen`` is called (in the scheduler's thread) with every snapshot
+    the scheduler freezes, before the open too (a hub serves it from then).
+    """
     ledger = ThreadLedger()
     outstanding = Outstanding()
     board = Board(RuntimeStatus())
@@ -218,6 +223,7 @@ def build_tree(settings: Settings, clock: Clock, store: BarStore,
     scheduler_spec = ChildSpec(scheduler, SchedulerActor, SchedulerWiring(
         settings=settings, clock=clock, alarm=alarm, board=board, calendar=calendar_address,
         session_data=session_address, session=session_cell, loaders=loaders,
+        on_frozen=on_frozen,
     ))
     specs = (calendar_spec, session_spec, *loader_specs, scheduler_spec)
     Supervisor.start(

@@ -68,13 +68,16 @@ class PrefetchFailedError(PreopenError, RuntimeError):
     """``prefetch`` ran but some symbols (or all) could not be loaded: exit 1."""
 
 
-def check_store_exists(url: str) -> None:
+def check_store_exists(url: str | tuple[str, ...]) -> None:
     """Refuse a SQLite store whose file does not exist, saying how to seed one.
 
     Opening it would create an empty database that holds no bars (the
     default store is ``sqlite:///preopen.db``, in the current directory).
-    PostgreSQL URLs are left to the store, which says what it could not reach.
+    PostgreSQL URLs are left to the store, which says what it could not reach;
+    in a list of stores, only the last (the final fallback) is checked.
     """
+    if not isinstance(url, str):
+        url = url[-1]
     if not url.startswith("sqlite:///"):
         return
     seed_url = url.split("?", 1)[0]

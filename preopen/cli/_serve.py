@@ -23,11 +23,12 @@ from preopen.cli._common import (
     parse_date,
 )
 from preopen.cli._logjson import LOG_FORMATS, configure_logging
-from preopen.cli._options import ConfigOption, StoreOption, parse_count, parse_symbol_list
+from preopen.cli._options import ConfigOption, parse_count, parse_symbol_list
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from preopen.hub import SnapshotHub
     from preopen.metrics import MetricsServer
     from preopen.runtime import Runtime
     from preopen.settings import Settings
@@ -39,6 +40,24 @@ log = logging.getLogger("preopen")
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _STOP_TIMEOUT_S = 4.0  # serve must be gone within 5 s of SIGTERM
 _WAIT_S = 600.0
+
+# Repeated --store: a list of stores tried in order (the database last).
+StoresOption = Annotated[
+    list[str] | None,
+    typer.Option("--store", help="sqlite:///file.db, postgresql://user@host:port/db or "
+                 "grpc://hub:port; repeat it for a list tried in order"),
+]
+FlightPortOption = Annotated[
+    str | None, typer.Option("--flight-port", help="Serve the frozen snapshots over Arrow "
+                             "Flight on this port (0: no hub).")
+]
+
+
+def _stores(given: list[str] | None) -> str | tuple[str, ...] | None:
+    """One --store as a string, several as a tuple, none as None (the settings decide)."""
+    if not given:
+        return None
+    return given[0] if len(given) == 1 else tuple(given)
 
 
 def _log_events(events: tuple[Event, ...], after: int) -> int:
@@ -76,19 +95,23 @@ def _status_fields(status: RuntimeStatus) -> dict[str, object]:
     }
 
 
-def _status_line(status: RuntimeStatus) -> str:
+def _status_line(status: RuntimeStatus, hub: SnapshotHub | None = None) -> str:
     p = status.progress
-    return (
+    line = (
         f"phase={status.phase} session={status.session} serving={status.serving} "
         f"done={p.done} total={p.total} failed={p.failed} bars={status.bars_loaded} "
         f"activations={status.activations} fallbacks={status.fallbacks} "
-        f"restarts={status.restarts}"
+        f"restarts={status.restarts} shard={status.shard or 'all'}"
     )
+    if status.store_served:
+        line += f" store_served={status.store_served} store_fallbacks={status.store_fallbacks}"
+    return f"{line} {hub.stats().line()}" if hub is not None else line
 
 
 def serve(
     config: ConfigOption = None,
-    store: StoreOption = None,
+    store: StoresOption = None,
+    flight_port: FlightPortOption = None,
     status_interval: Annotated[
         str | None,
         typer.Option("--status-interval", metavar="SECONDS", help="Seconds between status lines."),
@@ -113,7 +136,6 @@ def serve(
     ] = None,
 ) -> None:
     """Run on the real clock until SIGINT or SIGTERM."""
-    from preopen.runtime import Runtime  # noqa: PLC0415
     from preopen.settings import Settings  # noqa: PLC0415
 
     interval = (
@@ -126,21 +148,24 @@ def serve(
         raise BadInputError("--log-format", log_format, " or ".join(LOG_FORMATS))
     port = parse_count("--metrics-port", metrics_port, low=0, high=65_535) \
         if metrics_port is not None else None
-    settings = Settings.load(config, store=store, metrics_port=port, metrics_host=metrics_host,
-                             log_format=log_format)
+    flight = parse_count("--flight-port", flight_port, low=0, high=65_535) \
+        if flight_port else None
+    settings = Settings.load(config, store=_stores(store), metrics_port=port,
+                             metrics_host=metrics_host, log_format=log_format, flight_port=flight)
     configure_logging(level, settings.log_format)
     for handler in logging.getLogger().handlers:
         handler.addFilter(MaskPasswords())
     check_store_exists(settings.store)
-    with _StopSignals() as stop, Runtime.start(settings) as runtime:
-        log.info("event=serving exchange=%s store=%s symbols=%s", settings.exchange,
-                 runtime.store.url, len(settings.symbols) or "all",
-                 extra={"fields": {"event": "serving", "exchange": settings.exchange,
-                                   "store": runtime.store.url,
-                                   "symbols": len(settings.symbols) or "all"}})
+    with _StopSignals() as stop, _Hosted(settings) as (runtime, hub):
+        fields = {"event": "serving", "exchange": settings.exchange,
+                  "store": runtime.store.url, "symbols": len(settings.symbols) or "all",
+                  "shard": settings.shard or "all",
+                  "flight_port": hub.port if hub is not None else "-"}
+        log.info("event=serving exchange=%s store=%s symbols=%s shard=%s flight_port=%s",
+                 *list(fields.values())[1:], extra={"fields": fields})
         metrics = _start_metrics(settings, runtime)
         try:
-            _serve_until_signal(runtime, stop, interval)
+            _serve_until_signal(runtime, stop, interval, hub)
         finally:
             if metrics is not None:
                 metrics.stop()
@@ -170,6 +195,51 @@ def _start_metrics(settings: Settings, runtime: Runtime) -> MetricsServer | None
              extra={"fields": {"event": "metrics", "url": server.url, "host": server.host,
                                "port": server.port}})
     return server
+
+
+class _Hosted:
+    """The runtime, and the hub serving its snapshots when ``flight_port`` is set.
+
+    The hub reads through to the runtime's own store, so the store is opened
+    here and closed after both.
+    """
+
+    def __init__(self, settings: Any) -> None:  # noqa: ANN401 - Settings, imported lazily
+        self._settings = settings
+        self._hub: SnapshotHub | None = None
+        self._runtime: Runtime | None = None
+        self._store: Any = None
+
+    def __enter__(self) -> tuple[Runtime, SnapshotHub | None]:
+        from preopen.calendar import get_calendar  # noqa: PLC0415
+        from preopen.runtime import Runtime  # noqa: PLC0415
+        from preopen.store import open_store  # noqa: PLC0415
+
+        s = self._settings
+        if not s.flight_port:
+            self._runtime = Runtime.start(s)
+            return self._runtime, None
+        from preopen.hub import SnapshotHub  # noqa: PLC0415 - the arrow extra, only for a hub
+
+        self._store = open_store(s.store, pool_size=s.loaders, table=s.table_or_none)
+        try:
+            hub = self._hub = SnapshotHub(
+                f"grpc://0.0.0.0:{s.flight_port}", calendar=get_calendar(s.exchange),
+                trailing_days=s.trailing_days, store=self._store)
+            self._runtime = Runtime.start(s, store=self._store, on_frozen=hub.offer)
+            self._runtime.on_activated(hub.offer)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self._runtime, hub
+
+    def __exit__(self, *_: object) -> None:
+        if self._hub is not None:
+            self._hub.shutdown()
+        if self._runtime is not None:
+            self._runtime.stop(_STOP_TIMEOUT_S)
+        if self._store is not None:
+            self._store.close()
 
 
 class _StopSignals:
@@ -212,7 +282,8 @@ class _StopSignals:
         os.close(self._write)
 
 
-def _serve_until_signal(runtime: Runtime, stop: _StopSignals, interval: int | None) -> None:
+def _serve_until_signal(runtime: Runtime, stop: _StopSignals, interval: int | None,
+                        hub: SnapshotHub | None = None) -> None:
     seen = 0
     next_status = time.monotonic() + interval if interval else None
     while True:
@@ -229,7 +300,7 @@ def _serve_until_signal(runtime: Runtime, stop: _StopSignals, interval: int | No
             raise typer.Exit(1)
         if next_status is not None and time.monotonic() >= next_status:
             status = runtime.status()
-            log.info("event=status %s", _status_line(status),
+            log.info("event=status %s", _status_line(status, hub),
                      extra={"fields": {"event": "status", **_status_fields(status)}})
             next_status += interval or 0
 
@@ -246,7 +317,7 @@ def prefetch(
         ),
     ] = None,
     config: ConfigOption = None,
-    store: StoreOption = None,
+    store: StoresOption = None,
 ) -> None:
     """Load one session now; print the summary and the validation findings.
 
@@ -261,7 +332,7 @@ def prefetch(
     from preopen.settings import Settings, redact  # noqa: PLC0415
 
     wanted = parse_symbol_list("--symbols", symbols) if symbols is not None else None
-    settings = Settings.load(config, store=store, symbols=wanted)
+    settings = Settings.load(config, store=_stores(store), symbols=wanted)
     settings = settings.replace(enabled=True, auto_activate=True)
     calendar = get_calendar(settings.exchange)
     day: dt.date
@@ -285,8 +356,14 @@ def prefetch(
         clock.advance_to(calendar.open_at(day))
         runtime.wait_for(_serving(day), timeout=_WAIT_S)
         snapshot = runtime.snapshot()
+        where = runtime.store.url
+        final = runtime.status()
     seconds = time.perf_counter() - started
-    table = Table(title=f"prefetch {day}: {redact(settings.store)}")
+    if final.shard or final.store_served:
+        served = f"served by {final.store_served} " if final.store_served else ""
+        fell = f"after {final.store_fallbacks} fallbacks " if final.store_fallbacks else ""
+        console.print(f"{served}{fell}shard {final.shard or 'all'}", soft_wrap=True)
+    table = Table(title=f"prefetch {day}: {redact(where)}")
     for column in ("symbols", "bars", "bytes", "load failures", "seconds"):
         table.add_column(column, justify="right")
     table.add_row(

@@ -34,7 +34,10 @@ __all__ = [
 ]
 
 #: The URL forms open_store accepts, in words (used in error messages).
-ACCEPTED_SCHEMES: Final = "sqlite:///path/to/file.db, postgresql://user@host:port/database"
+ACCEPTED_SCHEMES: Final = (
+    "sqlite:///path/to/file.db, postgresql://user@host:port/database, grpc://hub:port "
+    "or a list of them"
+)
 #: Seconds a load may take, everything included, unless told otherwise.
 DEFAULT_LOAD_TIMEOUT: Final = 60.0
 
@@ -159,6 +162,8 @@ def parse_store_url(url: object, table: str | None = None) -> StoreUrl:
     schema, name = split_table(table or query.get("table") or "bars", url=redacted)
     if scheme in {"postgresql", "postgres"}:
         return StoreUrl("postgresql", url, redacted, schema, name)
+    if scheme in {"grpc", "grpc+tcp"}:
+        return StoreUrl("grpc", url, redacted, schema, name)
     if scheme != "sqlite":
         raise StoreUrlError(
             "store", redacted, f"unknown scheme {scheme!r}: use {ACCEPTED_SCHEMES}", url=redacted
@@ -209,7 +214,7 @@ def check_request(
 
 
 def open_store(
-    url: str,
+    url: str | Sequence[str],
     *,
     pool_size: int = 2,
     table: str | None = None,
@@ -251,7 +256,23 @@ def open_store(
         StoreSchemaError: the table (or the SQLite file) is missing or has
             the wrong columns.
     """
+    if isinstance(url, list | tuple) and len(url) != 1:
+        from preopen.store._fallback import FallbackStore  # noqa: PLC0415
+
+        def opener(one: str) -> BarStore:
+            return open_store(one, pool_size=pool_size, table=table, create=create,
+                              connect_timeout=connect_timeout, retry_for=retry_for,
+                              load_timeout=load_timeout)
+
+        return FallbackStore(url, opener)
+    if isinstance(url, list | tuple):
+        url = url[0]
     parsed = parse_store_url(url, table)
+    assert isinstance(url, str)  # noqa: S101 - parse_store_url refuses anything else
+    if parsed.scheme == "grpc":
+        from preopen.store._flight import FlightStore  # noqa: PLC0415 - pyarrow loads on use
+
+        return FlightStore(url, connect_timeout=connect_timeout)
     if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
         raise StoreUrlError(
             "pool_size", str(pool_size), "an integer >= 1", url=parsed.redacted

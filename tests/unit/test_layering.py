@@ -20,8 +20,9 @@ PACKAGE = Path(__file__).parents[2] / "preopen"
 # Layer of each part of preopen, lowest first. errors/settings/clock sit where
 # everything may use them (settings checks values against calendar and model).
 LAYER = {
-    "errors": 0, "backoff": 0, "symbols": 0, "calendar": 1, "model": 1, "settings": 2,
-    "clock": 2, "status": 2, "store": 3, "actors": 4, "runtime": 5, "cli": 6,
+    "errors": 0, "backoff": 0, "symbols": 0, "calendar": 1, "model": 1, "shard": 1,
+    "settings": 2, "clock": 2, "status": 2, "store": 3, "actors": 4, "runtime": 5, "hub": 5,
+    "cli": 6,
 }
 ROOT = PACKAGE.parent
 FORBIDDEN_IN_CORE = ("pykka", "psycopg", "psycopg_pool", "sqlite3")
