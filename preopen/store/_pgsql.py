@@ -102,8 +102,8 @@ _QUERIES: Final = {
 }
 
 
-def load_query(shape: str, table: sql.Identifier, *, nullable: bool = True) -> sql.Composed:
-    """The binary COPY of one load, ``shape`` ``"arrays"``, ``"set"`` or ``"rows"``.
+def select_query(shape: str, table: sql.Identifier, *, nullable: bool = True) -> sql.Composed:
+    """The select of one load, ``shape`` ``"arrays"``, ``"set"`` or ``"rows"``.
 
     Parameters: ``symbols`` (text[]), ``interval``, ``start``, ``end``.
     ``nullable``: a price column may hold NULL, read as NaN (a coalesce per
@@ -114,9 +114,14 @@ def load_query(shape: str, table: sql.Identifier, *, nullable: bool = True) -> s
     )
     prices = [f"coalesce(b.{name}, 'NaN')" if nullable else f"b.{name}" for name in _PRICES]
     aggregates = sql.SQL(", ".join(f"array_agg({value})" for value in ("b.ts", *prices)))
-    select = sql.SQL(_QUERIES[shape]).format(
+    return sql.SQL(_QUERIES[shape]).format(
         per_symbol=per_symbol, table=table, aggregates=aggregates, where=sql.SQL(_WHERE)
     )
+
+
+def load_query(shape: str, table: sql.Identifier, *, nullable: bool = True) -> sql.Composed:
+    """The binary COPY of one load: :func:`select_query` streamed in binary."""
+    select = select_query(shape, table, nullable=nullable)
     return sql.SQL("copy ({}) to stdout (format binary)").format(select)
 
 

@@ -142,10 +142,10 @@ def coordinator(clusters):
 
 def explain(dsn: str, symbols: list[str]) -> str:
     """EXPLAIN VERBOSE of the select inside preopen's load COPY."""
-    from preopen.store._pgsql import _BARS, _QUERIES  # noqa: PLC0415 - the very query text
+    from preopen.store._pgsql import select_query  # noqa: PLC0415 - the very query text
 
-    bars = sql.SQL(_BARS).format(table=sql.Identifier("bars"))
-    query = sql.SQL("explain (verbose, costs off) " + _QUERIES["arrays"]).format(bars=bars)
+    query = sql.SQL("explain (verbose, costs off) {}").format(
+        select_query("arrays", sql.Identifier("bars")))
     params = {"symbols": symbols, "interval": "1m",
               "start": dt.datetime(2024, 11, 26, tzinfo=dt.UTC),
               "end": dt.datetime(2024, 11, 27, tzinfo=dt.UTC)}
@@ -199,11 +199,10 @@ def test_the_store_loads_the_same_bars_through_the_coordinator(coordinator):
 def test_each_symbol_reaches_only_its_own_shard(coordinator):
     """Run-time partition pruning: per symbol, the other shard's scan is never executed."""
     coord, _ = coordinator
-    from preopen.store._pgsql import _BARS, _QUERIES  # noqa: PLC0415
+    from preopen.store._pgsql import select_query  # noqa: PLC0415
 
-    bars = sql.SQL(_BARS).format(table=sql.Identifier("bars"))
-    query = sql.SQL("explain (analyze, verbose, costs off, timing off, summary off) "
-                    + _QUERIES["arrays"]).format(bars=bars)
+    query = sql.SQL("explain (analyze, verbose, costs off, timing off, summary off) {}").format(
+        select_query("arrays", sql.Identifier("bars")))
     params = {"symbols": SYMBOLS[:6], "interval": "1m",
               "start": dt.datetime(2024, 11, 26, tzinfo=dt.UTC),
               "end": dt.datetime(2024, 11, 27, tzinfo=dt.UTC)}
