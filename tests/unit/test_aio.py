@@ -17,8 +17,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pendulum
 import pytest
@@ -363,3 +367,20 @@ def test_waits_time_out_and_a_stop_ends_them(store, store_url, run):
 def test_bad_arguments_are_refused_at_the_call(store_url):
     with pytest.raises(TypeError, match="clock"):
         AsyncRuntime.start(settings(store_url), clock="now")
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_example_async_host_runs(loop):
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}  # this checkout's preopen
+    flags = ["--uvloop"] if loop == "uvloop" else []
+    proc = subprocess.run([sys.executable, "examples/async_host.py", "--symbols", "10", *flags],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    # 10 symbols x (5 trailing sessions x 390 one-minute bars + 5 daily bars)
+    assert "session 2024-11-29: 10 symbols, 19,550 bars; callback on the loop: True" in out
+    assert "event #3 prefetch-done 20/20 keys" in out
+    assert "event #5 stopped" in out
+    assert out.rstrip().endswith("threads left: 0")
