@@ -384,3 +384,16 @@ def test_the_example_async_host_runs(loop):
     assert "event #3 prefetch-done 20/20 keys" in out
     assert "event #5 stopped" in out
     assert out.rstrip().endswith("threads left: 0")
+
+
+def test_the_readme_snippet_uses_the_public_names():
+    root = Path(__file__).parents[2]
+    section = (root / "README.md").read_text().split("## asyncio hosts", 1)[1].split("\n## ", 1)[0]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
+    compile(snippet, "README.md", "exec")
+    names = snippet.split("from preopen import ", 1)[1].splitlines()[0].split(", ")
+    import preopen  # noqa: PLC0415 - the names it exports are what is tested
+
+    assert all(hasattr(preopen, name) for name in names)
+    assert "runtime.events()" in snippet
+    assert "await runtime.on_activated(" in snippet
