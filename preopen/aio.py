@@ -163,18 +163,21 @@ class AsyncRuntime:
         """
         check_timeout(timeout)
         if self._stopping is None:
-            self._stopping = asyncio.ensure_future(self._stop(timeout))
+            # A callback's own task may be the one stopping: it is not waited for.
+            caller = asyncio.current_task()
+            self._stopping = asyncio.ensure_future(self._stop(timeout, caller))
         await asyncio.shield(self._stopping)
 
-    async def _stop(self, timeout: float) -> None:
+    async def _stop(self, timeout: float, caller: asyncio.Future[Any] | None) -> None:
         try:
             await self._loop.run_in_executor(None, self.runtime.stop, timeout)
         finally:
             self._unsubscribe()
             self._on_status(self.runtime.status())  # the last one, if not handed over yet
             self._close(RuntimeStoppedError("the runtime is stopped"))
-            if self._tasks:
-                _, late = await asyncio.wait(self._tasks, timeout=timeout)
+            running = self._tasks - {caller}
+            if running:
+                _, late = await asyncio.wait(running, timeout=timeout)
                 for task in late:
                     task.cancel()
 
@@ -216,6 +219,7 @@ class AsyncRuntime:
     async def set_symbols(self, symbols: Iterable[str] | None, *,
                           timeout: float = _DEFAULT_TIMEOUT) -> None:
         """Replace the active symbol set (see :meth:`preopen.runtime.Runtime.set_symbols`)."""
+        check_timeout(timeout)
         await self._reply(self.runtime.submit_set_symbols(symbols), timeout,
                           "changing the symbols")
 
@@ -227,6 +231,7 @@ class AsyncRuntime:
         timeout: float = _DEFAULT_TIMEOUT,
     ) -> ExchangeCalendar:
         """Amend the running calendar (see :meth:`preopen.runtime.Runtime.amend_calendar`)."""
+        check_timeout(timeout)
         future = self.runtime.submit_amend_calendar(closures=closures, early_closes=early_closes)
         return await self._reply(future, timeout, "amending the calendar and re-planning")
 
@@ -236,6 +241,7 @@ class AsyncRuntime:
         Raises:
             PreopenError: the session is not open or its data is not loaded.
         """
+        check_timeout(timeout)
         snapshot = await self._reply(self.runtime.submit_activate(), timeout, "activating")
         await self._until(lambda _: self._served() is snapshot, timeout,
                           f"serving the snapshot of {snapshot.session.isoformat()}")
@@ -271,6 +277,7 @@ class AsyncRuntime:
         preopen thread that swapped only hands it over. Its exceptions are
         logged with their traceback on the ``preopen.aio`` logger.
         """
+        check_timeout(timeout)
         loop = self._loop
 
         def hand_over(snapshot: SessionSnapshot) -> None:  # in the SessionDataActor's thread

@@ -32,7 +32,7 @@ from preopen import AsyncRuntime, EventOverflow
 from preopen.calendar import get_calendar
 from preopen.calendar.timing import Phase
 from preopen.clock import SimulatedClock
-from preopen.errors import PreopenTimeoutError, RuntimeStoppedError
+from preopen.errors import ArgumentValueError, PreopenTimeoutError, RuntimeStoppedError
 from preopen.settings import Settings
 from preopen.status import Event, EventKind
 from preopen.store import open_store
@@ -348,6 +348,9 @@ async def timeouts_and_stops(store, store_url) -> None:
     try:
         with pytest.raises(PreopenTimeoutError, match="phase open"):
             await runtime.wait_for(Phase.OPEN, timeout=0.01)
+        with pytest.raises(ArgumentValueError, match="timeout"):
+            await runtime.set_symbols(["AAA"], timeout=-1)
+        assert runtime.symbols == frozenset(SYMBOLS)  # refused before it was sent
         pending = asyncio.ensure_future(runtime.wait_for(Phase.OPEN, timeout=WAIT))
         await asyncio.sleep(0)
     finally:
@@ -397,3 +400,30 @@ def test_the_readme_snippet_uses_the_public_names():
     assert all(hasattr(preopen, name) for name in names)
     assert "runtime.events()" in snippet
     assert "await runtime.on_activated(" in snippet
+
+
+async def a_callback_stops_the_runtime(store, store_url) -> list[str]:
+    clock = SimulatedClock(OPEN.subtract(hours=2, minutes=30))
+    steps: list[str] = []
+    stopped = asyncio.Event()
+    runtime = await AsyncRuntime.start(settings(store_url), clock=clock, store=store,
+                                       calendar=XNYS, timeout=WAIT)
+
+    async def stop_at_the_open(snapshot):
+        steps.append(f"activated {snapshot.session}")
+        await runtime.stop(WAIT)  # its own task is not among those the stop waits for
+        steps.append("stopped")
+        stopped.set()
+
+    await runtime.on_activated(stop_at_the_open, timeout=WAIT)
+    await asyncio.get_running_loop().run_in_executor(None, clock.advance_to, OPEN)
+    events = [e async for e in runtime.events(replay=False)]  # ends with the stop
+    await asyncio.wait_for(stopped.wait(), WAIT)
+    steps.append(f"events end with {events[-1].kind}")
+    await runtime.stop(WAIT)
+    return steps
+
+
+def test_a_callback_may_stop_the_runtime(store, store_url, run):
+    steps = run(lambda: a_callback_stops_the_runtime(store, store_url))
+    assert steps == ["activated 2024-11-29", "stopped", "events end with stopped"]
