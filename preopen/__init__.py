@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from preopen.aio import AsyncRuntime
     from preopen.calendar import ExchangeCalendar, get_calendar
     from preopen.calendar.timing import Phase
     from preopen.clock import Clock, SimulatedClock, SystemClock
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
         StoreSchemaError,
         StoreUnavailableError,
     )
+    from preopen.eventqueue import EventOverflow
     from preopen.model import Bars, SessionSnapshot, SnapshotFollower, ValidationReport, attach
     from preopen.runtime import Runtime
     from preopen.settings import Settings
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ArgumentTypeError",
     "ArgumentValueError",
+    "AsyncRuntime",
     "BarStore",
     "Bars",
     "BarsError",
@@ -49,6 +52,7 @@ __all__ = [
     "EscalationError",
     "Event",
     "EventKind",
+    "EventOverflow",
     "ExchangeCalendar",
     "NoSnapshotError",
     "Phase",
@@ -90,6 +94,7 @@ del _name
 _LAZY = {
     "ArgumentTypeError": "preopen.errors",
     "ArgumentValueError": "preopen.errors",
+    "AsyncRuntime": "preopen.aio",
     "BarStore": "preopen.store",
     "Bars": "preopen.model",
     "BarsError": "preopen.errors",
@@ -99,6 +104,7 @@ _LAZY = {
     "EscalationError": "preopen.errors",
     "Event": "preopen.status",
     "EventKind": "preopen.status",
+    "EventOverflow": "preopen.eventqueue",
     "ExchangeCalendar": "preopen.calendar",
     "NoSnapshotError": "preopen.errors",
     "Phase": "preopen.calendar.timing",

@@ -21,7 +21,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from preopen._checks import check_start_arguments, check_timeout
 from preopen.actors import Tree, build_tree
@@ -135,6 +135,35 @@ class Runtime:
             PreopenTimeoutError: the tree did not come up in time.
         """
         check_start_arguments(locals())
+        runtime = cls.launch(settings, clock=clock, store=store, calendar=calendar,
+                             on_frozen=on_frozen)
+        try:
+            cls._wait(runtime.submit_ready(), timeout, "starting the actors")
+        except BaseException:
+            runtime.stop(timeout)
+            raise
+        return runtime
+
+    @classmethod
+    def launch(
+        cls,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        store: BarStore | None = None,
+        calendar: ExchangeCalendar | None = None,
+        on_frozen: Callable[[SessionSnapshot], object] | None = None,
+    ) -> Runtime:
+        """Build and start the actors without waiting for them (see :meth:`start`).
+
+        The future of :meth:`submit_ready` says when they are up; the
+        caller stops the runtime if it fails. Opening a store from
+        ``settings.store`` connects to it here.
+
+        Raises:
+            ArgumentTypeError: an argument of the wrong type (named, with its value).
+        """
+        check_start_arguments(locals())
         settings = settings if settings is not None else Settings()
         clock = clock if clock is not None else SystemClock()
         calendar = calendar if calendar is not None else get_calendar(settings.exchange)
@@ -150,24 +179,31 @@ class Runtime:
             )
         try:
             tree = build_tree(settings, clock, store, calendar, on_frozen)
-            runtime = cls(tree, settings=settings, store=store, owns_store=owns_store)
+            return cls(tree, settings=settings, store=store, owns_store=owns_store)
         except BaseException:
             if owns_store:
                 store.close()
             raise
-        try:
-            runtime._wait_ready(timeout)
-        except BaseException:
-            runtime.stop(timeout)
-            raise
-        return runtime
 
-    def _wait_ready(self, timeout: float) -> None:
-        # Children are started in the supervisor's on_start: its first answer
-        # comes after them. The scheduler has planned once the calendar it
-        # subscribed to has reached it, and all that caused is handled.
-        self._request(self._tree.supervisor, Children, timeout, "starting the actors")
-        self._idle(timeout, "the scheduler's first plan")
+    def submit_ready(self) -> Future[None]:
+        """A future set once the actors are up and the scheduler has planned once.
+
+        Children are started in the supervisor's on_start: its first answer
+        comes after them. The scheduler has planned once the calendar it
+        subscribed to has reached it, and all that caused is handled.
+        """
+        ready: Future[None] = Future()
+
+        def children_up(children: Future[Any]) -> None:
+            error = children.exception()
+            if error is not None:
+                ready.set_exception(error)
+            else:
+                self._tree.outstanding.when_idle(ready)
+
+        self._submit(self._tree.supervisor, Children, "starting the actors").add_done_callback(
+            children_up)
+        return ready
 
     # --- the host's reads (no message, no lock) --------------------------------
 
@@ -208,6 +244,16 @@ class Runtime:
                        store_served=getattr(report, "served", ""),
                        store_fallbacks=getattr(report, "fallbacks", 0))
 
+    def subscribe_status(self, subscriber: Callable[[RuntimeStatus], object]) -> Callable[[], None]:
+        """Call ``subscriber(status)`` with each status published from now on, in order.
+
+        It runs in the publishing preopen thread and must return at once
+        (e.g. hand the status to a loop with ``call_soon_threadsafe``).
+        Read :meth:`status` after subscribing for the current one (it may
+        then come again). Returns the function that unsubscribes.
+        """
+        return self._board.subscribe(subscriber)
+
     @property
     def calendar(self) -> ExchangeCalendar:
         """The current calendar, amendments included."""
@@ -236,10 +282,20 @@ class Runtime:
             TypeError: a bare string instead of an iterable of symbols.
             ValueError: an empty or non-string symbol.
         """
+        self._wait(self.submit_set_symbols(symbols), timeout, "changing the symbols")
+
+    def submit_set_symbols(self, symbols: Iterable[str] | None) -> Future[None]:
+        """:meth:`set_symbols` without waiting: a future set once the scheduler has re-planned.
+
+        Raises:
+            TypeError: a bare string instead of an iterable of symbols.
+            ValueError: an empty or non-string symbol.
+            RuntimeStoppedError: the runtime is stopped.
+        """
         wanted = _check_symbols(symbols)
         self._check_running()
-        self._request(self._tree.session_data, lambda reply: SetSymbols(wanted, reply), timeout,
-                      "changing the symbols")
+        return self._submit(self._tree.session_data, lambda reply: SetSymbols(wanted, reply),
+                            "changing the symbols")
 
     def amend_calendar(
         self,
@@ -256,12 +312,26 @@ class Runtime:
             CalendarError: the calendar refuses the amendment (its message
                 names the date and why).
         """
+        return self._wait(self.submit_amend_calendar(closures=closures,
+                                                     early_closes=early_closes),
+                          timeout, "amending the calendar and re-planning")
+
+    def submit_amend_calendar(
+        self,
+        *,
+        closures: Iterable[dt.date] = (),
+        early_closes: Mapping[dt.date, dt.time] | None = None,
+    ) -> Future[ExchangeCalendar]:
+        """:meth:`amend_calendar` without waiting: a future of the amended calendar.
+
+        It fails with :class:`~preopen.errors.CalendarError` when the calendar
+        refuses the amendment.
+        """
         self._check_running()
         dates = frozenset(closures)
         times = MappingProxyType(dict(early_closes or {}))
-        return self._request(self._tree.calendar_actor,
-                             lambda reply: Amend(dates, times, reply), timeout,
-                             "amending the calendar and re-planning")
+        return self._submit(self._tree.calendar_actor, lambda reply: Amend(dates, times, reply),
+                            "amending the calendar and re-planning")
 
     def activate(self, *, timeout: float = _DEFAULT_TIMEOUT) -> SessionSnapshot:
         """Activate the prepared snapshot now (when ``auto_activate`` is off).
@@ -269,11 +339,20 @@ class Runtime:
         Raises:
             PreopenError: the session is not open or its data is not loaded.
         """
-        self._check_running()
-        snapshot = self._request(self._tree.scheduler, ActivateNow, timeout, "activating")
+        snapshot = self._wait(self.submit_activate(), timeout, "activating")
         self._board.wait_for(lambda _: self._session.state.snapshot is snapshot, timeout,
                              f"serving the snapshot of {snapshot.session.isoformat()}")
         return snapshot
+
+    def submit_activate(self) -> Future[SessionSnapshot]:
+        """Ask for the activation without waiting: a future of the snapshot sent to be served.
+
+        It is set when the scheduler has sent the snapshot; the snapshot is
+        served (``snapshot()`` returns it) a moment later, before the next
+        status is published.
+        """
+        self._check_running()
+        return self._submit(self._tree.scheduler, ActivateNow, "activating")
 
     def wait_for(self, condition: Phase | Callable[[RuntimeStatus], bool], *,
                  timeout: float) -> RuntimeStatus:
@@ -315,9 +394,13 @@ class Runtime:
 
         It runs in the SessionDataActor's thread, right after the swap: keep it short.
         """
+        self._wait(self.submit_on_activated(callback), timeout, "registering the callback")
+
+    def submit_on_activated(self, callback: Callable[[SessionSnapshot], object]) -> Future[None]:
+        """:meth:`on_activated` without waiting: a future set once it is registered."""
         self._check_running()
-        self._request(self._tree.session_data, lambda reply: OnActivated(callback, reply),
-                      timeout, "registering the callback")
+        return self._submit(self._tree.session_data,
+                            lambda reply: OnActivated(callback, reply), "registering the callback")
 
     def on_failure(self, callback: Callable[[BaseException], object], *,
                    timeout: float = _DEFAULT_TIMEOUT) -> None:
@@ -384,9 +467,19 @@ class Runtime:
     def _request(self, address: Address, message: Callable[[Future[T]], object],
                  timeout: float, what: str) -> T:
         """Tell ``address`` the message built around a reply future; wait for the reply."""
+        return self._wait(self._submit(address, message, what), timeout, what)
+
+    @staticmethod
+    def _submit(address: Address, message: Callable[[Future[T]], object], what: str) -> Future[T]:
+        """Tell ``address`` the message built around a reply future; return the future."""
         reply: Future[T] = Future()
         if not address.tell(message(reply)):
-            raise RuntimeStoppedError(f"{what}: the runtime is stopped")
+            reply.set_exception(RuntimeStoppedError(f"{what}: the runtime is stopped"))
+        return reply
+
+    @staticmethod
+    def _wait(reply: Future[T], timeout: float, what: str) -> T:
+        """Wait for ``reply``; a :class:`PreopenTimeoutError` naming ``what`` past ``timeout``."""
         try:
             return reply.result(timeout=timeout)
         except TimeoutError:
@@ -398,9 +491,4 @@ class Runtime:
         """Wait until every message told in the tree, and all it caused, is handled."""
         done: Future[None] = Future()
         self._tree.outstanding.when_idle(done)
-        try:
-            done.result(timeout=timeout)
-        except TimeoutError:
-            if done.done():
-                raise
-            raise PreopenTimeoutError(what, timeout) from None
+        self._wait(done, timeout, what)

@@ -16,6 +16,8 @@ the SchedulerActor.
 
 from __future__ import annotations
 
+import itertools
+import logging
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
 __all__ = ["Board", "CalendarState", "Cell", "SessionState", "Tree", "build_tree"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 
 class Cell(Generic[T]):
@@ -88,19 +92,47 @@ class Board:
     Invariant (single writer, no lock): only one thread publishes at a time.
     :meth:`publish` stores the status *before* it swaps and sets the change
     signal, and a waiter takes the signal *before* it reads the status; so a
-    waiter either sees the new status or is woken by its signal.
+    waiter either sees the new status or is woken by its signal. Subscribers
+    are called by the publishing thread, after the store: one publish at a
+    time, so each sees the statuses in the order they were published.
     """
 
     def __init__(self, status: RuntimeStatus | None = None) -> None:
         """Create a board showing ``status`` (a blank one by default)."""
         self.status = status if status is not None else RuntimeStatus()
         self._changed: Future[None] = Future()
+        self._ids = itertools.count(1)
+        # Single-key set and pop, and copy, are atomic in CPython: no lock.
+        self._subscribers: dict[int, Callable[[RuntimeStatus], object]] = {}
 
     def publish(self, status: RuntimeStatus) -> None:
-        """Show ``status`` and wake every waiter (the single writer's call)."""
+        """Show ``status``, wake every waiter, call every subscriber (the single writer's call)."""
         self.status = status
         changed, self._changed = self._changed, Future()
         changed.set_result(None)
+        for subscriber in self._subscribers.copy().values():
+            try:
+                subscriber(status)
+            except Exception:
+                logger.exception("status subscriber %r failed", subscriber)
+
+    def subscribe(self, subscriber: Callable[[RuntimeStatus], object]) -> Callable[[], None]:
+        """Call ``subscriber(status)`` with each status published from now on, in order.
+
+        It runs in the publishing thread: it must return at once (hand the
+        status over, e.g. with ``loop.call_soon_threadsafe``) and never
+        publish; its exceptions are logged. A publish under way as it
+        subscribes may or may not reach it: read :attr:`status` *after*
+        subscribing for the current one (it may then come again). Returns
+        the function that unsubscribes it.
+        """
+        key = next(self._ids)
+        self._subscribers[key] = subscriber
+
+        def unsubscribe() -> None:
+            self._subscribers.pop(key, None)
+
+        return unsubscribe
 
     def wait_for(self, predicate: Callable[[RuntimeStatus], bool], timeout: float,
                  what: str = "condition") -> RuntimeStatus:
