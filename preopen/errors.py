@@ -432,7 +432,17 @@ class StoreUnavailableError(StoreConnectionError):
         )
 
 
-class ArgumentTypeError(PreopenError, TypeError):
+class _RefusedArgumentError(PreopenError):
+    """An argument a preopen call does not take: its name, value and what is accepted."""
+
+    def __init__(self, name: str, value: Any, accepted: str) -> None:  # noqa: ANN401 - any value can be refused
+        self.name = name
+        self.value = value
+        self.accepted = accepted
+        super().__init__(f"{name}={value!r} is not accepted: {accepted}")
+
+
+class ArgumentTypeError(_RefusedArgumentError, TypeError):
     """An argument of a type a preopen call does not take (``calendar="XNYS"``).
 
     Attributes:
@@ -441,14 +451,8 @@ class ArgumentTypeError(PreopenError, TypeError):
         accepted: what is accepted, in words.
     """
 
-    def __init__(self, name: str, value: Any, accepted: str) -> None:  # noqa: ANN401 - any value can be refused
-        self.name = name
-        self.value = value
-        self.accepted = accepted
-        super().__init__(f"{name}={value!r} is not accepted: {accepted}")
 
-
-class ArgumentValueError(PreopenError, ValueError):
+class ArgumentValueError(_RefusedArgumentError, ValueError):
     """An argument of the right type with a value a preopen call does not take.
 
     Attributes:
@@ -456,12 +460,6 @@ class ArgumentValueError(PreopenError, ValueError):
         value: the value given.
         accepted: what is accepted, in words.
     """
-
-    def __init__(self, name: str, value: Any, accepted: str) -> None:  # noqa: ANN401 - any value can be refused
-        self.name = name
-        self.value = value
-        self.accepted = accepted
-        super().__init__(f"{name}={value!r} is not accepted: {accepted}")
 
 
 # A query parameter whose name ends so holds a secret (password, sslpassword).
