@@ -153,7 +153,12 @@ def test_load_retries_are_counted_in_the_status_and_the_metric(store_url):
         with Runtime.start(settings(store_url), clock=clock, store=store) as runtime:
             clock.advance(dt.timedelta(0))
             clock.advance_to(OPEN.subtract(minutes=60))
-            status = runtime.wait_for(lambda s: s.prefetch_seconds is not None, timeout=WAIT)
+            # A lost connection is store-wide: the two batches fail whole (no
+            # split, no retry in place) and are retried on the backoff, 1 s on.
+            failed = runtime.wait_for(lambda s: s.prefetch_seconds is not None, timeout=WAIT)
+            assert failed.progress.failed == 4
+            clock.advance(dt.timedelta(seconds=1))
+            status = runtime.wait_for(lambda s: s.progress.done == 6, timeout=WAIT)
             families = scrape(runtime)
     finally:
         store.close()
