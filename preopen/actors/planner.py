@@ -604,8 +604,8 @@ class Planner:
         """Report closed days' bars dropped; queue the snapshot for publishing."""
         if cycle.closed_days_dropped:
             self._event(now, EventKind.CLOSED_DAYS, cycle.session,
-                        f"{cycle.closed_days_dropped} bars on days that are not sessions of "
-                        "the calendar (closed by an amendment) dropped from the snapshot")
+                        f"{cycle.closed_days_dropped} bars on days the calendar closes "
+                        "(an ad-hoc closure or amendment) dropped from the snapshot")
         if self.settings.publish_dir:
             # Only the newest matters to readers: one not yet handed over is replaced.
             self.to_publish[:] = [snapshot]

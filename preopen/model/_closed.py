@@ -1,4 +1,4 @@
-"""drop_closed_days: a snapshot without the bars of days the calendar says were closed.
+"""drop_closed_days: a snapshot without the bars of days closed by an ad-hoc closure.
 
 A store may hold bars for a day that the calendar, once amended, says was
 not a session (an ad-hoc closure announced late, or bars written before the
@@ -6,12 +6,16 @@ closure was known). Validation counts such bars as ``outside_session``
 (``report.ok`` is False) but they do not make a report incomplete, so they
 would stay in the snapshot while ``report.complete`` is True, and a host
 computing over the history would take a closed day for a session. The
-prefetch freezes through this function: bars on a local date of the loaded
-range that is not a session are dropped and the snapshot is validated
-again, so the snapshot agrees with the calendar it was frozen under.
+prefetch freezes through this function: bars on a date of the loaded range
+that the calendar closes by an ad-hoc closure (``spec.closures``: what
+``amended(closures=...)`` adds, and the closures a calendar lists by date)
+are dropped and the snapshot is validated again, so the snapshot agrees
+with the calendar it was frozen under.
 
-Bars outside the trading hours of a day that *is* a session (a pre-market
-bar at 09:00) are not touched: they stay, flagged, as before.
+Other bars outside the sessions (a pre-market bar at 09:00, a bar stamped
+on a weekend or a regular holiday) are not touched: they are a defect of
+the data, kept and flagged (``outside_session``, ``report.ok`` False) as
+before; only a closure says that a whole day of data is no longer wanted.
 """
 
 from __future__ import annotations
@@ -43,22 +47,21 @@ _OUTSIDE = COUNT_FIELDS.index("outside_session")
 def closed_day_spans(
     calendar: ExchangeCalendar, first: dt.date, last: dt.date
 ) -> NDArray[np.int64]:
-    """The days from ``first`` to ``last`` that are not sessions, as UTC ns bounds.
+    """The ad-hoc closures from ``first`` to ``last`` (not sessions), as UTC ns bounds.
 
     Returns:
-        int64 ``[start0, end0, start1, end1, ...]``: each closed day from its
+        int64 ``[start0, end0, start1, end1, ...]``: each such day from its
         local midnight to the next, ascending (an instant ``t`` is on a closed
         day when ``searchsorted(bounds, t, side="right")`` is odd).
     """
     zone = ZoneInfo(calendar.timezone)
     bounds: list[int] = []
-    day = first
-    while day <= last:
+    for day in sorted(d for d in calendar.spec.closures if first <= d <= last):
+        if calendar.is_session(day):
+            continue
         after = day + dt.timedelta(days=1)
-        if not calendar.is_session(day):
-            bounds.append(to_ns(dt.datetime(day.year, day.month, day.day, tzinfo=zone)))
-            bounds.append(to_ns(dt.datetime(after.year, after.month, after.day, tzinfo=zone)))
-        day = after
+        bounds.append(to_ns(dt.datetime(day.year, day.month, day.day, tzinfo=zone)))
+        bounds.append(to_ns(dt.datetime(after.year, after.month, after.day, tzinfo=zone)))
     return np.asarray(bounds, dtype=np.int64)
 
 
@@ -68,7 +71,7 @@ def drop_closed_days(
     trailing: Sequence[dt.date],
     intervals: Sequence[str],
 ) -> tuple[SessionSnapshot, int]:
-    """Drop the bars on days within ``trailing``'s range that are not sessions.
+    """Drop the bars on ad-hoc closures within ``trailing``'s range (see the module).
 
     Costs nothing when validation found no bar outside a session (the usual
     case): the snapshot is returned as is.
