@@ -288,3 +288,16 @@ def test_metrics_settings_from_the_environment():
                                 "PREOPEN_LOG_FORMAT": "json"})
     assert (loaded.metrics_port, loaded.metrics_host, loaded.log_format) == (0, "::1", "json")
     assert Settings().metrics_port is None   # no metrics server unless asked for
+
+
+def test_stalled_loads_and_publications_are_counters_read_from_the_status():
+    status = RuntimeStatus(loads_stalled=3, snapshots_published=2, publish_failures=1)
+    families = scrape(Fixed(status, OPEN))
+    for name in ("preopen_loads_stalled", "preopen_snapshots_published",
+                 "preopen_publish_failures"):
+        assert families[name].type == "counter", name
+    assert value(families, "preopen_loads_stalled", "_total") == 3.0
+    assert value(families, "preopen_snapshots_published", "_total") == 2.0
+    assert value(families, "preopen_publish_failures", "_total") == 1.0
+    fresh = scrape(Fixed(RuntimeStatus(), OPEN))
+    assert value(fresh, "preopen_loads_stalled", "_total") == 0.0
