@@ -1,9 +1,10 @@
 """A host that runs its strategies in several processes over one published snapshot.
 
 The main process embeds the runtime: it prefetches the session on a
-simulated morning, is told of the activation, and publishes the snapshot
-(uncompressed Arrow IPC files plus a manifest, flipped by one rename) into a
-publish directory. Four worker processes attach it with
+simulated morning with ``publish_dir`` set, so the runtime publishes the
+frozen snapshot itself, off its critical path (uncompressed Arrow IPC
+files plus a manifest, flipped by one rename) into a publish directory.
+Four worker processes attach it with
 ``preopen.SnapshotFollower``: each maps the same files read-only, so the
 bars are in memory once whatever the number of workers, and computes a
 cross-sectional signal over every symbol at once from the 1m table's
@@ -25,13 +26,23 @@ import queue
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from preopen import Runtime, SessionSnapshot, Settings, SimulatedClock, get_calendar, open_store
-from preopen.model import BarTable, publish_snapshot
+from preopen import (
+    EventKind,
+    Runtime,
+    SessionSnapshot,
+    Settings,
+    SimulatedClock,
+    get_calendar,
+    open_store,
+)
 from preopen.store.synthetic import seed_store
+
+if TYPE_CHECKING:
+    from preopen.model import BarTable
 
 SESSION = dt.date(2024, 11, 29)
 WAIT_S = 60.0
@@ -92,11 +103,14 @@ def run(store_url: str, symbols: int, workers: int, publish_dir: Path) -> int:
             clock.advance(dt.timedelta(0))
             clock.advance_to(calendar.open_at(SESSION))
             snapshot = activated.get(timeout=WAIT_S)
+            # publish_dir is set: the runtime published the snapshot itself, in
+            # its own thread, right after freezing it in the window.
+            status = runtime.wait_for(lambda s: s.snapshots_published >= 1, timeout=WAIT_S)
     finally:
         store.close()
-    publication = publish_snapshot(snapshot, publish_dir, keep=settings.publish_keep)
+    published = [e for e in status.events if e.kind is EventKind.PUBLISHED]
     print(f"published {snapshot.session}: {len(snapshot.symbols)} symbols, {snapshot.nbars:,} "
-          f"bars, {publication.nbytes:,} bytes in {publication.seconds * 1e3:.0f} ms")
+          f"bars ({published[-1].detail})")
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
     processes = [ctx.Process(target=worker, args=(str(publish_dir), LOOKBACKS[k % 4], results))

@@ -70,6 +70,12 @@ METRICS: dict[str, tuple[str, str]] = {
     "preopen_symbols_failed": ("gauge", "Symbols given up on in the current load."),
     "preopen_load_retries": (
         "counter", "Load batches queued again: retries, split halves, a dead loader's batches."),
+    "preopen_loads_stalled": (
+        "counter", "Load batches seen waiting on the store past a quarter of load_timeout_s."),
+    "preopen_snapshots_published": (
+        "counter", "Snapshots written to publish_dir for other processes."),
+    "preopen_publish_failures": (
+        "counter", "Publications to publish_dir that failed (serving went on)."),
     "preopen_activation_latency_seconds": (
         "histogram", "From the activation's trigger to the new snapshot being served."),
     "preopen_activations": ("counter", "Snapshots activated (follow-ups included)."),
@@ -162,6 +168,9 @@ class PreopenCollector:
         yield self._counter("preopen_loaded_bytes", status.bytes_loaded)
         yield self._gauge("preopen_symbols_failed", float(len(status.failed_symbols)))
         yield self._counter("preopen_load_retries", status.loads_retried)
+        yield self._counter("preopen_loads_stalled", status.loads_stalled)
+        yield self._counter("preopen_snapshots_published", status.snapshots_published)
+        yield self._counter("preopen_publish_failures", status.publish_failures)
         yield self._histogram(status)
         yield self._counter("preopen_activations", status.activations)
         yield self._counter("preopen_fallbacks", status.fallbacks)

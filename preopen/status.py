@@ -50,6 +50,12 @@ class EventKind(enum.StrEnum):
     ERROR = "error"
     ESCALATED = "escalated"
     STOPPED = "stopped"
+    LOAD_STALLED = "load-stalled"
+    STORE_WIDE = "store-wide"
+    HORIZON_WARNING = "horizon-warning"
+    PUBLISHED = "published"
+    PUBLISH_FAILED = "publish-failed"
+    CLOSED_DAYS = "closed-days"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +167,12 @@ class RuntimeStatus:
             stores), empty for a single store.
         store_fallbacks: loads a list of stores answered from a store after
             the first, since the start.
+        loads_stalled: load batches seen waiting on the store past the stall
+            threshold (a quarter of ``load_timeout_s``, wall time) since the
+            start, each counted once; a ``load-stalled`` event names each.
+        snapshots_published: snapshots written to ``publish_dir`` since the start.
+        publish_failures: publications that failed since the start (a
+            ``publish-failed`` event says why; the activation never waits).
     """
 
     running: bool = True
@@ -190,4 +202,7 @@ class RuntimeStatus:
     shard: str = ""
     store_served: str = ""
     store_fallbacks: int = 0
+    loads_stalled: int = 0
+    snapshots_published: int = 0
+    publish_failures: int = 0
 

@@ -48,7 +48,9 @@ class Journal:
         self._bars_base = base.bars_loaded
         self._bytes_base = base.bytes_loaded
         self._retried_base = base.loads_retried
-        self._closed = (0, 0, 0)  # bars, bytes and batches retried of closed cycles' loads
+        self._stalled_base = base.loads_stalled
+        # Bars, bytes, batches retried and batches stalled of closed cycles' loads.
+        self._closed = (0, 0, 0, 0)
 
     def update(self, **changes: Any) -> None:  # noqa: ANN401 - RuntimeStatus fields
         """Change status fields (``replace`` on the immutable status)."""
@@ -74,10 +76,10 @@ class Journal:
     def close(self, cycle: Cycle) -> None:
         """Count the bars of a cycle that ends."""
         if cycle.load is not None:
-            bars, nbytes, retried = self._closed
+            bars, nbytes, retried, stalled = self._closed
             load = cycle.load
             self._closed = (bars + load.bars_loaded, nbytes + load.bytes_loaded,
-                            retried + load.batches_retried)
+                            retried + load.batches_retried, stalled + load.batches_stalled)
 
     def activated(self, at: pendulum.DateTime | None, session: dt.date, symbols: int,
                   latency_s: float, fallback_s: float | None) -> None:
@@ -108,11 +110,12 @@ class Journal:
             except DateOutOfRangeError:
                 phase = Phase.IDLE
         load = cycle.load if cycle is not None else None
-        bars, nbytes, retried = self._closed
+        bars, nbytes, retried, stalled = self._closed
         if load is not None:
             bars += load.bars_loaded
             nbytes += load.bytes_loaded
             retried += load.batches_retried
+            stalled += load.batches_stalled
         return replace(
             self.status,
             phase=phase if phase is not None else self.status.phase,
@@ -125,5 +128,6 @@ class Journal:
             bars_loaded=self._bars_base + bars,
             bytes_loaded=self._bytes_base + nbytes,
             loads_retried=self._retried_base + retried,
+            loads_stalled=self._stalled_base + stalled,
             events=tuple(self._events),
         )

@@ -16,17 +16,20 @@ from typing import TYPE_CHECKING
 
 from preopen.actors.child import SupervisedActor, describe
 from preopen.actors.messages import ListSymbols, LoadBatch, Loaded, LoadFailed, SymbolsListed
+from preopen.errors import is_store_wide, is_transient
 
 if TYPE_CHECKING:
     from preopen.actors.child import Address
     from preopen.store import BarStore
 
-__all__ = ["LoaderActor", "LoaderWiring", "is_transient"]
+__all__ = ["LoaderActor", "LoaderWiring", "is_transient", "load_failed"]
 
 
-def is_transient(error: BaseException) -> bool:
-    """Whether ``error`` is about the connection (retry as is) rather than the data."""
-    return isinstance(error, (ConnectionError, TimeoutError))
+def load_failed(request_id: int, error: BaseException, seconds: float = 0.0) -> LoadFailed:
+    """The :class:`LoadFailed` reply for ``error``: its classification, type and message."""
+    return LoadFailed(request_id, describe(error), is_transient(error),
+                      store_wide=is_store_wide(error), error_type=type(error).__name__,
+                      seconds=seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,7 @@ class LoaderActor(SupervisedActor[LoaderWiring]):
                 try:
                     symbols = tuple(self.wiring.store.symbols())
                 except BaseException as exc:  # noqa: BLE001 - see the module's docstring
-                    scheduler.tell(LoadFailed(request_id, describe(exc), is_transient(exc)))
+                    scheduler.tell(load_failed(request_id, exc))
                 else:
                     scheduler.tell(SymbolsListed(request_id, symbols))
             case _:
@@ -70,7 +73,7 @@ class LoaderActor(SupervisedActor[LoaderWiring]):
             bars = self.wiring.store.load(batch.symbols, batch.interval, request.start,
                                           request.end)
         except BaseException as exc:  # noqa: BLE001 - see the module's docstring
-            scheduler.tell(LoadFailed(batch.request_id, describe(exc), is_transient(exc)))
+            scheduler.tell(load_failed(batch.request_id, exc, time.perf_counter() - started))
             return
         # A fresh dict nobody else holds, behind a read-only view: immutable in transit.
         wanted = {s: bars[s] for s in batch.symbols if s in bars}

@@ -51,6 +51,8 @@ __all__ = [
     "Numbered",
     "OnActivated",
     "OnFailure",
+    "PublishFailed",
+    "Published",
     "Release",
     "Retire",
     "SetSymbols",
@@ -111,13 +113,25 @@ class Loaded:
 class LoadFailed:
     """A loader's answer when the store raised.
 
-    ``transient`` marks connection-level failures (retry the batch as is);
-    anything else may be one poisoned symbol (split the batch and retry).
+    The exception itself does not cross the actor boundary (it is mutable
+    and holds its frames); its classification does, made once by the loader
+    with :func:`preopen.errors.is_transient` and
+    :func:`preopen.errors.is_store_wide`:
+
+    - ``transient``: the same call may succeed later;
+    - ``store_wide``: the store failed, not one symbol (never split the
+      batch; see :class:`~preopen.actors.prefetch.Prefetch`); a failure that
+      is neither may be one poisoned symbol (split the batch and retry);
+    - ``error``: ``"Type: message"``; ``error_type``: the exception's class name;
+    - ``seconds``: wall-clock time the call took before it failed.
     """
 
     request_id: int
     error: str
     transient: bool
+    store_wide: bool = False
+    error_type: str = ""
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +177,24 @@ class ChildRestarted:
 
     child: ChildKey
     restarts: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """The publisher made ``session``'s snapshot current in ``publish_dir`` (``name``)."""
+
+    session: dt.date
+    name: str
+    nbytes: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class PublishFailed:
+    """Publishing ``session``'s snapshot failed; ``error`` is ``"Type: message"``."""
+
+    session: dt.date
     error: str
 
 

@@ -17,6 +17,7 @@ open tick, and only for the cycle's own session.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import logging
 import time
@@ -25,14 +26,18 @@ from typing import TYPE_CHECKING
 from preopen.actors.child import ChildKey, Role
 from preopen.actors.journal import Journal
 from preopen.actors.messages import Activate, ListSymbols, LoadBatch, Retire
-from preopen.actors.prefetch import Cycle, Prefetch, load_spec
-from preopen.calendar.timing import next_phase_change, prefetch_start, target_session
+from preopen.actors.prefetch import Batch, Cycle, Prefetch, load_spec
+from preopen.calendar.timing import (
+    horizon_warning,
+    next_phase_change,
+    prefetch_start,
+    target_session,
+)
 from preopen.errors import DateOutOfRangeError
 from preopen.model import Bars
 from preopen.status import EventKind, RuntimeStatus
 
 if TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import Callable, Collection, Mapping
 
     import pendulum
@@ -71,10 +76,21 @@ class Planner:
         served: SessionSnapshot | None = None,
         restore: RuntimeStatus | None = None,
         on_frozen: Callable[[SessionSnapshot], object] | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
-        """Create a planner with no calendar yet."""
+        """Create a planner with no calendar yet.
+
+        ``monotonic`` is the wall clock that stalls are measured with
+        (default ``time.monotonic``; tests inject their own).
+        """
         self.settings = settings
         self._on_frozen = on_frozen
+        self._monotonic = monotonic if monotonic is not None else time.monotonic
+        # A load waiting longer than this (wall seconds) is reported stalled.
+        self.stall_after = settings.load_timeout_s / 4
+        # Snapshots frozen and not yet handed to the publisher (publish_dir set).
+        self.to_publish: list[SessionSnapshot] = []
+        self._horizon_warned: set[dt.date] = set()
         shard = settings.shard_or_none
         # The host's shard: which symbols it loads (None: every one).
         self._keep = shard.keeps if shard is not None else None
@@ -126,19 +142,24 @@ class Planner:
         try:
             target = target_session(now, calendar, self.settings.window)
         except DateOutOfRangeError as exc:
-            self._error(now, None, f"no session to plan: {exc}")
+            self._out_of_range(now, exc)
             return
         if cycle is None or cycle.session != target:
             if cycle is not None and now >= cycle.spec.close:
                 self._event(now, EventKind.SESSION_ENDED, cycle.session,
                             f"closed at {cycle.spec.close.isoformat()}")
             self._close_cycle()
-            cycle = self._plan(calendar, target, now)
+            try:
+                cycle = self._plan(calendar, target, now)
+            except DateOutOfRangeError as exc:
+                self._out_of_range(now, exc)
+                return
         if now >= cycle.spec.open:
             self._at_open(cycle, now, perf)
         elif self.settings.enabled and now >= cycle.prefetch_start:
             self._in_window(cycle, now)
         self._pump()
+        self._check_stalls(now)
 
     def symbols_changed(self, symbols: frozenset[str] | None, now: pendulum.DateTime) -> None:
         """Take a new active set; load what the current cycle lacks."""
@@ -179,8 +200,9 @@ class Planner:
             return  # a late answer for an earlier cycle or a re-sent batch
         self._progressed(cycle)
 
-    def load_failed(self, request_id: int, error: str, *, transient: bool) -> None:
-        """Take a loader's failure."""
+    def load_failed(self, request_id: int, error: str, *, transient: bool,
+                    store_wide: bool = False) -> None:
+        """Take a loader's failure (``store_wide``: never split; see Prefetch.failed)."""
         cycle = self.cycle
         if cycle is None:
             return
@@ -191,9 +213,16 @@ class Planner:
             self._error(self.now, cycle.session,
                         f"listing the store's symbols failed: {error}{again}")
             return
-        if cycle.load is None or cycle.load.failed(request_id, error, transient=transient) is None:
+        if cycle.load is None:
+            return
+        self._stalled_on_failure(cycle, cycle.load, request_id)
+        fast = cycle.load.failed_fast
+        if cycle.load.failed(request_id, error, transient=transient,
+                             store_wide=store_wide) is None:
             return
         self._journal.update(last_error=error)
+        if store_wide:
+            self._store_wide(cycle, error, cycle.load.failed_fast - fast, transient=transient)
         self._progressed(cycle)
 
     def activated(self, session: dt.date, symbols: int, latency_s: float) -> None:
@@ -270,6 +299,9 @@ class Planner:
         cycle = self.cycle
         if cycle is not None and cycle.retry_at is not None and cycle.retry_at > now:
             latest = min(latest, cycle.retry_at)
+        if cycle is not None and cycle.load is not None and cycle.load.in_flight:
+            # Loads in flight: look for stalls every stall_after (see _check_stalls).
+            latest = min(latest, now + dt.timedelta(seconds=self.stall_after))
         calendar = self.calendar
         if calendar is None:
             return latest
@@ -293,12 +325,15 @@ class Planner:
     def _plan(self, calendar: ExchangeCalendar, session: dt.date, now: pendulum.DateTime) -> Cycle:
         spec = load_spec(calendar, session, self.settings.trailing_days, self.settings.intervals)
         starts = prefetch_start(calendar, session, self.settings.window)
+        warning = horizon_warning(calendar, session, self.settings.horizon_warning_sessions)
         cycle = Cycle(spec, starts)
         self.cycle = cycle
         self._event(now, EventKind.PLANNED, session,
                     f"opens {spec.open.isoformat()}, prefetch from {starts.isoformat()}, "
                     f"{len(spec.trailing)} trailing sessions "
                     f"{spec.trailing[0].isoformat()}..{spec.trailing[-1].isoformat()}")
+        if warning is not None:
+            self._warn_horizon(session, warning, now)
         return cycle
 
     def _still_valid(self, cycle: Cycle, calendar: ExchangeCalendar) -> bool:
@@ -460,6 +495,7 @@ class Planner:
             return
         wanted = self.symbols if self.symbols is not None else self._listed
         snapshot = cycle.freeze(load.data(wanted), calendar, now)
+        self._after_freeze(cycle, snapshot, now)
         if self._on_frozen is not None:
             try:
                 self._on_frozen(snapshot)
@@ -497,9 +533,96 @@ class Planner:
         if cycle is None or cycle.load is None:
             return
         spec = cycle.spec
-        for loader, batch in cycle.load.dispatch():
+        for loader, batch in cycle.load.dispatch(self._monotonic()):
             self.outbox.append((ChildKey(Role.LOADER, loader), LoadBatch(batch, spec.start,
                                                                           spec.end)))
+
+    # --- watching: stalls, store-wide failures, the horizon, publishing ---------
+
+    def _check_stalls(self, now: pendulum.DateTime) -> None:
+        """Report the batches waiting on the store for ``stall_after`` wall seconds or more.
+
+        Checked on the scheduler's ticks (``next_wake`` asks for one every
+        ``stall_after`` while loads are in flight), measured in wall time.
+        """
+        cycle = self.cycle
+        if cycle is None or cycle.load is None or not cycle.load.in_flight:
+            return
+        for batch, waited in cycle.load.stalled(self._monotonic(), self.stall_after):
+            self._stall_event(now, cycle, batch, waited, "still waiting on the store")
+
+    def _stalled_on_failure(self, cycle: Cycle, load: Prefetch[Bars], request_id: int) -> None:
+        stalled = load.stalled_on_failure(request_id, self._monotonic(), self.stall_after)
+        if stalled is not None:
+            self._stall_event(self.now, cycle, stalled[0], stalled[1], "failed after waiting")
+
+    def _stall_event(self, now: pendulum.DateTime | None, cycle: Cycle, batch: Batch,
+                     waited: float, what: str) -> None:
+        first = batch.symbols[0] if batch.symbols else "-"
+        detail = (f"load of {batch.interval} x {len(batch.symbols)} symbols from {first} "
+                  f"(request {batch.request_id}, attempt {batch.attempt}) {what}: "
+                  f"{waited:.1f} sec (deadline {self.settings.load_timeout_s:g} sec)")
+        log.warning("load-stalled: %s", detail)
+        self._event(now, EventKind.LOAD_STALLED, cycle.session, detail)
+
+    def _store_wide(self, cycle: Cycle, error: str, failed_fast: int, *,
+                    transient: bool) -> None:
+        """Say, once per round, that a store-wide failure ended it (never a split).
+
+        A transient one (locked, timed out, connection) only fails its own
+        batch, retried on the backoff; the ``prefetch-failed`` event says so.
+        """
+        if transient or not failed_fast:
+            return
+        self._event(self.now, EventKind.STORE_WIDE, cycle.session,
+                    f"the round fails at once ({failed_fast} queued batches failed without "
+                    f"a store call), retried on the backoff: {error}")
+
+    def _warn_horizon(self, session: dt.date, warning: str, now: pendulum.DateTime) -> None:
+        """One event and one log line per planned session near the calendar's horizon."""
+        if session in self._horizon_warned or self._journal.happened(
+                EventKind.HORIZON_WARNING, session):
+            return
+        self._horizon_warned.add(session)
+        log.warning("horizon-warning: %s", warning)
+        self._event(now, EventKind.HORIZON_WARNING, session, warning)
+
+    def _out_of_range(self, now: pendulum.DateTime, exc: DateOutOfRangeError) -> None:
+        """Planning is refused (past the calendar's horizon): say so once, plan nothing.
+
+        Every later tick tries again (an amended or replaced calendar may
+        cover the date), but the same refusal is recorded only once.
+        """
+        detail = f"no session to plan: {exc}"
+        if self._journal.status.last_error == detail:
+            return
+        log.error("%s", detail)
+        self._error(now, None, detail)
+
+    def _after_freeze(self, cycle: Cycle, snapshot: SessionSnapshot,
+                      now: pendulum.DateTime) -> None:
+        """Report closed days' bars dropped; queue the snapshot for publishing."""
+        if cycle.closed_days_dropped:
+            self._event(now, EventKind.CLOSED_DAYS, cycle.session,
+                        f"{cycle.closed_days_dropped} bars on days the calendar closes "
+                        "(an ad-hoc closure or amendment) dropped from the snapshot")
+        if self.settings.publish_dir:
+            # Only the newest matters to readers: one not yet handed over is replaced.
+            self.to_publish[:] = [snapshot]
+
+    def published(self, session: dt.date, name: str, nbytes: int, seconds: float) -> None:
+        """The publisher wrote ``session``'s snapshot to ``publish_dir``."""
+        status = self._journal.status
+        self._journal.update(snapshots_published=status.snapshots_published + 1)
+        self._event(self.now, EventKind.PUBLISHED, session,
+                    f"{name}: {nbytes} bytes in {seconds:.3f} sec")
+
+    def publish_failed(self, session: dt.date, error: str) -> None:
+        """The publisher could not write ``session``'s snapshot (serving goes on)."""
+        status = self._journal.status
+        self._journal.update(publish_failures=status.publish_failures + 1)
+        log.warning("publish-failed: %s: %s", session, error)
+        self._event(self.now, EventKind.PUBLISH_FAILED, session, error)
 
     # --- history ---------------------------------------------------------------
 

@@ -12,8 +12,15 @@ at most ``per_loader`` in flight on each (so a loader always has its next
 batch queued, and no loader hoards the work), collects the replies, and
 retries failures:
 
-- a *transient* failure (the store's connection) retries the batch as is,
-  ``max_attempts`` times in all;
+- a *store-wide* failure (:func:`preopen.errors.is_store_wide`: connection,
+  missing table, locked, timed out...) is never split, since every batch
+  would fail alike: the batch's keys fail at once (the cycle retries failed
+  keys on its backoff), and when the failure is not transient either (a
+  missing table) every batch still queued fails with it without a store call
+  (:meth:`Prefetch.failed`; see "Store-wide failures" in
+  ``docs/architecture.md``);
+- any other *transient* failure retries the batch as is, ``max_attempts``
+  times in all;
 - any other failure of a batch of several symbols may be one poisoned
   symbol: the batch is split in halves, which are retried on their own
   (splitting spends no attempt, so the neighbours of a poisoned symbol are
@@ -36,7 +43,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from preopen.backoff import Backoff
-from preopen.model import Bars, SessionSnapshot
+from preopen.model import Bars, SessionSnapshot, drop_closed_days
 from preopen.status import Progress
 
 if TYPE_CHECKING:
@@ -166,6 +173,11 @@ class Prefetch(Generic[B]):
         self.bars_loaded = 0
         self.bytes_loaded = 0
         self.batches_retried = 0  # batches queued again: retries, split halves, a dead loader's
+        self.failed_fast = 0  # batches failed without a store call (a store-wide failure)
+        self.batches_stalled = 0  # batches seen waiting past the stall threshold
+        # Wall-clock dispatch time of each batch in flight (see stalled()).
+        self._sent_at: dict[int, float] = {}
+        self._stalled: dict[int, float] = {}  # reported stalls: request id -> reported wait
 
     # --- what to load ------------------------------------------------------
 
@@ -210,12 +222,13 @@ class Prefetch(Generic[B]):
 
     # --- handing out work --------------------------------------------------
 
-    def dispatch(self) -> list[tuple[int, Batch]]:
+    def dispatch(self, sent_at: float = 0.0) -> list[tuple[int, Batch]]:
         """The batches to send now, each with the index of its loader.
 
         Fills every loader up to ``per_loader`` batches in flight, the least
         busy loader first (lowest index on ties, so that the plan is
-        deterministic).
+        deterministic). ``sent_at`` is the wall-clock (``time.monotonic``)
+        instant they are sent, for :meth:`stalled`.
         """
         out: list[tuple[int, Batch]] = []
         while self._queue:
@@ -225,6 +238,7 @@ class Prefetch(Generic[B]):
             queued = self._queue.popleft()
             batch = Batch(next(self._ids), queued.symbols, queued.interval, queued.attempt)
             self._in_flight[batch.request_id] = (loader, batch)
+            self._sent_at[batch.request_id] = sent_at
             self._busy[loader] += 1
             out.append((loader, batch))
         return out
@@ -250,12 +264,19 @@ class Prefetch(Generic[B]):
             self.bytes_loaded += value.nbytes
         return batch
 
-    def failed(self, request_id: int, error: str, *, transient: bool) -> Batch | None:
-        """Record a failed batch and queue its retry; ``None`` if not in flight."""
+    def failed(self, request_id: int, error: str, *, transient: bool,
+               store_wide: bool = False) -> Batch | None:
+        """Record a failed batch and queue its retry; ``None`` if not in flight.
+
+        ``store_wide``: the failure is the store's, not one symbol's; see
+        :meth:`_fail_store_wide`.
+        """
         batch = self._take(request_id)
         if batch is None:
             return None
-        if not transient and len(batch.symbols) > 1:
+        if store_wide:
+            self._fail_store_wide(batch, error, transient=transient)
+        elif not transient and len(batch.symbols) > 1:
             half = len(batch.symbols) // 2
             # The halves go first, so that a split batch finishes soon.
             self._queue.appendleft(_Queued(batch.symbols[half:], batch.interval, batch.attempt))
@@ -264,6 +285,26 @@ class Prefetch(Generic[B]):
         else:
             self._retry_or_fail(batch, error)
         return batch
+
+    def _fail_store_wide(self, batch: Batch, error: str, *, transient: bool) -> None:
+        """A store-wide failure: never split, never retried in place.
+
+        The batch's keys fail at once with ``error``; the cycle retries
+        failed keys on its backoff (:meth:`retry_failed`). A failure that is
+        not transient either (a missing table, wrong columns, a read-only or
+        full database) would fail every other batch alike: the batches still
+        queued fail too, without a store call (counted in ``failed_fast``),
+        so the round ends after the batches already in flight answer.
+        """
+        for symbol in batch.symbols:
+            self._failed[(symbol, batch.interval)] = error
+        if transient:
+            return
+        while self._queue:
+            queued = self._queue.popleft()
+            for symbol in queued.symbols:
+                self._failed[(symbol, queued.interval)] = error
+            self.failed_fast += 1
 
     def loader_lost(self, loader: int) -> int:
         """Hand the batches in flight on a dead ``loader`` to the others; return how many.
@@ -288,12 +329,58 @@ class Prefetch(Generic[B]):
         self.batches_retried += len(innocent)
         return len(lost)
 
+    # --- stalls ---------------------------------------------------------------
+
+    def stalled(self, now: float, threshold: float) -> list[tuple[Batch, float]]:
+        """The batches in flight to report as stalled at ``now``, with their wait.
+
+        Waits are wall-clock seconds (``now`` and the ``sent_at`` given to
+        :meth:`dispatch` come from ``time.monotonic``): a store's slowness is
+        real time, even under a simulated clock. A batch is reported when it
+        has waited ``threshold`` seconds, then again each time its wait has
+        doubled since the last report (so a hung store shows in the history
+        without flooding it); ``batches_stalled`` counts each batch once.
+        """
+        out: list[tuple[Batch, float]] = []
+        for request_id, (_, batch) in self._in_flight.items():
+            waited = now - self._sent_at.get(request_id, now)
+            if waited < threshold:
+                continue
+            reported = self._stalled.get(request_id)
+            if reported is None:
+                self.batches_stalled += 1
+            elif waited < 2 * reported:
+                continue
+            self._stalled[request_id] = waited
+            out.append((batch, waited))
+        return out
+
+    def stalled_on_failure(self, request_id: int, now: float,
+                           threshold: float) -> tuple[Batch, float] | None:
+        """A batch failing after waiting ``threshold`` seconds or more, unreported so far.
+
+        Call it before :meth:`failed` (a load past its deadline answers with
+        a failure: it stalled even if no check saw it waiting). Counted in
+        ``batches_stalled``.
+        """
+        entry = self._in_flight.get(request_id)
+        if entry is None or request_id in self._stalled:
+            return None
+        waited = now - self._sent_at.get(request_id, now)
+        if waited < threshold:
+            return None
+        self._stalled[request_id] = waited
+        self.batches_stalled += 1
+        return entry[1], waited
+
     def _take(self, request_id: int) -> Batch | None:
         entry = self._in_flight.pop(request_id, None)
         if entry is None:
             return None
         loader, batch = entry
         self._busy[loader] -= 1
+        self._sent_at.pop(request_id, None)
+        self._stalled.pop(request_id, None)
         return batch
 
     def _retry_or_fail(self, batch: Batch, error: str) -> None:
@@ -389,6 +476,7 @@ class Cycle:
         self.load_started: float | None = None
         self.snapshot: SessionSnapshot | None = None
         self.symbol_count = 0  # the snapshot's, counted when it was frozen
+        self.closed_days_dropped = 0  # bars on non-session days dropped at the last freeze
         self.pending: SessionSnapshot | None = None  # activation sent, unanswered
         self.served: SessionSnapshot | None = None
         self.fallback = False
@@ -417,12 +505,24 @@ class Cycle:
         spec = self.spec
         # Each column is copied once, into its interval's table; the loaders'
         # Bars can be dropped afterwards.
-        self.snapshot = SessionSnapshot.assemble(
+        snapshot = SessionSnapshot.assemble(
             spec.session, spec.open, spec.close, data, calendar, spec.trailing,
             spec.intervals, built_at,
         )
+        self.snapshot = self._without_closed_days(snapshot, calendar)
         self.symbol_count = len(self.snapshot.symbols)
         return self.snapshot
+
+    def _without_closed_days(self, snapshot: SessionSnapshot,
+                             calendar: ExchangeCalendar) -> SessionSnapshot:
+        """Drop bars on days the calendar (amended since they were stored) says were closed.
+
+        See :func:`preopen.model.drop_closed_days`; the count is kept in
+        ``closed_days_dropped`` for the planner's event.
+        """
+        snapshot, self.closed_days_dropped = drop_closed_days(
+            snapshot, calendar, self.spec.trailing, self.spec.intervals)
+        return snapshot
 
     def retry_due(self, now: pendulum.DateTime) -> bool:
         """Whether a retry may start at ``now`` (no backoff pending)."""

@@ -29,6 +29,8 @@ from preopen.actors.messages import (
     ChildRestarted,
     Loaded,
     LoadFailed,
+    Published,
+    PublishFailed,
     Release,
     Subscribe,
     SymbolsChanged,
@@ -36,11 +38,13 @@ from preopen.actors.messages import (
     Tick,
 )
 from preopen.actors.planner import Planner
+from preopen.actors.publisher import Publisher
 from preopen.errors import PreopenError, RuntimeStoppedError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import Future
+    from types import TracebackType
 
     import pendulum
 
@@ -101,7 +105,18 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
         # clock at once without missing the new wake-up.
         self._replies: list[tuple[Future[Any], object]] = []
         self._wake: pendulum.DateTime | None = None
+        self._publisher = self._start_publisher()
         wiring.calendar.tell(Subscribe(self.context.address, acknowledges=True))
+
+    def _start_publisher(self) -> Publisher | None:
+        """The publisher's thread, when ``publish_dir`` is set (its reports come back here)."""
+        settings = self.wiring.settings
+        if not settings.publish_dir:
+            return None
+        address = self.context.address
+        publisher = Publisher(settings.publish_dir, settings.publish_keep, address.tell)
+        self.context.ledger.record(publisher.thread)
+        return publisher
 
     def handle(self, message: object) -> object:  # noqa: C901, PLR0912 - one case per message
         """Handle one message."""
@@ -113,8 +128,14 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
                 planner.tick(now, perf)
             case Loaded(request_id=request_id, bars=bars):
                 planner.loaded(request_id, bars)
-            case LoadFailed(request_id=request_id, error=error, transient=transient):
-                planner.load_failed(request_id, error, transient=transient)
+            case LoadFailed(request_id=request_id, error=error, transient=transient,
+                            store_wide=store_wide):
+                planner.load_failed(request_id, error, transient=transient,
+                                    store_wide=store_wide)
+            case Published(session=session, name=name, nbytes=nbytes, seconds=seconds):
+                planner.published(session, name, nbytes, seconds)
+            case PublishFailed(session=session, error=error):
+                planner.publish_failed(session, error)
             case SymbolsListed(request_id=request_id, symbols=symbols):
                 planner.symbols_listed(request_id, symbols)
             case Activated(session=session, symbols=count, latency_s=latency):
@@ -160,6 +181,7 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
                 self._wake = wake
                 wiring.alarm.wake_at(wake)
         wiring.board.publish(planner.status(now))
+        self._hand_to_publisher(planner)
         replies, self._replies = self._replies, []
         for future, value in replies:
             resolve(future, value)
@@ -172,6 +194,13 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
             # possibly at the open, in the middle of the swap. Do it now.
             planner.collect = False
             gc.collect()
+
+    def _hand_to_publisher(self, planner: Planner) -> None:
+        """Pass frozen snapshots to the publisher's thread (after any activation was answered)."""
+        if planner.to_publish and self._publisher is not None:
+            for snapshot in planner.to_publish:
+                self._publisher.submit(snapshot)
+        planner.to_publish.clear()
 
     def _send(self, planner: Planner) -> bool:
         """Tell the planner's messages; whether one was an activation."""
@@ -193,8 +222,22 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
         msg = f"the planner has no message for {key}"
         raise ValueError(msg)
 
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """End the publisher (the next incarnation starts its own), then report the death."""
+        publisher = getattr(self, "_publisher", None)
+        if publisher is not None:
+            publisher.close(timeout=0.0)
+        super().on_failure(exception_type, exception_value, traceback)
+
     def on_stop(self) -> None:
-        """Fail the replies still waited on: nobody will set them now."""
+        """End the publisher; fail the replies still waited on: nobody will set them now."""
+        if self._publisher is not None:
+            self._publisher.close(timeout=0.5)
         error = RuntimeStoppedError("the runtime stopped before this was handled")
         replies, self._replies = self._replies, []
         for future, _ in replies:

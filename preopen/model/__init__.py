@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from preopen.model._attach import SnapshotFollower, attach, verify_published
 from preopen.model._bars import FIELDS, RECORD_DTYPE, BarRepairs, Bars, to_ns
+from preopen.model._closed import closed_day_spans, drop_closed_days
 from preopen.model._handoff import Handoff, HandoffTable, handoff, handoffs
 from preopen.model._intervals import DAILY, INTERVALS, parse_interval
 from preopen.model._join import Gap, JoinCheck, check_join, join_live
@@ -52,6 +53,8 @@ __all__ = [
     "check_bars",
     "check_join",
     "check_table",
+    "closed_day_spans",
+    "drop_closed_days",
     "expected_count",
     "handoff",
     "handoffs",

@@ -153,7 +153,14 @@ def test_load_retries_are_counted_in_the_status_and_the_metric(store_url):
         with Runtime.start(settings(store_url), clock=clock, store=store) as runtime:
             clock.advance(dt.timedelta(0))
             clock.advance_to(OPEN.subtract(minutes=60))
-            status = runtime.wait_for(lambda s: s.prefetch_seconds is not None, timeout=WAIT)
+            # A lost connection is store-wide: the two batches fail whole (no
+            # split, no retry in place) and are retried on the backoff, 1 s on.
+            failed = runtime.wait_for(lambda s: s.prefetch_seconds is not None, timeout=WAIT)
+            # Which two batches met the two failures depends on the loaders' order.
+            assert failed.progress.failed in (2, 3, 4)
+            assert failed.progress.done + failed.progress.failed == 6
+            clock.advance(dt.timedelta(seconds=1))
+            status = runtime.wait_for(lambda s: s.progress.done == 6, timeout=WAIT)
             families = scrape(runtime)
     finally:
         store.close()
@@ -283,3 +290,16 @@ def test_metrics_settings_from_the_environment():
                                 "PREOPEN_LOG_FORMAT": "json"})
     assert (loaded.metrics_port, loaded.metrics_host, loaded.log_format) == (0, "::1", "json")
     assert Settings().metrics_port is None   # no metrics server unless asked for
+
+
+def test_stalled_loads_and_publications_are_counters_read_from_the_status():
+    status = RuntimeStatus(loads_stalled=3, snapshots_published=2, publish_failures=1)
+    families = scrape(Fixed(status, OPEN))
+    for name in ("preopen_loads_stalled", "preopen_snapshots_published",
+                 "preopen_publish_failures"):
+        assert families[name].type == "counter", name
+    assert value(families, "preopen_loads_stalled", "_total") == 3.0
+    assert value(families, "preopen_snapshots_published", "_total") == 2.0
+    assert value(families, "preopen_publish_failures", "_total") == 1.0
+    fresh = scrape(Fixed(RuntimeStatus(), OPEN))
+    assert value(fresh, "preopen_loads_stalled", "_total") == 0.0
