@@ -43,8 +43,9 @@ seed): the open is isolated from the store, while each session's snapshot
 is still assembled (one copy into its table) and validated as in
 production.
 
-Also in the row: ``gc_in_open`` (activations during whose measured span a
-garbage collection ran, with the longest one in ms), ``forced_gc`` (how many
+Also in the row: ``gc_in_open`` (the garbage collections that ran during a
+measured span: how many, the highest generation, the longest in ms),
+``forced_gc`` (how many
 times the scheduler's forced ``gc.collect()`` after a freeze ran, and their
 total ms), the median prefetch time, the snapshot size, the wall time and
 the load average at the row's end. At the top level: the load average
@@ -55,7 +56,7 @@ Options:
     --sizes 1000,10000     symbol counts (default 1000,10000).
     --modes poll,callback  host modes (default both).
     --activations N        measured opens per size and mode (default 100;
-                           at most 1,200).
+                           at most 1,247: the sessions of 2022-2026).
     --poll-sleep-us US     poll mode: sleep between polls (default: none, a
                            tight loop; 0: ``time.sleep(0)``).
     --switch-interval-us US  set ``sys.setswitchinterval`` for the run (a
@@ -71,6 +72,8 @@ Options:
                            PREOPEN_TEST_DSN, default the local server; a
                            scratch schema is created and dropped).
     --repeats N            runs of each ``--pg`` measurement (default 3).
+    --skip-pg              accepted and ignored (older command lines; without
+                           ``--pg`` nothing touches PostgreSQL).
 
     python bench/activation.py --sizes 1000,10000 --activations 200
     python bench/activation.py --sizes 10000 --activations 200 --no-gc-collect
@@ -276,9 +279,9 @@ class GcWatch:
         finally:
             self.forced_s += time.perf_counter() - began
 
-    def within(self, start: float, stop: float) -> list[float]:
-        """Durations (s) of the collections that overlapped ``[start, stop]``."""
-        return [b - a for _, a, b in self.runs if a < stop and b > start]
+    def within(self, start: float, stop: float) -> list[tuple[int, float]]:
+        """Generation and duration (s) of the collections that overlapped ``[start, stop]``."""
+        return [(g, b - a) for g, a, b in self.runs if a < stop and b > start]
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -307,7 +310,7 @@ def host_seen(size: int, mode: str, activations: int, poll_sleep_s: float | None
     host_s: list[float] = []
     swap_s: list[float] = []
     prefetch_s: list[float] = []
-    gc_in_open: list[float] = []
+    gc_in_open: list[tuple[int, float]] = []
     forced_before = (gc_watch.forced_calls, gc_watch.forced_s)
     with Runtime.start(settings, clock=clock, store=store, timeout=WAIT_S) as runtime:
         host = Host(runtime, names[len(names) // 2], poll_sleep_s)
@@ -346,7 +349,9 @@ def host_seen(size: int, mode: str, activations: int, poll_sleep_s: float | None
             "activations": len(host_s), "host_us": _percentiles(host_s),
             "swap_us": _percentiles(swap_s),
             "gc_in_open": {"count": len(gc_in_open),
-                           "max_ms": round(max(gc_in_open, default=0.0) * 1e3, 2)},
+                           "max_generation": max((g for g, _ in gc_in_open), default=None),
+                           "max_ms": round(max((d for _, d in gc_in_open), default=0.0) * 1e3,
+                                           2)},
             "forced_gc": {"calls": gc_watch.forced_calls - forced_before[0],
                           "total_ms": round((gc_watch.forced_s - forced_before[1]) * 1e3, 1)},
             "prefetch_s_median": round(statistics.median(prefetch_s), 3),
@@ -441,6 +446,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--no-gc-collect", action="store_true")
     parser.add_argument("--pg", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
+    # Accepted for older command lines: PostgreSQL is now measured only with --pg.
+    parser.add_argument("--skip-pg", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     most = len(CAL.sessions(FIRST_DAY, LAST_DAY)) - TRAILING - 2
     if not 1 <= args.activations <= most:
