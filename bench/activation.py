@@ -45,12 +45,12 @@ production.
 
 Also in the row: ``gc_in_open`` (the garbage collections that ran during a
 measured span: how many, the highest generation, the longest in ms),
-``forced_gc`` (how many
-times the scheduler's forced ``gc.collect()`` after a freeze ran, and their
-total ms), the median prefetch time, the snapshot size, the wall time and
-the load average at the row's end. At the top level: the load average
-(``os.getloadavg``: 1, 5, 15 minutes) at the start and the end, the GIL's
-switch interval, and whether ``gc.collect`` was disabled.
+``forced_gc`` (how many times the scheduler's forced ``gc.collect()`` after
+a freeze was called, and the ms it took), the median prefetch time, the
+snapshot size, the wall time and the load average at the row's end. At the
+top level: the load average (``os.getloadavg``: 1, 5, 15 minutes) at the
+start and the end, the GIL's switch interval, and whether ``gc.collect`` was
+disabled.
 
 Options:
     --sizes 1000,10000     symbol counts (default 1000,10000).
