@@ -17,6 +17,8 @@ for the status). Everything else goes to the actors, with a timeout.
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 import time
 from concurrent.futures import Future
 from dataclasses import replace
@@ -40,6 +42,7 @@ from preopen.errors import (
     NoSnapshotError,
     PreopenTimeoutError,
     RuntimeStoppedError,
+    StopTimeoutError,
 )
 from preopen.settings import Settings
 from preopen.status import Event, EventKind, RuntimeStatus
@@ -59,6 +62,8 @@ if TYPE_CHECKING:
 __all__ = ["Runtime", "RuntimeStatus"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 _DEFAULT_TIMEOUT = 10.0
 
@@ -100,6 +105,7 @@ class Runtime:
         self._board = tree.board
         self._ledger = tree.ledger
         self._stopped = False
+        self._stopping: Future[tuple[str, ...]] | None = None
 
     # --- start -----------------------------------------------------------------
 
@@ -226,7 +232,9 @@ class Runtime:
 
         Symbols added after the prefetch started are loaded into the same
         session: before the open they join its snapshot, after it they make a
-        follow-up snapshot of the same session.
+        follow-up snapshot of the same session. From inside a callback it
+        returns once the change is queued (waiting there would wait on the
+        callback's own thread).
 
         Args:
             symbols: the symbols, or ``None`` for every symbol in the store.
@@ -238,6 +246,9 @@ class Runtime:
         """
         wanted = _check_symbols(symbols)
         self._check_running()
+        if self._in_runtime_thread():
+            self._tell(self._tree.session_data, SetSymbols(wanted, None), "changing the symbols")
+            return
         self._request(self._tree.session_data, lambda reply: SetSymbols(wanted, reply), timeout,
                       "changing the symbols")
 
@@ -250,7 +261,9 @@ class Runtime:
     ) -> ExchangeCalendar:
         """Amend the running calendar (an ad-hoc closure or early close announced late).
 
-        Returns once the scheduler has re-planned with it.
+        Returns once the scheduler has re-planned with it. From inside a
+        callback it returns once the amendment is queued, with the current
+        calendar amended (checked there, so a refusal is still raised).
 
         Raises:
             CalendarError: the calendar refuses the amendment (its message
@@ -259,6 +272,11 @@ class Runtime:
         self._check_running()
         dates = frozenset(closures)
         times = MappingProxyType(dict(early_closes or {}))
+        if self._in_runtime_thread():
+            amended = self.calendar.amended(closures=dates, early_closes=times)
+            self._tell(self._tree.calendar_actor, Amend(dates, times, Future()),
+                       "amending the calendar")
+            return amended
         return self._request(self._tree.calendar_actor,
                              lambda reply: Amend(dates, times, reply), timeout,
                              "amending the calendar and re-planning")
@@ -266,11 +284,16 @@ class Runtime:
     def activate(self, *, timeout: float = _DEFAULT_TIMEOUT) -> SessionSnapshot:
         """Activate the prepared snapshot now (when ``auto_activate`` is off).
 
+        From inside a callback it waits for the scheduler's answer only, not
+        for the swap (which may wait on the callback's own thread).
+
         Raises:
             PreopenError: the session is not open or its data is not loaded.
         """
         self._check_running()
         snapshot = self._request(self._tree.scheduler, ActivateNow, timeout, "activating")
+        if self._in_runtime_thread():
+            return snapshot
         self._board.wait_for(lambda _: self._session.state.snapshot is snapshot, timeout,
                              f"serving the snapshot of {snapshot.session.isoformat()}")
         return snapshot
@@ -304,8 +327,14 @@ class Runtime:
         return status
 
     def settle(self, *, timeout: float = _DEFAULT_TIMEOUT) -> RuntimeStatus:
-        """Wait until no load is in flight and no activation is unanswered."""
+        """Wait until no load is in flight and no activation is unanswered.
+
+        From inside a callback it returns the status at once: the message the
+        callback runs in is part of what would be waited for.
+        """
         self._check_running()
+        if self._in_runtime_thread():
+            return self._board.status
         self._idle(timeout, "the runtime to settle")
         return self._board.status
 
@@ -313,50 +342,120 @@ class Runtime:
                      timeout: float = _DEFAULT_TIMEOUT) -> None:
         """Call ``callback(snapshot)`` after each activation.
 
-        It runs in the SessionDataActor's thread, right after the swap: keep it short.
+        It runs in the SessionDataActor's thread, right after the swap: keep it
+        short. An exception it raises is logged with its traceback and
+        recorded in the status (``last_error`` and an ``error`` event).
+        Registering from inside a callback returns once queued.
         """
         self._check_running()
+        if self._in_runtime_thread():
+            self._tell(self._tree.session_data, OnActivated(callback, Future()),
+                       "registering the callback")
+            return
         self._request(self._tree.session_data, lambda reply: OnActivated(callback, reply),
                       timeout, "registering the callback")
 
     def on_failure(self, callback: Callable[[BaseException], object], *,
                    timeout: float = _DEFAULT_TIMEOUT) -> None:
-        """Call ``callback(error)`` if the supervisor gives up (restarts past the intensity)."""
+        """Call ``callback(error)`` if the supervisor gives up (restarts past the intensity).
+
+        It runs in the supervisor's thread once every child is stopped; it
+        may call :meth:`stop`. An exception it raises is logged with its
+        traceback and recorded as an ``error`` event (``last_error`` keeps the
+        escalation's reason). Registering from inside a callback returns once
+        queued.
+        """
         self._check_running()
+        if self._in_runtime_thread():
+            self._tell(self._tree.supervisor, OnFailure(callback, Future()),
+                       "registering the callback")
+            return
         self._request(self._tree.supervisor, lambda reply: OnFailure(callback, reply), timeout,
                       "registering the callback")
 
     # --- stop ------------------------------------------------------------------
 
     def stop(self, timeout: float = _DEFAULT_TIMEOUT) -> None:
-        """Stop every actor and thread of the runtime; idempotent.
+        """Stop every actor and thread of the runtime, within ``timeout`` seconds.
+
+        In order: the store's calls in flight are interrupted (``interrupt()``,
+        when the store has it), every actor is told to stop at once, and every
+        thread of the runtime is joined against one deadline; then a store the
+        runtime opened is closed. A loader stuck in a store call that ignores
+        the interruption runs on a daemon thread: it is named in the error
+        and does not keep the process alive.
+
+        Called from inside a callback (``on_activated``, ``on_failure``,
+        ``on_frozen``: a thread of the runtime), it starts the stop and
+        returns at once; the joining and the store's closing finish in a
+        thread of their own (``preopen-stop``).
+
+        A later call says what is still running: it raises
+        :class:`~preopen.errors.StopTimeoutError` again while a thread of the
+        runtime is alive, and returns ``None`` once none is.
 
         Raises:
-            PreopenTimeoutError: a thread did not end within ``timeout``
-                seconds (e.g. a store call that does not return).
+            StopTimeoutError: threads still running when ``timeout`` ran out
+                (``threads``: their names).
+            ArgumentValueError: a negative, NaN or infinite timeout.
         """
-        if self._stopped:
-            return
-        self._stopped = True
+        check_timeout(timeout)
         deadline = time.monotonic() + timeout
+        stopping = self._stopping
+        if stopping is None:
+            stopping = self._stopping = Future()
+            self._stopped = True
+            self._begin_stop()
+            if self._in_runtime_thread():
+                threading.Thread(target=self._finish_stop, args=(stopping, deadline),
+                                 name="preopen-stop", daemon=False).start()
+                return
+            self._finish_stop(stopping, deadline)
+        elif self._in_runtime_thread():
+            return
+        with contextlib.suppress(TimeoutError):
+            stopping.result(timeout=max(0.0, deadline - time.monotonic()))
+        left = tuple(t.name for t in self._ledger.alive())
+        if left:
+            raise StopTimeoutError(left, timeout)
+
+    def _begin_stop(self) -> None:
+        """What stopping cannot wait for: interrupt the store, tell every actor to stop."""
+        interrupt = getattr(self.store, "interrupt", None)  # a host's own store may lack it
+        if callable(interrupt):
+            try:
+                interrupt()
+            except Exception:
+                logger.exception("interrupting the store's calls failed")
+        self._tree.tell_stop()
         with contextlib.suppress(PreopenTimeoutError):
             self._alarm.cancel()  # its thread is joined again below, with the others
-        self._tree.stop(max(0.0, deadline - time.monotonic()))
-        for thread in self._ledger:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        if self._owns_store:
-            self.store.close()
-        status = self._board.status
-        if status.running:
-            seq = status.events[-1].seq + 1 if status.events else 1
-            event = Event(seq, self.clock.now(), EventKind.STOPPED, None, "stopped by the host")
-            # The scheduler is gone: the runtime is now the board's single writer.
-            self._board.publish(replace(status, running=False, events=(*status.events, event)))
-        left = self._ledger.alive()
-        if left:
-            names = ", ".join(t.name for t in left)
-            raise PreopenTimeoutError(f"stopping the runtime: threads still running: {names}",
-                                      timeout)
+
+    def _finish_stop(self, stopping: Future[tuple[str, ...]], deadline: float) -> None:
+        """Join the threads until ``deadline``, close an owned store, publish the stop."""
+        try:
+            left = self._tree.join(deadline)
+            if left:
+                logger.error("stopping the runtime: threads still running: %s",
+                             ", ".join(t.name for t in left))
+            if self._owns_store:
+                try:
+                    self.store.close()
+                except Exception:
+                    logger.exception("closing the store failed")
+            status = self._board.status
+            if status.running:
+                seq = status.events[-1].seq + 1 if status.events else 1
+                event = Event(seq, self.clock.now(), EventKind.STOPPED, None, "stopped by the host")
+                # The scheduler is gone: the runtime is now the board's single writer.
+                self._board.publish(replace(status, running=False,
+                                            events=(*status.events, event)))
+        finally:
+            stopping.set_result(tuple(t.name for t in self._ledger.alive()))
+
+    def _in_runtime_thread(self) -> bool:
+        """Whether the caller runs in one of the runtime's threads (a callback)."""
+        return threading.current_thread() in self._ledger
 
     def __enter__(self) -> Self:
         """The runtime itself."""
@@ -380,6 +479,12 @@ class Runtime:
         if self._stopped or not self._board.status.running:
             status = self._board.status
             raise RuntimeStoppedError(f"the runtime is stopped: {status.last_error or 'stopped'}")
+
+    @staticmethod
+    def _tell(address: Address, message: object, what: str) -> None:
+        """Tell ``address`` without waiting (from inside a callback)."""
+        if not address.tell(message):
+            raise RuntimeStoppedError(f"{what}: the runtime is stopped")
 
     def _request(self, address: Address, message: Callable[[Future[T]], object],
                  timeout: float, what: str) -> T:

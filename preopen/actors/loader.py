@@ -4,11 +4,19 @@ A loader holds no state but its store. It answers every request, success or
 failure, to the scheduler, so the scheduler never waits on it. Whatever the
 store raises, BaseException included, becomes a
 :class:`~preopen.actors.messages.LoadFailed` reply: a SystemExit escaping an
-actor would stop every actor in the process (pykka's rule).
+actor would stop every actor in the process (pykka's rule). A failed call is
+logged here, once, with its traceback.
+
+A loader runs on a daemon thread (pykka's ``use_daemon_thread``): it is the
+one actor that calls foreign code that may not return (a store call that
+ignores cancellation). The runtime's stop interrupts the store and reports
+such a thread by name; being a daemon, it does not keep the process alive.
+Once the tree is stopping, a loader starts no new store call.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -22,6 +30,8 @@ if TYPE_CHECKING:
     from preopen.store import BarStore
 
 __all__ = ["LoaderActor", "LoaderWiring", "is_transient"]
+
+logger = logging.getLogger(__name__)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -45,8 +55,13 @@ class LoaderWiring:
 class LoaderActor(SupervisedActor[LoaderWiring]):
     """Loads batches of symbols from a store."""
 
+    use_daemon_thread = True  # see the module's docstring
+
     def handle(self, message: object) -> object:
         """Handle one message."""
+        if self.context.address.outstanding.closed and isinstance(message,
+                                                                   (LoadBatch, ListSymbols)):
+            return None  # stopping: no new store call (nobody would read its answer)
         match message:
             case LoadBatch():
                 self._load(message)
@@ -54,7 +69,9 @@ class LoaderActor(SupervisedActor[LoaderWiring]):
                 scheduler = self.wiring.scheduler
                 try:
                     symbols = tuple(self.wiring.store.symbols())
-                except BaseException as exc:  # noqa: BLE001 - see the module's docstring
+                except BaseException as exc:
+                    logger.warning("%s: listing the store's symbols failed", self.context.key,
+                                   exc_info=exc)
                     scheduler.tell(LoadFailed(request_id, describe(exc), is_transient(exc)))
                 else:
                     scheduler.tell(SymbolsListed(request_id, symbols))
@@ -69,7 +86,9 @@ class LoaderActor(SupervisedActor[LoaderWiring]):
         try:
             bars = self.wiring.store.load(batch.symbols, batch.interval, request.start,
                                           request.end)
-        except BaseException as exc:  # noqa: BLE001 - see the module's docstring
+        except BaseException as exc:
+            logger.warning("%s: loading %d symbols of %s failed (request %d)", self.context.key,
+                           len(batch.symbols), batch.interval, batch.request_id, exc_info=exc)
             scheduler.tell(LoadFailed(batch.request_id, describe(exc), is_transient(exc)))
             return
         # A fresh dict nobody else holds, behind a read-only view: immutable in transit.

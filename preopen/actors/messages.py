@@ -41,6 +41,7 @@ __all__ = [
     "ActivationRefused",
     "Amend",
     "CalendarChanged",
+    "CallbackFailed",
     "ChildFailed",
     "ChildRestarted",
     "Children",
@@ -155,6 +156,14 @@ class ActivateNow:
     """The host activates the prepared snapshot (when ``auto_activate`` is off)."""
 
     reply: Future[SessionSnapshot]
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackFailed:
+    """A host callback raised (logged with its traceback where it ran): record it."""
+
+    callback: str
+    error: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from preopen.actors.messages import (
     ActivateNow,
     ActivationRefused,
     CalendarChanged,
+    CallbackFailed,
     ChildRestarted,
     Loaded,
     LoadFailed,
@@ -130,6 +131,8 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
                 planner.symbols_changed(symbols, clock.now())
                 if reply is not None:
                     self._replies.append((reply, None))
+            case CallbackFailed(callback=callback, error=error):
+                planner.callback_failed(callback, error, clock.now())
             case ChildRestarted(child=child, restarts=restarts, error=error):
                 planner.child_restarted(child, restarts, error, clock.now())
             case ActivateNow(reply=reply):
