@@ -37,7 +37,7 @@ from preopen.actors.messages import (
 )
 from preopen.calendar import get_calendar
 from preopen.calendar.timing import Phase
-from preopen.clock import SystemClock
+from preopen.clock import SimulatedClock, SystemClock
 from preopen.errors import (
     NoSnapshotError,
     PreopenTimeoutError,
@@ -66,6 +66,8 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 _DEFAULT_TIMEOUT = 10.0
+# A stop interrupts the store's calls again after this long if threads are left.
+_INTERRUPT_AGAIN_S = 0.25
 
 
 def _check_symbols(symbols: Iterable[str] | None) -> frozenset[str] | None:
@@ -171,9 +173,17 @@ class Runtime:
     def _wait_ready(self, timeout: float) -> None:
         # Children are started in the supervisor's on_start: its first answer
         # comes after them. The scheduler has planned once the calendar it
-        # subscribed to has reached it, and all that caused is handled.
+        # subscribed to has reached it and it published a status. On a
+        # simulated clock start also waits for all that caused (loads
+        # included), so that a simulated run is deterministic from its start;
+        # on a real clock a load started by the first plan may take as long as
+        # the store does, and start does not wait for it.
         self._request(self._tree.supervisor, Children, timeout, "starting the actors")
-        self._idle(timeout, "the scheduler's first plan")
+        if isinstance(self.clock, SimulatedClock):
+            self._idle(timeout, "the scheduler's first plan")
+        else:
+            self._board.wait_for(lambda s: s.now is not None or not s.running, timeout,
+                                 "the scheduler's first plan")
 
     # --- the host's reads (no message, no lock) --------------------------------
 
@@ -420,21 +430,25 @@ class Runtime:
             raise StopTimeoutError(left, timeout)
 
     def _begin_stop(self) -> None:
-        """What stopping cannot wait for: interrupt the store, tell every actor to stop."""
-        interrupt = getattr(self.store, "interrupt", None)  # a host's own store may lack it
-        if callable(interrupt):
-            try:
-                interrupt()
-            except Exception:
-                logger.exception("interrupting the store's calls failed")
+        """What stopping cannot wait for: tell every actor to stop, interrupt the store.
+
+        The ledger is closed first (in ``tell_stop``), so that a loader starts
+        no store call after the interrupt; one that checked just before may
+        still start one: :meth:`_finish_stop` interrupts again.
+        """
         self._tree.tell_stop()
+        self._interrupt_store()
         with contextlib.suppress(PreopenTimeoutError):
             self._alarm.cancel()  # its thread is joined again below, with the others
 
     def _finish_stop(self, stopping: Future[tuple[str, ...]], deadline: float) -> None:
         """Join the threads until ``deadline``, close an owned store, publish the stop."""
         try:
-            left = self._tree.join(deadline)
+            first = min(deadline, time.monotonic() + _INTERRUPT_AGAIN_S)
+            left = self._tree.join(first)
+            if left:
+                self._interrupt_store()  # a call begun between the ledger's close and the interrupt
+                left = self._tree.join(deadline)
             if left:
                 logger.error("stopping the runtime: threads still running: %s",
                              ", ".join(t.name for t in left))
@@ -452,6 +466,14 @@ class Runtime:
                                             events=(*status.events, event)))
         finally:
             stopping.set_result(tuple(t.name for t in self._ledger.alive()))
+
+    def _interrupt_store(self) -> None:
+        interrupt = getattr(self.store, "interrupt", None)  # a host's own store may lack it
+        if callable(interrupt):
+            try:
+                interrupt()
+            except Exception:
+                logger.exception("interrupting the store's calls failed")
 
     def _in_runtime_thread(self) -> bool:
         """Whether the caller runs in one of the runtime's threads (a callback)."""

@@ -86,9 +86,13 @@ class LoaderActor(SupervisedActor[LoaderWiring]):
         try:
             bars = self.wiring.store.load(batch.symbols, batch.interval, request.start,
                                           request.end)
-        except BaseException as exc:
-            logger.warning("%s: loading %d symbols of %s failed (request %d)", self.context.key,
-                           len(batch.symbols), batch.interval, batch.request_id, exc_info=exc)
+        except BaseException as exc:  # see the module's docstring
+            what = (f"{self.context.key}: loading {len(batch.symbols)} symbols of "
+                    f"{batch.interval} (request {batch.request_id})")
+            if self.context.address.outstanding.closed:
+                logger.info("%s ended by the stop: %s", what, describe(exc))  # expected
+            else:
+                logger.warning("%s failed", what, exc_info=exc)
             scheduler.tell(LoadFailed(batch.request_id, describe(exc), is_transient(exc)))
             return
         # A fresh dict nobody else holds, behind a read-only view: immutable in transit.
