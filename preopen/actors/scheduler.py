@@ -109,6 +109,11 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
         perf = time.perf_counter()
         planner = self._planner
         clock = self.wiring.clock
+        if not isinstance(message, Tick) and planner.now is not None:
+            # A reply is handled when it comes, not at the last tick: what it
+            # causes (prefetch-done, an activation) is dated by the clock now.
+            now = clock.now()
+            planner.now = max(planner.now, now)
         match message:
             case Tick(now=now):
                 planner.tick(now, perf)

@@ -47,13 +47,13 @@ class BlockingStore:
         self.closed = False
 
     def load(self, symbols, interval, start, end):
-        del interval, start, end
+        del start, end
         self.loads += 1
         self.entered.set()
         self.release.wait()
         if self.honours_interrupt and self.interrupts:
             raise StoreInterruptedError(operation="load")
-        return {s: Bars.empty() for s in symbols}
+        return {s: Bars.empty(s, interval) for s in symbols}
 
     def fingerprints(self, symbols, interval, ranges):
         return {}
@@ -101,7 +101,7 @@ def test_stop_interrupts_a_blocked_load_and_leaves_no_thread():
     store = BlockingStore(honours_interrupt=True)
     runtime, driver, outcome = _blocked_runtime(store, loaders=2)
     runtime.stop(WAIT)  # raises if a thread is left
-    assert store.interrupts == 1
+    assert store.interrupts >= 1
     driver.join(WAIT)
     assert isinstance(outcome[0], RuntimeStoppedError)
     # The batch queued behind the interrupted one was not started: the tree was stopping.
@@ -122,7 +122,7 @@ def test_a_store_call_that_ignores_the_interrupt_is_named_alone_and_is_a_daemon(
         left = [t for t in threading.enumerate() if t.name == "preopen-loader-0"]
         assert len(left) == 1
         assert left[0].daemon
-        assert store.interrupts == 1
+        assert store.interrupts >= 1  # first, and again when the thread did not end
         assert not runtime.status().running
         # A second stop says what is still running.
         with pytest.raises(StopTimeoutError) as again:
