@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from preopen.model import Bars, SessionSnapshot, SnapshotFollower, ValidationReport, attach
     from preopen.runtime import Runtime
     from preopen.settings import Settings
-    from preopen.status import Event, EventKind, Progress, RuntimeStatus
+    from preopen.status import ErrorInfo, Event, EventKind, Progress, RuntimeStatus
     from preopen.store import BarStore, open_store
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "CalendarError",
     "Clock",
     "DateOutOfRangeError",
+    "ErrorInfo",
     "EscalationError",
     "Event",
     "EventKind",
@@ -98,6 +99,7 @@ _LAZY = {
     "CalendarError": "preopen.errors",
     "Clock": "preopen.clock",
     "DateOutOfRangeError": "preopen.errors",
+    "ErrorInfo": "preopen.status",
     "EscalationError": "preopen.errors",
     "Event": "preopen.status",
     "EventKind": "preopen.status",

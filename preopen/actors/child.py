@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import pykka
 
 from preopen.actors.messages import ChildFailed, Numbered
+from preopen.status import ErrorInfo
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -382,4 +383,5 @@ class SupervisedActor(pykka.ThreadingActor, Generic[W]):
         supervisor = self.context.supervisor
         if supervisor is not None:
             context = self.context
-            supervisor.tell(ChildFailed(context.key, context.generation, describe(error)))
+            failure = ErrorInfo.of(error, context.key.name) if error is not None else None
+            supervisor.tell(ChildFailed(context.key, context.generation, describe(error), failure))

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from preopen.actors.child import SupervisedActor, describe
 from preopen.actors.messages import ListSymbols, LoadBatch, Loaded, LoadFailed, SymbolsListed
+from preopen.status import ErrorInfo
 
 if TYPE_CHECKING:
     from preopen.actors.child import Address
@@ -72,7 +73,8 @@ class LoaderActor(SupervisedActor[LoaderWiring]):
                 except BaseException as exc:
                     logger.warning("%s: listing the store's symbols failed", self.context.key,
                                    exc_info=exc)
-                    scheduler.tell(LoadFailed(request_id, describe(exc), is_transient(exc)))
+                    scheduler.tell(LoadFailed(request_id, describe(exc), is_transient(exc),
+                                              ErrorInfo.of(exc, self.context.key.name)))
                 else:
                     scheduler.tell(SymbolsListed(request_id, symbols))
             case _:
@@ -93,7 +95,8 @@ class LoaderActor(SupervisedActor[LoaderWiring]):
                 logger.info("%s ended by the stop: %s", what, describe(exc))  # expected
             else:
                 logger.warning("%s failed", what, exc_info=exc)
-            scheduler.tell(LoadFailed(batch.request_id, describe(exc), is_transient(exc)))
+            scheduler.tell(LoadFailed(batch.request_id, describe(exc), is_transient(exc),
+                                      ErrorInfo.of(exc, self.context.key.name)))
             return
         # A fresh dict nobody else holds, behind a read-only view: immutable in transit.
         wanted = {s: bars[s] for s in batch.symbols if s in bars}

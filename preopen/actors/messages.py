@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from preopen.actors.prefetch import Batch
     from preopen.calendar import ExchangeCalendar
     from preopen.model import Bars, SessionSnapshot
+    from preopen.status import ErrorInfo
 
 __all__ = [
     "Activate",
@@ -119,6 +120,7 @@ class LoadFailed:
     request_id: int
     error: str
     transient: bool
+    failure: ErrorInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +166,7 @@ class CallbackFailed:
 
     callback: str
     error: str
+    failure: ErrorInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +176,7 @@ class ChildRestarted:
     child: ChildKey
     restarts: int
     error: str
+    failure: ErrorInfo | None = None
 
 
 # --- to a LoaderActor ------------------------------------------------------
@@ -278,6 +282,7 @@ class ChildFailed:
     child: ChildKey
     generation: int
     error: str
+    failure: ErrorInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from preopen.actors.child import ChildKey, Role, SupervisedActor, resolve
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from preopen.clock import Alarm, Clock
     from preopen.model import SessionSnapshot
     from preopen.settings import Settings
+    from preopen.status import ErrorInfo
 
 __all__ = ["SchedulerActor", "SchedulerWiring"]
 
@@ -102,6 +103,8 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
         # clock at once without missing the new wake-up.
         self._replies: list[tuple[Future[Any], object]] = []
         self._wake: pendulum.DateTime | None = None
+        # The last exception met (status.last_failure), carried over a restart.
+        self._failure: ErrorInfo | None = previous.last_failure
         wiring.calendar.tell(Subscribe(self.context.address, acknowledges=True))
 
     def handle(self, message: object) -> object:  # noqa: C901, PLR0912 - one case per message
@@ -114,6 +117,9 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
             # causes (prefetch-done, an activation) is dated by the clock now.
             now = clock.now()
             planner.now = max(planner.now, now)
+        failure = getattr(message, "failure", None)
+        if failure is not None:
+            self._failure = failure
         match message:
             case Tick(now=now):
                 planner.tick(now, perf)
@@ -167,7 +173,10 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
             if wake != self._wake:
                 self._wake = wake
                 wiring.alarm.wake_at(wake)
-        wiring.board.publish(planner.status(now))
+        status = planner.status(now)
+        if self._failure is not None and status.last_failure is not self._failure:
+            status = replace(status, last_failure=self._failure)
+        wiring.board.publish(status)
         replies, self._replies = self._replies, []
         for future, value in replies:
             resolve(future, value)

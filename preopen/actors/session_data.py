@@ -35,6 +35,7 @@ from preopen.actors.messages import (
     SetSymbols,
     SymbolsChanged,
 )
+from preopen.status import ErrorInfo
 
 if TYPE_CHECKING:
     from preopen.actors.child import Address
@@ -118,4 +119,5 @@ class SessionDataActor(SupervisedActor[SessionDataWiring]):
                 # it is logged here and recorded in the status by the scheduler.
                 logger.exception("on_activated callback %r failed", callback)
                 name = getattr(callback, "__qualname__", repr(callback))
-                wiring.scheduler.tell(CallbackFailed(f"on_activated {name}", describe(exc)))
+                wiring.scheduler.tell(CallbackFailed(f"on_activated {name}", describe(exc),
+                                                     ErrorInfo.of(exc, "on_activated")))

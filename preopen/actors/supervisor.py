@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from preopen.actors.child import Address, ChildKey, ThreadLedger
     from preopen.actors.tree import Board
     from preopen.clock import Clock
+    from preopen.status import ErrorInfo
 
 __all__ = ["ChildSpec", "RestartPolicy", "Supervisor"]
 
@@ -196,8 +197,8 @@ class Supervisor(pykka.ThreadingActor):
 
     def _handle(self, message: object) -> None:
         match message:
-            case ChildFailed(child=child, generation=generation, error=error):
-                self._failed(child, generation, error)
+            case ChildFailed(child=child, generation=generation, error=error, failure=failure):
+                self._failed(child, generation, error, failure)
             case OnFailure(callback=callback, reply=reply):
                 self._callbacks.append(callback)
                 resolve(reply)
@@ -220,13 +221,14 @@ class Supervisor(pykka.ThreadingActor):
         spec.address.bind(ref)
         spec.address.resend()
 
-    def _failed(self, child: ChildKey, generation: int, error: str) -> None:
+    def _failed(self, child: ChildKey, generation: int, error: str,
+                failure: ErrorInfo | None = None) -> None:
         if self._stopping or self._generation.get(child) != generation:
             return  # a report about an incarnation already replaced, or a shutdown
         spec = next(s for s in self._specs if s.key == child)
         delay = self._policy.record(time.monotonic())
         if delay is None:
-            self._escalate(child, error)
+            self._escalate(child, error, failure)
             return
         if delay > 0:
             # Backoff: a child that crashes on every start must not spin. The
@@ -235,11 +237,11 @@ class Supervisor(pykka.ThreadingActor):
         logger.warning("restarting %s (generation %d) after %s", child, generation + 1, error)
         self._start(spec, generation + 1)
         if self._notify is not None:
-            self._notify.tell(ChildRestarted(child, self._policy.restarts, error))
+            self._notify.tell(ChildRestarted(child, self._policy.restarts, error, failure))
 
     # --- escalation and stop ---------------------------------------------------------
 
-    def _escalate(self, child: ChildKey, error: str) -> None:
+    def _escalate(self, child: ChildKey, error: str, failure: ErrorInfo | None) -> None:
         escalation = EscalationError(child.name, self._policy.recent(time.monotonic()) + 1,
                                      self._policy.period_s, error)
         self.escalation = escalation
@@ -255,6 +257,7 @@ class Supervisor(pykka.ThreadingActor):
         last = status.events[-1].seq if status.events else 0
         event = Event(last + 1, self._clock.now(), EventKind.ESCALATED, None, str(escalation))
         self._board.publish(replace(status, running=False, last_error=str(escalation),
+                                    last_failure=failure or status.last_failure,
                                     restarts=self._policy.restarts,
                                     escalations=status.escalations + 1,
                                     events=(*status.events, event)))
