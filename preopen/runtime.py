@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Self, TypeVar
 
 from preopen._checks import check_start_arguments, check_timeout
-from preopen.actors import Tree, build_tree
+from preopen.actors import Shutdown, Tree, build_tree
 from preopen.actors.messages import (
     ActivateNow,
     Amend,
@@ -45,7 +45,7 @@ from preopen.errors import (
     StopTimeoutError,
 )
 from preopen.settings import Settings
-from preopen.status import Event, EventKind, RuntimeStatus
+from preopen.status import RuntimeStatus
 from preopen.symbols import SYMBOL_RULE, is_symbol
 
 if TYPE_CHECKING:
@@ -66,8 +66,6 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 _DEFAULT_TIMEOUT = 10.0
-# A stop interrupts the store's calls again after this long if threads are left.
-_INTERRUPT_AGAIN_S = 0.25
 
 
 def _check_symbols(symbols: Iterable[str] | None) -> frozenset[str] | None:
@@ -107,7 +105,7 @@ class Runtime:
         self._board = tree.board
         self._ledger = tree.ledger
         self._stopped = False
-        self._stopping: Future[tuple[str, ...]] | None = None
+        self._shutdown: Shutdown | None = None
 
     # --- start -----------------------------------------------------------------
 
@@ -166,7 +164,11 @@ class Runtime:
         try:
             runtime._wait_ready(timeout)
         except BaseException:
-            runtime.stop(timeout)
+            try:
+                runtime.stop(timeout)
+            except StopTimeoutError:
+                # The start's own error is the one to raise; the stuck thread is logged.
+                logger.exception("stopping the runtime that failed to start")
             raise
         return runtime
 
@@ -411,69 +413,24 @@ class Runtime:
         """
         check_timeout(timeout)
         deadline = time.monotonic() + timeout
-        stopping = self._stopping
-        if stopping is None:
-            stopping = self._stopping = Future()
+        shutdown = self._shutdown
+        if shutdown is None:
+            shutdown = self._shutdown = Shutdown(self._tree, self.store,
+                                                 owns_store=self._owns_store)
             self._stopped = True
-            self._begin_stop()
+            shutdown.begin()
             if self._in_runtime_thread():
-                threading.Thread(target=self._finish_stop, args=(stopping, deadline),
+                threading.Thread(target=shutdown.finish, args=(deadline,),
                                  name="preopen-stop", daemon=False).start()
                 return
-            self._finish_stop(stopping, deadline)
+            shutdown.finish(deadline)
         elif self._in_runtime_thread():
             return
         with contextlib.suppress(TimeoutError):
-            stopping.result(timeout=max(0.0, deadline - time.monotonic()))
+            shutdown.done.result(timeout=max(0.0, deadline - time.monotonic()))
         left = tuple(t.name for t in self._ledger.alive())
         if left:
             raise StopTimeoutError(left, timeout)
-
-    def _begin_stop(self) -> None:
-        """What stopping cannot wait for: tell every actor to stop, interrupt the store.
-
-        The ledger is closed first (in ``tell_stop``), so that a loader starts
-        no store call after the interrupt; one that checked just before may
-        still start one: :meth:`_finish_stop` interrupts again.
-        """
-        self._tree.tell_stop()
-        self._interrupt_store()
-        with contextlib.suppress(PreopenTimeoutError):
-            self._alarm.cancel()  # its thread is joined again below, with the others
-
-    def _finish_stop(self, stopping: Future[tuple[str, ...]], deadline: float) -> None:
-        """Join the threads until ``deadline``, close an owned store, publish the stop."""
-        try:
-            first = min(deadline, time.monotonic() + _INTERRUPT_AGAIN_S)
-            left = self._tree.join(first)
-            if left:
-                self._interrupt_store()  # a call begun between the ledger's close and the interrupt
-                left = self._tree.join(deadline)
-            if left:
-                logger.error("stopping the runtime: threads still running: %s",
-                             ", ".join(t.name for t in left))
-            if self._owns_store:
-                try:
-                    self.store.close()
-                except Exception:
-                    logger.exception("closing the store failed")
-            status = self._board.status
-            if status.running:
-                seq = status.events[-1].seq + 1 if status.events else 1
-                event = Event(seq, self.clock.now(), EventKind.STOPPED, None, "stopped by the host")
-                # The scheduler is gone: the runtime is now the board's single writer.
-                self._board.publish(replace(status, running=False,
-                                            events=(*status.events, event)))
-        finally:
-            stopping.set_result(tuple(t.name for t in self._ledger.alive()))
-
-    def _interrupt_store(self) -> None:
-        interrupt = getattr(self.store, "interrupt", None)  # a host's own store may lack it
-        if callable(interrupt):
-            try:
-                interrupt()
-            except Exception:
-                logger.exception("interrupting the store's calls failed")
 
     def _in_runtime_thread(self) -> bool:
         """Whether the caller runs in one of the runtime's threads (a callback)."""

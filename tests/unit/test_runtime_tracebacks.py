@@ -29,7 +29,7 @@ class MissingTableStore:
 
     def load(self, symbols, interval, start, end):
         self.loads += 1
-        raise StoreSchemaError("relation \"bars\" does not exist")
+        raise StoreSchemaError('relation "bars" does not exist')
 
     def fingerprints(self, symbols, interval, ranges):
         return {}
