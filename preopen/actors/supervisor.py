@@ -184,8 +184,10 @@ class Supervisor(pykka.ThreadingActor):
         self.escalation: EscalationError | None = None
 
     def on_start(self) -> None:
-        """Start every child, in order."""
-        self._ledger.record(threading.current_thread())
+        """Name and record its thread, then start every child, in order."""
+        thread = threading.current_thread()
+        thread.name = "preopen-supervisor"
+        self._ledger.record(thread)
         for spec in self._specs:
             spec.address.attach(self.actor_ref)
         for spec in self._specs:
@@ -223,8 +225,9 @@ class Supervisor(pykka.ThreadingActor):
 
     def _failed(self, child: ChildKey, generation: int, error: str,
                 failure: ErrorInfo | None = None) -> None:
-        if self._stopping or self._generation.get(child) != generation:
-            return  # a report about an incarnation already replaced, or a shutdown
+        if (self._stopping or self._address.outstanding.closed
+                or self._generation.get(child) != generation):
+            return  # a report about an incarnation already replaced, or a stop under way
         spec = next(s for s in self._specs if s.key == child)
         delay = self._policy.record(time.monotonic())
         if delay is None:
