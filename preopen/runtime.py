@@ -193,7 +193,8 @@ class Runtime:
         """The snapshot served now: the session in progress, or the last one.
 
         Args:
-            timeout: how long to wait for one when none is served yet.
+            timeout: how long to wait for one when none is served yet (not
+                from inside a callback: there it answers at once).
 
         Raises:
             NoSnapshotError: none is served (none activated yet, or the
@@ -202,7 +203,7 @@ class Runtime:
         snapshot = self._session.state.snapshot
         if snapshot is not None:
             return snapshot
-        if timeout > 0:
+        if timeout > 0 and not self._in_runtime_thread():  # a callback waits on nothing
             with contextlib.suppress(PreopenTimeoutError):
                 self._board.wait_for(lambda _: self._session.state.snapshot is not None,
                                      timeout, "a snapshot")
