@@ -28,6 +28,7 @@ from preopen.store.synthetic import symbol_names, synthetic_bars
 DAY = dt.date(2024, 11, 26)
 WAIT = 20.0
 NAMES = tuple(symbol_names(4))
+CLOSED = dt.date(2024, 12, 10)  # an ordinary Tuesday, closed by the host from a callback
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +67,21 @@ def test_runtime_methods_from_inside_on_activated(store_url):
                 outcomes.put(outcome_of(lambda: runtime.set_symbols(NAMES[:2], timeout=5)))
                 outcomes.put(outcome_of(lambda: runtime.settle(timeout=5)))
                 outcomes.put(outcome_of(lambda: runtime.on_activated(print, timeout=5)))
+                outcomes.put(outcome_of(lambda: runtime.amend_calendar(closures=[CLOSED],
+                                                                       timeout=5)))
+                outcomes.put(outcome_of(lambda: runtime.activate(timeout=5)))
+                outcomes.put(outcome_of(lambda: runtime.snapshot(timeout=5)))
 
         runtime.on_activated(host)
         clock.advance_to(at(DAY, "09:30"))
-        first = [outcomes.get(timeout=WAIT) for _ in range(3)]
-        assert [kind for kind, _ in first] == ["returned"] * 3, first
+        first = [outcomes.get(timeout=WAIT) for _ in range(6)]
+        assert [kind for kind, _ in first] == ["returned"] * 6, first
+        assert not first[3][1].is_session(CLOSED)  # the calendar as amended
+        assert first[4][1].session == DAY  # the scheduler's answer: the snapshot activated
+        assert first[5][1].session == DAY
         runtime.settle(timeout=WAIT)
         assert runtime.symbols == frozenset(NAMES[:2])
+        assert not runtime.calendar.is_session(CLOSED)
         status = runtime.status()
         assert any(e.kind is EventKind.SYMBOLS and "2 symbols" in e.detail for e in status.events)
         assert status.last_error is None
