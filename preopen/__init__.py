@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         PreopenTimeoutError,
         RuntimeStoppedError,
         SettingsError,
+        StopTimeoutError,
         StoreConnectionError,
         StoreError,
         StoreSchemaError,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from preopen.model import Bars, SessionSnapshot, SnapshotFollower, ValidationReport, attach
     from preopen.runtime import Runtime
     from preopen.settings import Settings
-    from preopen.status import Event, EventKind, Progress, RuntimeStatus
+    from preopen.status import ErrorInfo, Event, EventKind, Progress, RuntimeStatus
     from preopen.store import BarStore, open_store
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "CalendarError",
     "Clock",
     "DateOutOfRangeError",
+    "ErrorInfo",
     "EscalationError",
     "Event",
     "EventKind",
@@ -67,6 +69,7 @@ __all__ = [
     "SettingsError",
     "SimulatedClock",
     "SnapshotFollower",
+    "StopTimeoutError",
     "StoreConnectionError",
     "StoreError",
     "StoreSchemaError",
@@ -101,6 +104,7 @@ _LAZY = {
     "CalendarError": "preopen.errors",
     "Clock": "preopen.clock",
     "DateOutOfRangeError": "preopen.errors",
+    "ErrorInfo": "preopen.status",
     "EscalationError": "preopen.errors",
     "Event": "preopen.status",
     "EventKind": "preopen.status",
@@ -119,6 +123,7 @@ _LAZY = {
     "SettingsError": "preopen.errors",
     "SimulatedClock": "preopen.clock",
     "SnapshotFollower": "preopen.model",
+    "StopTimeoutError": "preopen.errors",
     "StoreConnectionError": "preopen.errors",
     "StoreError": "preopen.errors",
     "StoreSchemaError": "preopen.errors",

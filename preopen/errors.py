@@ -35,6 +35,7 @@ __all__ = [
     "SettingsError",
     "SnapshotFileError",
     "StaleSessionError",
+    "StopTimeoutError",
     "StoreConnectionError",
     "StoreDataError",
     "StoreError",
@@ -344,6 +345,22 @@ class PreopenTimeoutError(PreopenError, TimeoutError):
         self.what = what
         self.seconds = seconds
         super().__init__(f"{what}: no answer after {seconds:.2f} sec")
+
+
+class StopTimeoutError(PreopenTimeoutError):
+    """Threads of the runtime were still running when its stop ran out of time.
+
+    Typically a loader inside a store call that ignores cancellation: such a
+    thread is a daemon, so it does not keep the process alive.
+
+    Attributes:
+        threads: the names of the threads still running.
+    """
+
+    def __init__(self, threads: tuple[str, ...], seconds: float) -> None:
+        self.threads = threads
+        super().__init__(f"stopping the runtime: threads still running: {', '.join(threads)}",
+                         seconds)
 
 
 class RuntimeStoppedError(PreopenError, RuntimeError):

@@ -17,14 +17,16 @@ for the status). Everything else goes to the actors, with a timeout.
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from preopen._checks import check_start_arguments, check_timeout
-from preopen.actors import Tree, build_tree
+from preopen.actors import Shutdown, Tree, build_tree
 from preopen.actors.messages import (
     ActivateNow,
     Amend,
@@ -35,14 +37,15 @@ from preopen.actors.messages import (
 )
 from preopen.calendar import get_calendar
 from preopen.calendar.timing import Phase
-from preopen.clock import SystemClock
+from preopen.clock import SimulatedClock, SystemClock
 from preopen.errors import (
     NoSnapshotError,
     PreopenTimeoutError,
     RuntimeStoppedError,
+    StopTimeoutError,
 )
 from preopen.settings import Settings
-from preopen.status import Event, EventKind, RuntimeStatus
+from preopen.status import RuntimeStatus
 from preopen.symbols import SYMBOL_RULE, is_symbol
 
 if TYPE_CHECKING:
@@ -59,6 +62,8 @@ if TYPE_CHECKING:
 __all__ = ["Runtime", "RuntimeStatus"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 _DEFAULT_TIMEOUT = 10.0
 
@@ -100,6 +105,7 @@ class Runtime:
         self._board = tree.board
         self._ledger = tree.ledger
         self._stopped = False
+        self._shutdown: Shutdown | None = None
 
     # --- start -----------------------------------------------------------------
 
@@ -140,7 +146,11 @@ class Runtime:
         try:
             cls._wait(runtime.submit_ready(), timeout, "starting the actors")
         except BaseException:
-            runtime.stop(timeout)
+            try:
+                runtime.stop(timeout)
+            except StopTimeoutError:
+                # The start's own error is the one to raise; the stuck thread is logged.
+                logger.exception("stopping the runtime that failed to start")
             raise
         return runtime
 
@@ -190,16 +200,29 @@ class Runtime:
 
         Children are started in the supervisor's on_start: its first answer
         comes after them. The scheduler has planned once the calendar it
-        subscribed to has reached it, and all that caused is handled.
+        subscribed to has reached it and it published a status. On a
+        simulated clock the future also waits for all that caused (loads
+        included), so that a simulated run is deterministic from its start;
+        on a real clock a load started by the first plan may take as long as
+        the store does, and start does not wait for it.
         """
         ready: Future[None] = Future()
+
+        def planned(status: RuntimeStatus) -> None:
+            if (status.now is not None or not status.running) and not ready.done():
+                with contextlib.suppress(InvalidStateError):  # two publishes may race here
+                    ready.set_result(None)
 
         def children_up(children: Future[Any]) -> None:
             error = children.exception()
             if error is not None:
                 ready.set_exception(error)
-            else:
+            elif isinstance(self.clock, SimulatedClock):
                 self._tree.outstanding.when_idle(ready)
+            else:
+                unsubscribe = self._board.subscribe(planned)
+                ready.add_done_callback(lambda _: unsubscribe())
+                planned(self._board.status)
 
         self._submit(self._tree.supervisor, Children, "starting the actors").add_done_callback(
             children_up)
@@ -211,7 +234,8 @@ class Runtime:
         """The snapshot served now: the session in progress, or the last one.
 
         Args:
-            timeout: how long to wait for one when none is served yet.
+            timeout: how long to wait for one when none is served yet (not
+                from inside a callback: there it answers at once).
 
         Raises:
             NoSnapshotError: none is served (none activated yet, or the
@@ -220,7 +244,7 @@ class Runtime:
         snapshot = self._session.state.snapshot
         if snapshot is not None:
             return snapshot
-        if timeout > 0:
+        if timeout > 0 and not self._in_runtime_thread():  # a callback waits on nothing
             with contextlib.suppress(PreopenTimeoutError):
                 self._board.wait_for(lambda _: self._session.state.snapshot is not None,
                                      timeout, "a snapshot")
@@ -272,7 +296,9 @@ class Runtime:
 
         Symbols added after the prefetch started are loaded into the same
         session: before the open they join its snapshot, after it they make a
-        follow-up snapshot of the same session.
+        follow-up snapshot of the same session. From inside a callback it
+        returns once the change is queued (waiting there would wait on the
+        callback's own thread).
 
         Args:
             symbols: the symbols, or ``None`` for every symbol in the store.
@@ -282,7 +308,9 @@ class Runtime:
             TypeError: a bare string instead of an iterable of symbols.
             ValueError: an empty or non-string symbol.
         """
-        self._wait(self.submit_set_symbols(symbols), timeout, "changing the symbols")
+        reply = self.submit_set_symbols(symbols)
+        if not self._in_runtime_thread():  # waiting there would wait on the callback's thread
+            self._wait(reply, timeout, "changing the symbols")
 
     def submit_set_symbols(self, symbols: Iterable[str] | None) -> Future[None]:
         """:meth:`set_symbols` without waiting: a future set once the scheduler has re-planned.
@@ -306,12 +334,20 @@ class Runtime:
     ) -> ExchangeCalendar:
         """Amend the running calendar (an ad-hoc closure or early close announced late).
 
-        Returns once the scheduler has re-planned with it.
+        Returns once the scheduler has re-planned with it. From inside a
+        callback it returns once the amendment is queued, with the current
+        calendar amended (checked there, so a refusal is still raised).
 
         Raises:
             CalendarError: the calendar refuses the amendment (its message
                 names the date and why).
         """
+        closures = tuple(closures)  # read once: it may be a generator
+        if self._in_runtime_thread():
+            # Checked here, so a refusal is still raised; the actor applies it later.
+            amended = self.calendar.amended(closures=closures, early_closes=early_closes or {})
+            self.submit_amend_calendar(closures=closures, early_closes=early_closes)
+            return amended
         return self._wait(self.submit_amend_calendar(closures=closures,
                                                      early_closes=early_closes),
                           timeout, "amending the calendar and re-planning")
@@ -336,10 +372,18 @@ class Runtime:
     def activate(self, *, timeout: float = _DEFAULT_TIMEOUT) -> SessionSnapshot:
         """Activate the prepared snapshot now (when ``auto_activate`` is off).
 
+        From inside a callback it waits for the scheduler's answer only, not
+        for the swap (which may wait on the callback's own thread).
+
         Raises:
             PreopenError: the session is not open or its data is not loaded.
         """
-        snapshot = self._wait(self.submit_activate(), timeout, "activating")
+        self._check_running()
+        reply = self.submit_activate()
+        if self._in_runtime_thread():
+            # The swap may wait on this very thread: wait for the scheduler only.
+            return self._wait(reply, timeout, "activating")
+        snapshot = self._wait(reply, timeout, "activating")
         self._board.wait_for(lambda _: self._session.state.snapshot is snapshot, timeout,
                              f"serving the snapshot of {snapshot.session.isoformat()}")
         return snapshot
@@ -383,8 +427,14 @@ class Runtime:
         return status
 
     def settle(self, *, timeout: float = _DEFAULT_TIMEOUT) -> RuntimeStatus:
-        """Wait until no load is in flight and no activation is unanswered."""
+        """Wait until no load is in flight and no activation is unanswered.
+
+        From inside a callback it returns the status at once: the message the
+        callback runs in is part of what would be waited for.
+        """
         self._check_running()
+        if self._in_runtime_thread():
+            return self._board.status
         self._idle(timeout, "the runtime to settle")
         return self._board.status
 
@@ -392,9 +442,14 @@ class Runtime:
                      timeout: float = _DEFAULT_TIMEOUT) -> None:
         """Call ``callback(snapshot)`` after each activation.
 
-        It runs in the SessionDataActor's thread, right after the swap: keep it short.
+        It runs in the SessionDataActor's thread, right after the swap: keep it
+        short. An exception it raises is logged with its traceback and
+        recorded in the status (``last_error`` and an ``error`` event).
+        Registering from inside a callback returns once queued.
         """
-        self._wait(self.submit_on_activated(callback), timeout, "registering the callback")
+        reply = self.submit_on_activated(callback)
+        if not self._in_runtime_thread():
+            self._wait(reply, timeout, "registering the callback")
 
     def submit_on_activated(self, callback: Callable[[SessionSnapshot], object]) -> Future[None]:
         """:meth:`on_activated` without waiting: a future set once it is registered."""
@@ -404,42 +459,72 @@ class Runtime:
 
     def on_failure(self, callback: Callable[[BaseException], object], *,
                    timeout: float = _DEFAULT_TIMEOUT) -> None:
-        """Call ``callback(error)`` if the supervisor gives up (restarts past the intensity)."""
+        """Call ``callback(error)`` if the supervisor gives up (restarts past the intensity).
+
+        It runs in the supervisor's thread once every child is stopped; it
+        may call :meth:`stop`. An exception it raises is logged with its
+        traceback and recorded as an ``error`` event (``last_error`` keeps the
+        escalation's reason). Registering from inside a callback returns once
+        queued.
+        """
         self._check_running()
+        if self._in_runtime_thread():
+            self._tell(self._tree.supervisor, OnFailure(callback, Future()),
+                       "registering the callback")
+            return
         self._request(self._tree.supervisor, lambda reply: OnFailure(callback, reply), timeout,
                       "registering the callback")
 
     # --- stop ------------------------------------------------------------------
 
     def stop(self, timeout: float = _DEFAULT_TIMEOUT) -> None:
-        """Stop every actor and thread of the runtime; idempotent.
+        """Stop every actor and thread of the runtime, within ``timeout`` seconds.
+
+        In order: the store's calls in flight are interrupted (``interrupt()``,
+        when the store has it), every actor is told to stop at once, and every
+        thread of the runtime is joined against one deadline; then a store the
+        runtime opened is closed. A loader stuck in a store call that ignores
+        the interruption runs on a daemon thread: it is named in the error
+        and does not keep the process alive.
+
+        Called from inside a callback (``on_activated``, ``on_failure``,
+        ``on_frozen``: a thread of the runtime), it starts the stop and
+        returns at once; the joining and the store's closing finish in a
+        thread of their own (``preopen-stop``).
+
+        A later call says what is still running: it raises
+        :class:`~preopen.errors.StopTimeoutError` again while a thread of the
+        runtime is alive, and returns ``None`` once none is.
 
         Raises:
-            PreopenTimeoutError: a thread did not end within ``timeout``
-                seconds (e.g. a store call that does not return).
+            StopTimeoutError: threads still running when ``timeout`` ran out
+                (``threads``: their names).
+            ArgumentValueError: a negative, NaN or infinite timeout.
         """
-        if self._stopped:
-            return
-        self._stopped = True
+        check_timeout(timeout)
         deadline = time.monotonic() + timeout
-        with contextlib.suppress(PreopenTimeoutError):
-            self._alarm.cancel()  # its thread is joined again below, with the others
-        self._tree.stop(max(0.0, deadline - time.monotonic()))
-        for thread in self._ledger:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        if self._owns_store:
-            self.store.close()
-        status = self._board.status
-        if status.running:
-            seq = status.events[-1].seq + 1 if status.events else 1
-            event = Event(seq, self.clock.now(), EventKind.STOPPED, None, "stopped by the host")
-            # The scheduler is gone: the runtime is now the board's single writer.
-            self._board.publish(replace(status, running=False, events=(*status.events, event)))
-        left = self._ledger.alive()
+        shutdown = self._shutdown
+        if shutdown is None:
+            shutdown = self._shutdown = Shutdown(self._tree, self.store,
+                                                 owns_store=self._owns_store)
+            self._stopped = True
+            shutdown.begin()
+            if self._in_runtime_thread():
+                threading.Thread(target=shutdown.finish, args=(deadline,),
+                                 name="preopen-stop", daemon=False).start()
+                return
+            shutdown.finish(deadline)
+        elif self._in_runtime_thread():
+            return
+        with contextlib.suppress(TimeoutError):
+            shutdown.done.result(timeout=max(0.0, deadline - time.monotonic()))
+        left = tuple(t.name for t in self._ledger.alive())
         if left:
-            names = ", ".join(t.name for t in left)
-            raise PreopenTimeoutError(f"stopping the runtime: threads still running: {names}",
-                                      timeout)
+            raise StopTimeoutError(left, timeout)
+
+    def _in_runtime_thread(self) -> bool:
+        """Whether the caller runs in one of the runtime's threads (a callback)."""
+        return threading.current_thread() in self._ledger
 
     def __enter__(self) -> Self:
         """The runtime itself."""
@@ -463,6 +548,12 @@ class Runtime:
         if self._stopped or not self._board.status.running:
             status = self._board.status
             raise RuntimeStoppedError(f"the runtime is stopped: {status.last_error or 'stopped'}")
+
+    @staticmethod
+    def _tell(address: Address, message: object, what: str) -> None:
+        """Tell ``address`` without waiting (from inside a callback)."""
+        if not address.tell(message):
+            raise RuntimeStoppedError(f"{what}: the runtime is stopped")
 
     def _request(self, address: Address, message: Callable[[Future[T]], object],
                  timeout: float, what: str) -> T:

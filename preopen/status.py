@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     import pendulum
 
-__all__ = ["Event", "EventKind", "LatencyHistogram", "Progress", "RuntimeStatus"]
+__all__ = ["ErrorInfo", "Event", "EventKind", "LatencyHistogram", "Progress", "RuntimeStatus"]
 
 #: Upper bounds (seconds) of the activation latency buckets; a last bucket is +Inf.
 LATENCY_BOUNDS: tuple[float, ...] = (
@@ -80,6 +80,35 @@ class Event:
         """``at kind [session]: detail``."""
         session = f" [{self.session.isoformat()}]" if self.session else ""
         return f"{self.at.isoformat()} {self.kind}{session}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """An exception as the status keeps it: immutable, no traceback object.
+
+    Attributes:
+        type: the exception's qualified class name
+            (``preopen.errors.StoreTimeoutError``).
+        message: its message (``str(exc)``).
+        where: who met it (``loader-0``, ``scheduler``, ``on_activated``).
+    """
+
+    type: str
+    message: str
+    where: str = ""
+
+    @classmethod
+    def of(cls, error: BaseException, where: str = "") -> ErrorInfo:
+        """The type and message of ``error``."""
+        kind = type(error)
+        module = kind.__module__
+        name = kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+        return cls(name, str(error), where)
+
+    def __str__(self) -> str:
+        """``TypeName: message``."""
+        name = self.type.rsplit(".", 1)[-1]
+        return f"{name}: {self.message}" if self.message else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +190,8 @@ class RuntimeStatus:
             dead loader, a retry round of failed keys).
         served_at: market time at which the served snapshot was activated.
         last_error: the last error, in words.
+        last_failure: the last exception met (a failed load, a child's
+            crash, a host callback's error): its type, message and where.
         events: the recent history, oldest first.
         shard: the host's shard (``"i/N"``), empty when it keeps every symbol.
         store_served: the store that answered the last load (of a list of
@@ -198,6 +229,7 @@ class RuntimeStatus:
     loads_retried: int = 0
     served_at: pendulum.DateTime | None = None
     last_error: str | None = None
+    last_failure: ErrorInfo | None = None
     events: tuple[Event, ...] = ()
     shard: str = ""
     store_served: str = ""

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import itertools
+import logging
 import threading
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import pykka
 
 from preopen.actors.messages import ChildFailed, Numbered
+from preopen.status import ErrorInfo
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -57,6 +59,8 @@ __all__ = [
 ]
 
 W = TypeVar("W")
+
+logger = logging.getLogger(__name__)
 
 
 class Role(enum.StrEnum):
@@ -142,6 +146,11 @@ class Outstanding:
     def idle(self) -> bool:
         """Nothing told is left to handle."""
         return not self._pending
+
+    @property
+    def closed(self) -> bool:
+        """The tree is stopping or stopped: work not yet begun is not begun."""
+        return self._closed is not None
 
     def when_idle(self, future: Future[None]) -> None:
         """Set ``future`` once nothing is left to handle (at once if nothing is)."""
@@ -261,6 +270,10 @@ class ThreadLedger:
         """The recorded threads still running."""
         return tuple(t for t in self._threads if t.is_alive())
 
+    def __contains__(self, thread: object) -> bool:
+        """Whether ``thread`` is one the runtime started (a callback runs in it)."""
+        return any(t is thread for t in tuple(self._threads))
+
 
 @dataclass(frozen=True, slots=True)
 class ChildContext:
@@ -319,11 +332,15 @@ class SupervisedActor(pykka.ThreadingActor, Generic[W]):
         self._current: int | None = None
 
     def on_start(self) -> None:
-        """Record the thread, then run :meth:`started`; report a failure."""
-        self.context.ledger.record(threading.current_thread())
+        """Name and record the thread, then run :meth:`started`; report a failure."""
+        thread = threading.current_thread()
+        thread.name = f"preopen-{self.context.key.name}"  # what a stop that runs out names
+        self.context.ledger.record(thread)
         try:
             self.started()
         except Exception as exc:
+            logger.exception("%s (generation %d) failed to start", self.context.key,
+                             self.context.generation)
             self._report(exc)
             raise
 
@@ -349,8 +366,14 @@ class SupervisedActor(pykka.ThreadingActor, Generic[W]):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        """Report the death, then strike off the message it died on (it is not re-sent)."""
-        del exception_type, traceback
+        """Log the death with its stack, report it, strike off the message it died on.
+
+        The message it died on is not re-sent (it would kill the next incarnation too).
+        """
+        if exception_value is not None:
+            logger.error("%s (generation %d) crashed", self.context.key, self.context.generation,
+                         exc_info=(exception_type or type(exception_value), exception_value,
+                                   traceback))
         self._report(exception_value)
         current, self._current = self._current, None
         if current is not None:
@@ -360,4 +383,5 @@ class SupervisedActor(pykka.ThreadingActor, Generic[W]):
         supervisor = self.context.supervisor
         if supervisor is not None:
             context = self.context
-            supervisor.tell(ChildFailed(context.key, context.generation, describe(error)))
+            failure = ErrorInfo.of(error, context.key.name) if error is not None else None
+            supervisor.tell(ChildFailed(context.key, context.generation, describe(error), failure))

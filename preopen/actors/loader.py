@@ -4,11 +4,19 @@ A loader holds no state but its store. It answers every request, success or
 failure, to the scheduler, so the scheduler never waits on it. Whatever the
 store raises, BaseException included, becomes a
 :class:`~preopen.actors.messages.LoadFailed` reply: a SystemExit escaping an
-actor would stop every actor in the process (pykka's rule).
+actor would stop every actor in the process (pykka's rule). A failed call is
+logged here, once, with its traceback.
+
+A loader runs on a daemon thread (pykka's ``use_daemon_thread``): it is the
+one actor that calls foreign code that may not return (a store call that
+ignores cancellation). The runtime's stop interrupts the store and reports
+such a thread by name; being a daemon, it does not keep the process alive.
+Once the tree is stopping, a loader starts no new store call.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -17,6 +25,7 @@ from typing import TYPE_CHECKING
 from preopen.actors.child import SupervisedActor, describe
 from preopen.actors.messages import ListSymbols, LoadBatch, Loaded, LoadFailed, SymbolsListed
 from preopen.errors import is_store_wide, is_transient
+from preopen.status import ErrorInfo
 
 if TYPE_CHECKING:
     from preopen.actors.child import Address
@@ -24,12 +33,15 @@ if TYPE_CHECKING:
 
 __all__ = ["LoaderActor", "LoaderWiring", "is_transient", "load_failed"]
 
+logger = logging.getLogger(__name__)
 
-def load_failed(request_id: int, error: BaseException, seconds: float = 0.0) -> LoadFailed:
+
+def load_failed(request_id: int, error: BaseException, seconds: float = 0.0, *,
+                where: str = "") -> LoadFailed:
     """The :class:`LoadFailed` reply for ``error``: its classification, type and message."""
     return LoadFailed(request_id, describe(error), is_transient(error),
                       store_wide=is_store_wide(error), error_type=type(error).__name__,
-                      seconds=seconds)
+                      seconds=seconds, failure=ErrorInfo.of(error, where))
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +60,13 @@ class LoaderWiring:
 class LoaderActor(SupervisedActor[LoaderWiring]):
     """Loads batches of symbols from a store."""
 
+    use_daemon_thread = True  # see the module's docstring
+
     def handle(self, message: object) -> object:
         """Handle one message."""
+        if self.context.address.outstanding.closed and isinstance(message,
+                                                                   (LoadBatch, ListSymbols)):
+            return None  # stopping: no new store call (nobody would read its answer)
         match message:
             case LoadBatch():
                 self._load(message)
@@ -57,8 +74,10 @@ class LoaderActor(SupervisedActor[LoaderWiring]):
                 scheduler = self.wiring.scheduler
                 try:
                     symbols = tuple(self.wiring.store.symbols())
-                except BaseException as exc:  # noqa: BLE001 - see the module's docstring
-                    scheduler.tell(load_failed(request_id, exc))
+                except BaseException as exc:
+                    logger.warning("%s: listing the store's symbols failed", self.context.key,
+                                   exc_info=exc)
+                    scheduler.tell(load_failed(request_id, exc, where=self.context.key.name))
                 else:
                     scheduler.tell(SymbolsListed(request_id, symbols))
             case _:
@@ -72,8 +91,15 @@ class LoaderActor(SupervisedActor[LoaderWiring]):
         try:
             bars = self.wiring.store.load(batch.symbols, batch.interval, request.start,
                                           request.end)
-        except BaseException as exc:  # noqa: BLE001 - see the module's docstring
-            scheduler.tell(load_failed(batch.request_id, exc, time.perf_counter() - started))
+        except BaseException as exc:
+            what = (f"{self.context.key}: loading {len(batch.symbols)} symbols of "
+                    f"{batch.interval} (request {batch.request_id})")
+            if self.context.address.outstanding.closed:
+                logger.info("%s ended by the stop: %s", what, describe(exc))  # expected
+            else:
+                logger.warning("%s failed", what, exc_info=exc)
+            scheduler.tell(load_failed(batch.request_id, exc, time.perf_counter() - started,
+                                       where=self.context.key.name))
             return
         # A fresh dict nobody else holds, behind a read-only view: immutable in transit.
         wanted = {s: bars[s] for s in batch.symbols if s in bars}

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from preopen.actors.prefetch import Batch
     from preopen.calendar import ExchangeCalendar
     from preopen.model import Bars, SessionSnapshot
+    from preopen.status import ErrorInfo
 
 __all__ = [
     "Activate",
@@ -41,6 +42,7 @@ __all__ = [
     "ActivationRefused",
     "Amend",
     "CalendarChanged",
+    "CallbackFailed",
     "ChildFailed",
     "ChildRestarted",
     "Children",
@@ -132,6 +134,7 @@ class LoadFailed:
     store_wide: bool = False
     error_type: str = ""
     seconds: float = 0.0
+    failure: ErrorInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,12 +175,22 @@ class ActivateNow:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackFailed:
+    """A host callback raised (logged with its traceback where it ran): record it."""
+
+    callback: str
+    error: str
+    failure: ErrorInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ChildRestarted:
     """The supervisor restarted ``child`` (``restarts`` counted so far, in all)."""
 
     child: ChildKey
     restarts: int
     error: str
+    failure: ErrorInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +314,7 @@ class ChildFailed:
     child: ChildKey
     generation: int
     error: str
+    failure: ErrorInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)

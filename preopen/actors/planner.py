@@ -269,6 +269,12 @@ class Planner:
         if child.role == Role.SESSION_DATA and cycle.pending is not None:
             self._activate(cycle, cycle.pending, time.perf_counter())
 
+    def callback_failed(self, callback: str, error: str, now: pendulum.DateTime) -> None:
+        """A host callback raised: ``last_error`` and an ``error`` event."""
+        cycle = self.cycle
+        self._error(now, cycle.session if cycle else None,
+                    f"the {callback} callback failed: {error}")
+
     def activate_now(self) -> SessionSnapshot | None:
         """Activate the prepared snapshot of the session in progress (host's request)."""
         cycle = self.cycle
@@ -499,8 +505,9 @@ class Planner:
         if self._on_frozen is not None:
             try:
                 self._on_frozen(snapshot)
-            except Exception:
+            except Exception as exc:
                 log.exception("the on_frozen callback failed for %s", cycle.session)
+                self._error(now, cycle.session, f"the on_frozen callback failed: {exc!r}")
         self.collect = self.collect or not cycle.opened
         progress = load.progress
         seconds = perf - cycle.load_started if cycle.load_started is not None else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from preopen.actors.child import ChildKey, Role, SupervisedActor, resolve
@@ -26,6 +26,7 @@ from preopen.actors.messages import (
     ActivateNow,
     ActivationRefused,
     CalendarChanged,
+    CallbackFailed,
     ChildRestarted,
     Loaded,
     LoadFailed,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from preopen.clock import Alarm, Clock
     from preopen.model import SessionSnapshot
     from preopen.settings import Settings
+    from preopen.status import ErrorInfo
 
 __all__ = ["SchedulerActor", "SchedulerWiring"]
 
@@ -106,6 +108,8 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
         self._replies: list[tuple[Future[Any], object]] = []
         self._wake: pendulum.DateTime | None = None
         self._publisher = self._start_publisher()
+        # The last exception met (status.last_failure), carried over a restart.
+        self._failure: ErrorInfo | None = previous.last_failure
         wiring.calendar.tell(Subscribe(self.context.address, acknowledges=True))
 
     def _start_publisher(self) -> Publisher | None:
@@ -123,6 +127,14 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
         perf = time.perf_counter()
         planner = self._planner
         clock = self.wiring.clock
+        if not isinstance(message, Tick) and planner.now is not None:
+            # A reply is handled when it comes, not at the last tick: what it
+            # causes (prefetch-done, an activation) is dated by the clock now.
+            now = clock.now()
+            planner.now = max(planner.now, now)
+        failure = getattr(message, "failure", None)
+        if failure is not None:
+            self._failure = failure
         match message:
             case Tick(now=now):
                 planner.tick(now, perf)
@@ -151,6 +163,8 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
                 planner.symbols_changed(symbols, clock.now())
                 if reply is not None:
                     self._replies.append((reply, None))
+            case CallbackFailed(callback=callback, error=error):
+                planner.callback_failed(callback, error, clock.now())
             case ChildRestarted(child=child, restarts=restarts, error=error):
                 planner.child_restarted(child, restarts, error, clock.now())
             case ActivateNow(reply=reply):
@@ -180,7 +194,10 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
             if wake != self._wake:
                 self._wake = wake
                 wiring.alarm.wake_at(wake)
-        wiring.board.publish(planner.status(now))
+        status = planner.status(now)
+        if self._failure is not None and status.last_failure is not self._failure:
+            status = replace(status, last_failure=self._failure)
+        wiring.board.publish(status)
         self._hand_to_publisher(planner)
         replies, self._replies = self._replies, []
         for future, value in replies:

@@ -23,17 +23,19 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from preopen.actors.child import SupervisedActor, resolve
+from preopen.actors.child import SupervisedActor, describe, resolve
 from preopen.actors.messages import (
     Activate,
     Activated,
     ActivationRefused,
+    CallbackFailed,
     OnActivated,
     Release,
     Retire,
     SetSymbols,
     SymbolsChanged,
 )
+from preopen.status import ErrorInfo
 
 if TYPE_CHECKING:
     from preopen.actors.child import Address
@@ -112,6 +114,10 @@ class SessionDataActor(SupervisedActor[SessionDataWiring]):
         for callback in state.callbacks:
             try:
                 callback(snapshot)
-            except Exception:
-                # A host callback's bug must not take the served data down with it.
+            except Exception as exc:
+                # A host callback's bug must not take the served data down with it;
+                # it is logged here and recorded in the status by the scheduler.
                 logger.exception("on_activated callback %r failed", callback)
+                name = getattr(callback, "__qualname__", repr(callback))
+                wiring.scheduler.tell(CallbackFailed(f"on_activated {name}", describe(exc),
+                                                     ErrorInfo.of(exc, "on_activated")))

@@ -15,7 +15,10 @@ one-for-one supervisor, on pykka's public API only:
 - past the restart intensity it escalates: it stops every child in the
   reverse order of their start, publishes the reason on the status board,
   calls the host's ``on_failure`` callbacks, and stops itself;
-- stopping it stops the children, in reverse order, each within a timeout.
+- stopping it tells every child to stop at once (in reverse order of their
+  start) and does not wait: whoever stopped it (the runtime) joins every
+  thread of the tree against one deadline. On escalation it waits itself,
+  for all of them together, within one ``stop_timeout``.
 
 Reports carry the child's generation, so a late report about an incarnation
 already replaced is ignored.
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pykka
 
-from preopen.actors.child import ChildContext, SupervisedActor, receive, resolve
+from preopen.actors.child import ChildContext, SupervisedActor, describe, receive, resolve
 from preopen.actors.messages import ChildFailed, Children, ChildRestarted, OnFailure
 from preopen.backoff import Backoff
 from preopen.errors import EscalationError, RuntimeStoppedError
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
     from preopen.actors.child import Address, ChildKey, ThreadLedger
     from preopen.actors.tree import Board
     from preopen.clock import Clock
+    from preopen.status import ErrorInfo
 
 __all__ = ["ChildSpec", "RestartPolicy", "Supervisor"]
 
@@ -180,8 +184,10 @@ class Supervisor(pykka.ThreadingActor):
         self.escalation: EscalationError | None = None
 
     def on_start(self) -> None:
-        """Start every child, in order."""
-        self._ledger.record(threading.current_thread())
+        """Name and record its thread, then start every child, in order."""
+        thread = threading.current_thread()
+        thread.name = "preopen-supervisor"
+        self._ledger.record(thread)
         for spec in self._specs:
             spec.address.attach(self.actor_ref)
         for spec in self._specs:
@@ -193,8 +199,8 @@ class Supervisor(pykka.ThreadingActor):
 
     def _handle(self, message: object) -> None:
         match message:
-            case ChildFailed(child=child, generation=generation, error=error):
-                self._failed(child, generation, error)
+            case ChildFailed(child=child, generation=generation, error=error, failure=failure):
+                self._failed(child, generation, error, failure)
             case OnFailure(callback=callback, reply=reply):
                 self._callbacks.append(callback)
                 resolve(reply)
@@ -205,8 +211,8 @@ class Supervisor(pykka.ThreadingActor):
                 raise TypeError(msg)
 
     def on_stop(self) -> None:
-        """Stop the children, in the reverse order of their start."""
-        self._stop_children()
+        """Tell every child to stop, in the reverse order of their start; do not wait."""
+        self._stop_children(wait=False)
 
     # --- restarts --------------------------------------------------------------
 
@@ -217,13 +223,15 @@ class Supervisor(pykka.ThreadingActor):
         spec.address.bind(ref)
         spec.address.resend()
 
-    def _failed(self, child: ChildKey, generation: int, error: str) -> None:
-        if self._stopping or self._generation.get(child) != generation:
-            return  # a report about an incarnation already replaced, or a shutdown
+    def _failed(self, child: ChildKey, generation: int, error: str,
+                failure: ErrorInfo | None = None) -> None:
+        if (self._stopping or self._address.outstanding.closed
+                or self._generation.get(child) != generation):
+            return  # a report about an incarnation already replaced, or a stop under way
         spec = next(s for s in self._specs if s.key == child)
         delay = self._policy.record(time.monotonic())
         if delay is None:
-            self._escalate(child, error)
+            self._escalate(child, error, failure)
             return
         if delay > 0:
             # Backoff: a child that crashes on every start must not spin. The
@@ -232,16 +240,16 @@ class Supervisor(pykka.ThreadingActor):
         logger.warning("restarting %s (generation %d) after %s", child, generation + 1, error)
         self._start(spec, generation + 1)
         if self._notify is not None:
-            self._notify.tell(ChildRestarted(child, self._policy.restarts, error))
+            self._notify.tell(ChildRestarted(child, self._policy.restarts, error, failure))
 
     # --- escalation and stop ---------------------------------------------------------
 
-    def _escalate(self, child: ChildKey, error: str) -> None:
+    def _escalate(self, child: ChildKey, error: str, failure: ErrorInfo | None) -> None:
         escalation = EscalationError(child.name, self._policy.recent(time.monotonic()) + 1,
                                      self._policy.period_s, error)
         self.escalation = escalation
         logger.error("escalating: %s", escalation)
-        self._stop_children()
+        self._stop_children(wait=True)
         if self._on_escalate is not None:
             try:
                 self._on_escalate()
@@ -252,6 +260,7 @@ class Supervisor(pykka.ThreadingActor):
         last = status.events[-1].seq if status.events else 0
         event = Event(last + 1, self._clock.now(), EventKind.ESCALATED, None, str(escalation))
         self._board.publish(replace(status, running=False, last_error=str(escalation),
+                                    last_failure=failure or status.last_failure,
                                     restarts=self._policy.restarts,
                                     escalations=status.escalations + 1,
                                     events=(*status.events, event)))
@@ -259,17 +268,37 @@ class Supervisor(pykka.ThreadingActor):
         for callback in self._callbacks:
             try:
                 callback(escalation)
-            except Exception:
+            except Exception as exc:
                 logger.exception("on_failure callback %r failed", callback)
+                self._record_callback_error(callback, exc)
         self.stop()
 
-    def _stop_children(self) -> None:
+    def _record_callback_error(self, callback: object, error: Exception) -> None:
+        """An ``error`` event in the status (``last_error`` keeps the escalation's reason)."""
+        status = self._board.status
+        last = status.events[-1].seq if status.events else 0
+        name = getattr(callback, "__qualname__", repr(callback))
+        event = Event(last + 1, self._clock.now(), EventKind.ERROR, None,
+                      f"the on_failure callback {name} failed: {describe(error)}")
+        self._board.publish(replace(status, events=(*status.events, event)))
+
+    def _stop_children(self, *, wait: bool) -> None:
+        """Tell every child to stop at once; with ``wait``, wait for all within one timeout.
+
+        Parallel, not one after another: a child stuck in a store call must
+        not keep the others running.
+        """
         self._stopping = True
+        stopping = []
         for spec in reversed(self._specs):
             ref = spec.address.ref
-            if ref is None:
-                continue
+            if ref is not None and ref.is_alive():
+                stopping.append((spec.key, ref.stop(block=False)))
+        if not wait:
+            return
+        deadline = time.monotonic() + self._stop_timeout
+        for key, future in stopping:
             try:
-                ref.stop(block=True, timeout=self._stop_timeout)
+                future.get(timeout=max(0.0, deadline - time.monotonic()))
             except pykka.Timeout:
-                logger.error("%s did not stop within %.1f sec", spec.key, self._stop_timeout)  # noqa: TRY400 - not an error path with a traceback worth logging
+                logger.error("%s did not stop within %.1f sec", key, self._stop_timeout)  # noqa: TRY400 - not an error path with a traceback worth logging

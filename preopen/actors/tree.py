@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
-
-import pykka
 
 from preopen.actors.calendar_actor import CalendarActor, CalendarWiring
 from preopen.actors.child import Address, ChildKey, Outstanding, Role, ThreadLedger
@@ -200,17 +199,43 @@ class Tree:
                 return address
         raise KeyError(key)
 
-    def stop(self, timeout: float) -> bool:
-        """Stop the supervisor, and so every child; whether it stopped within ``timeout``."""
+    def stop(self, timeout: float) -> tuple[threading.Thread, ...]:
+        """Stop every actor at once and join every thread of the tree within ``timeout``.
+
+        The ledger is closed first (a loader then starts no new store call),
+        then every actor, supervisor included, is told to stop: in parallel,
+        so that one stuck in foreign code does not hold the others. Never
+        waits on the calling thread (a host callback may call this).
+
+        Returns:
+            The threads still running after ``timeout`` (not the caller's).
+        """
+        deadline = time.monotonic() + timeout
+        self.tell_stop()
+        return self.join(deadline)
+
+    def tell_stop(self) -> None:
+        """Close the ledger and tell every actor to stop; wait for nothing."""
         self.outstanding.close(RuntimeStoppedError("the runtime is stopped"))
-        ref = self.supervisor.ref
-        if ref is None:
-            return True
-        try:
-            ref.stop(block=True, timeout=timeout)
-        except pykka.Timeout:
-            return False
-        return True
+        for address in (self.supervisor, self.scheduler, *self.loaders, self.session_data,
+                        self.calendar_actor):
+            ref = address.ref
+            if ref is not None and ref.is_alive():
+                ref.stop(block=False)
+
+    def join(self, deadline: float) -> tuple[threading.Thread, ...]:
+        """Join the tree's threads until ``deadline`` (monotonic); return those still running.
+
+        Threads started meanwhile (a child the supervisor was restarting) are
+        joined too; the calling thread is skipped.
+        """
+        current = threading.current_thread()
+        while True:
+            left = tuple(t for t in self.ledger.alive() if t is not current)
+            remaining = deadline - time.monotonic()
+            if not left or remaining <= 0:
+                return left
+            left[0].join(remaining)
 
 
 def build_tree(settings: Settings, clock: Clock, store: BarStore,

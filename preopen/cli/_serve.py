@@ -234,12 +234,14 @@ class _Hosted:
         return self._runtime, hub
 
     def __exit__(self, *_: object) -> None:
-        if self._hub is not None:
-            self._hub.shutdown()
-        if self._runtime is not None:
-            self._runtime.stop(_STOP_TIMEOUT_S)
-        if self._store is not None:
-            self._store.close()
+        try:
+            if self._hub is not None:
+                self._hub.shutdown()
+            if self._runtime is not None:
+                self._runtime.stop(_STOP_TIMEOUT_S)
+        finally:
+            if self._store is not None:
+                self._store.close()
 
 
 class _StopSignals:

@@ -31,6 +31,7 @@ from preopen.actors import (
 from preopen.actors.messages import Children, ChildRestarted, OnFailure
 from preopen.clock import SimulatedClock
 from preopen.errors import EscalationError
+from preopen.status import ErrorInfo
 
 START = pendulum.datetime(2024, 11, 25, 8, 0, tz="America/New_York")
 WAIT = 5.0
@@ -152,7 +153,8 @@ def test_a_crashed_child_is_restarted_alone_and_its_address_follows(tree_factory
     old_a, old_b = tree.a.ref, tree.b.ref
     tree.a.tell(Boom("bad batch"))
     _, restarted = tree.next("restarted")
-    assert restarted == ChildRestarted(ChildKey("a"), 1, "RuntimeError: bad batch")
+    assert restarted == ChildRestarted(ChildKey("a"), 1, "RuntimeError: bad batch",
+                                       ErrorInfo("RuntimeError", "bad batch", "a"))
     assert tree.a.ref is not old_a
     assert tree.b.ref is old_b  # one-for-one: the sibling is untouched
     assert ask(tree.ref, Children) == {"watch": 1, "a": 2, "b": 1}
