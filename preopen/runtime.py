@@ -342,7 +342,8 @@ class Runtime:
             CalendarError: the calendar refuses the amendment (its message
                 names the date and why).
         """
-        closures = tuple(closures)  # read once: it may be a generator
+        if not isinstance(closures, str):  # a str is one date to the calendar
+            closures = tuple(closures)  # read once: it may be a generator
         if self._in_runtime_thread():
             # Checked here, so a refusal is still raised; the actor applies it later.
             amended = self.calendar.amended(closures=closures, early_closes=early_closes or {})
