@@ -23,6 +23,7 @@ import time
 from typing import TYPE_CHECKING
 
 from preopen.actors.child import ChildKey, Role
+from preopen.actors.incremental import Reuse, Served
 from preopen.actors.journal import Journal
 from preopen.actors.messages import Activate, ListSymbols, LoadBatch, Retire
 from preopen.actors.prefetch import Cycle, Prefetch, load_spec
@@ -90,6 +91,8 @@ class Planner:
         self._listed: tuple[str, ...] | None = None
         self._loader_rr = itertools.cycle(range(settings.loaders))
         self._served = served
+        # The snapshot the last cycle froze and served, for incremental reuse.
+        self._reusable: Served | None = None
         serving = served.session if served is not None else None
         self._journal = Journal(restore if restore is not None
                                 else RuntimeStatus(serving=serving))
@@ -153,7 +156,7 @@ class Planner:
         if symbols is None:
             self._request_listing(cycle)
             return
-        added = cycle.load.add(symbols, cycle.spec.intervals)
+        added = self._add_keys(cycle, cycle.load, symbols)
         if added:
             self._event(now, EventKind.SYMBOLS, cycle.session, f"{added} keys added to the load")
             self._pump()
@@ -313,6 +316,7 @@ class Planner:
 
     def _close_cycle(self) -> None:
         if self.cycle is not None:
+            self._remember_served(self.cycle)
             self._journal.close(self.cycle)
         self.cycle = None
 
@@ -389,6 +393,7 @@ class Planner:
         """
         load = self._new_load(cycle)
         load.adopt(served.data)
+        cycle.adopted = True
         cycle.snapshot = cycle.served = served
         cycle.symbol_count = len(served.symbols)
         self._event(now, EventKind.RESTART, cycle.session,
@@ -414,8 +419,11 @@ class Planner:
         return cycle.load
 
     def _start_load(self, cycle: Cycle, symbols: tuple[str, ...]) -> None:
+        fresh = cycle.load is None
         load = self._new_load(cycle)
-        added = load.add(symbols, cycle.spec.intervals)
+        if fresh:
+            self._plan_reuse(cycle, symbols)
+        added = self._add_keys(cycle, load, symbols)
         # Done at once: nothing to load at all (an empty set), unless the load
         # was adopted from a served snapshot that already has everything.
         if load.done and (added or cycle.served is None):
@@ -460,6 +468,8 @@ class Planner:
             return
         wanted = self.symbols if self.symbols is not None else self._listed
         snapshot = cycle.freeze(load.data(wanted), calendar, now)
+        if cycle.reuse is not None:
+            cycle.reuse.settle(load, snapshot)
         if self._on_frozen is not None:
             try:
                 self._on_frozen(snapshot)
@@ -470,6 +480,8 @@ class Planner:
         seconds = perf - cycle.load_started if cycle.load_started is not None else None
         self._journal.update(prefetch_seconds=seconds)
         summary = f"{progress.done}/{progress.total} keys, {load.bars_loaded} bars"
+        if cycle.reuse is not None:
+            summary += f" loaded, {cycle.reuse.describe()}"
         if load.complete:
             cycle.reset_backoff()
             self._event(now, EventKind.PREFETCH_DONE, cycle.session, f"{summary}, complete")
@@ -498,8 +510,31 @@ class Planner:
             return
         spec = cycle.spec
         for loader, batch in cycle.load.dispatch():
-            self.outbox.append((ChildKey(Role.LOADER, loader), LoadBatch(batch, spec.start,
-                                                                          spec.end)))
+            start = batch.start if batch.start is not None else spec.start
+            self.outbox.append((ChildKey(Role.LOADER, loader), LoadBatch(batch, start, spec.end)))
+
+    # --- incremental prefetch (see preopen.actors.incremental) -------------------
+
+    def _remember_served(self, cycle: Cycle) -> None:
+        """Keep the snapshot a closing cycle froze and served, for the next cycle to reuse."""
+        served = cycle.served
+        if served is None or cycle.adopted or self.settings.refresh != "incremental":
+            return
+        self._reusable = Served(cycle.spec, served)
+
+    def _plan_reuse(self, cycle: Cycle, symbols: Collection[str]) -> None:
+        """Decide, as a cycle's load starts, what it reuses of the served snapshot."""
+        served, self._reusable = self._reusable, None
+        if cycle.adopted or self.settings.refresh != "incremental":
+            return
+        cycle.reuse = Reuse.plan(served, cycle.spec, symbols)
+
+    def _add_keys(self, cycle: Cycle, load: Prefetch[Bars], symbols: Collection[str]) -> int:
+        """Queue ``symbols``' keys, from the split for those whose older bars are reused."""
+        reuse = cycle.reuse
+        if reuse is None:
+            return load.add(symbols, cycle.spec.intervals)
+        return reuse.add(load, symbols, cycle.spec.intervals)
 
     # --- history ---------------------------------------------------------------
 

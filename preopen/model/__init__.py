@@ -17,6 +17,7 @@ from preopen.model._intervals import DAILY, INTERVALS, parse_interval
 from preopen.model._join import Gap, JoinCheck, check_join, join_live
 from preopen.model._publish import Publication, publish_snapshot
 from preopen.model._report import COUNT_FIELDS, SymbolReport, ValidationReport
+from preopen.model._reuse import assemble_tables, reuse_bars
 from preopen.model._snapshot import SessionSnapshot
 from preopen.model._table import BarTable
 from preopen.model._validate import (
@@ -48,6 +49,7 @@ __all__ = [
     "SnapshotFollower",
     "SymbolReport",
     "ValidationReport",
+    "assemble_tables",
     "attach",
     "check_bars",
     "check_join",
@@ -58,6 +60,7 @@ __all__ = [
     "join_live",
     "parse_interval",
     "publish_snapshot",
+    "reuse_bars",
     "session_grid",
     "to_ns",
     "validate",
