@@ -100,7 +100,13 @@ class Settings:
             bars the served one holds and loads only what it lacks;
             ``full``: every prefetch loads every trailing session (use it
             when the store corrects past sessions' bars: incremental reuse
-            does not see such corrections).
+            does not see such corrections, unless ``verify_reused``).
+        verify_reused: with ``refresh = "incremental"``, each loader first
+            compares the store's fingerprints of the reused range with the
+            served bars and loads the symbols that differ in full (a
+            correction to a past session); a store without
+            ``fingerprints`` is not checked. Off by default: the check
+            costs more than the incremental load it protects.
     """
 
     enabled: bool = True
@@ -128,6 +134,7 @@ class Settings:
     shard: str = ""
     flight_port: int = 0
     refresh: str = "incremental"
+    verify_reused: bool = False
 
     def __post_init__(self) -> None:
         """Check every value's type and range; see :meth:`load` for where values come from.

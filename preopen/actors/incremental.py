@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from preopen.model import reuse_bars
+from preopen.store import fingerprints_of
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -38,10 +39,12 @@ if TYPE_CHECKING:
 
     import pendulum
 
+    from preopen.actors.messages import LoadBatch
     from preopen.actors.prefetch import LoadSpec, Prefetch
     from preopen.model import Bars, SessionSnapshot
+    from preopen.store import BarStore
 
-__all__ = ["Reuse", "Served", "reuse_range"]
+__all__ = ["Reuse", "Served", "load_batch", "reuse_range"]
 
 Key = tuple[str, str]
 
@@ -67,6 +70,31 @@ def reuse_range(
     return None
 
 
+def load_batch(store: BarStore, request: LoadBatch) -> tuple[dict[str, Bars], frozenset[str]]:
+    """What a loader does with a LoadBatch: its bars, and the symbols reloaded in full.
+
+    With a ``check`` (``verify_reused``) and a store that has
+    ``fingerprints``, the store's fingerprints of ``[full_start, start)``
+    are compared with the reused bars' (one aggregate query for the batch);
+    the symbols that differ (a correction to a past session) are loaded from
+    ``full_start``, and named in the second value.
+    """
+    batch = request.batch
+    bars = store.load(batch.symbols, batch.interval, request.start, request.end)
+    check = request.check
+    fingerprints = getattr(store, "fingerprints", None)  # a host's store may not have it
+    if check is None or not callable(fingerprints):
+        return bars, frozenset()
+    symbols = [s for s in batch.symbols if s in check.reused]
+    ranges = [(check.full_start, request.start)]
+    found = fingerprints(symbols, batch.interval, ranges)
+    changed = [s for s in symbols
+               if tuple(found.get(s, ())) != fingerprints_of(check.reused[s], ranges)]
+    if changed:
+        bars = {**bars, **store.load(changed, batch.interval, check.full_start, request.end)}
+    return bars, frozenset(changed)
+
+
 class Reuse:
     """The reused part of one cycle's load.
 
@@ -79,7 +107,7 @@ class Reuse:
         nbars: how many bars are reused (counted when planned).
     """
 
-    __slots__ = ("bars", "keys", "nbars", "sessions", "split")
+    __slots__ = ("bars", "corrected", "keys", "nbars", "sessions", "split")
 
     def __init__(self, split: pendulum.DateTime, bars: dict[Key, Bars],
                  sessions: tuple[dt.date, ...]) -> None:
@@ -89,6 +117,7 @@ class Reuse:
         self.sessions = sessions
         self.keys = len(bars)
         self.nbars = sum(len(b) for b in bars.values())
+        self.corrected = 0  # keys found corrected in the store and loaded in full
 
     @classmethod
     def plan(cls, served: Served | None, spec: LoadSpec,
@@ -133,8 +162,15 @@ class Reuse:
         for key in frozen:
             del self.bars[key]
 
+    def drop(self, symbols: Collection[str], interval: str) -> None:
+        """Keep none of these symbols' reused bars at ``interval`` (loaded in full instead)."""
+        for symbol in symbols:
+            self.bars.pop((symbol, interval), None)
+        self.corrected += len(symbols)
+
     def describe(self) -> str:
         """In words, for the event history: what was reused."""
         sessions = self.sessions
         span = f" ({sessions[0]}..{sessions[-1]})" if sessions else ""
-        return f"{self.nbars} reused of {self.keys} keys{span}"
+        fixed = f", {self.corrected} corrected in the store" if self.corrected else ""
+        return f"{self.nbars} reused of {self.keys} keys{span}{fixed}"

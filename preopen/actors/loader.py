@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from preopen.actors.child import SupervisedActor, describe
+from preopen.actors.incremental import load_batch
 from preopen.actors.messages import ListSymbols, LoadBatch, Loaded, LoadFailed, SymbolsListed
 
 if TYPE_CHECKING:
@@ -67,13 +68,13 @@ class LoaderActor(SupervisedActor[LoaderWiring]):
         scheduler = self.wiring.scheduler
         started = time.perf_counter()
         try:
-            bars = self.wiring.store.load(batch.symbols, batch.interval, request.start,
-                                          request.end)
+            bars, changed = load_batch(self.wiring.store, request)
         except BaseException as exc:  # noqa: BLE001 - see the module's docstring
             scheduler.tell(LoadFailed(batch.request_id, describe(exc), is_transient(exc)))
             return
         # A fresh dict nobody else holds, behind a read-only view: immutable in transit.
         wanted = {s: bars[s] for s in batch.symbols if s in bars}
         scheduler.tell(
-            Loaded(batch.request_id, MappingProxyType(wanted), time.perf_counter() - started)
+            Loaded(batch.request_id, MappingProxyType(wanted), time.perf_counter() - started,
+                   changed)
         )

@@ -20,13 +20,14 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from preopen.actors.child import ChildKey, Role
 from preopen.actors.incremental import Reuse, Served
 from preopen.actors.journal import Journal
-from preopen.actors.messages import Activate, ListSymbols, LoadBatch, Retire
-from preopen.actors.prefetch import Cycle, Prefetch, load_spec
+from preopen.actors.messages import Activate, ListSymbols, LoadBatch, Retire, ReuseCheck
+from preopen.actors.prefetch import Batch, Cycle, Prefetch, load_spec
 from preopen.calendar.timing import next_phase_change, prefetch_start, target_session
 from preopen.errors import DateOutOfRangeError
 from preopen.model import Bars
@@ -173,11 +174,13 @@ class Planner:
         self._start_load(cycle, symbols)
         self._pump()
 
-    def loaded(self, request_id: int, bars: Mapping[str, Bars]) -> None:
-        """Take a loader's bars."""
+    def loaded(self, request_id: int, bars: Mapping[str, Bars],
+               reloaded: frozenset[str] = frozenset()) -> None:
+        """Take a loader's bars (``reloaded``: symbols loaded in full, their reuse dropped)."""
         cycle = self.cycle
         if cycle is None or cycle.load is None:
             return
+        self._drop_reused(cycle, request_id, reloaded)
         if cycle.load.loaded(request_id, bars) is None:
             return  # a late answer for an earlier cycle or a re-sent batch
         self._progressed(cycle)
@@ -511,7 +514,8 @@ class Planner:
         spec = cycle.spec
         for loader, batch in cycle.load.dispatch():
             start = batch.start if batch.start is not None else spec.start
-            self.outbox.append((ChildKey(Role.LOADER, loader), LoadBatch(batch, start, spec.end)))
+            self.outbox.append((ChildKey(Role.LOADER, loader),
+                                LoadBatch(batch, start, spec.end, self._reuse_check(cycle, batch))))
 
     # --- incremental prefetch (see preopen.actors.incremental) -------------------
 
@@ -528,6 +532,24 @@ class Planner:
         if cycle.adopted or self.settings.refresh != "incremental":
             return
         cycle.reuse = Reuse.plan(served, cycle.spec, symbols)
+
+    def _reuse_check(self, cycle: Cycle, batch: Batch) -> ReuseCheck | None:
+        """With ``verify_reused``: what a loader checks before the batch's reused bars are kept."""
+        reuse = cycle.reuse
+        if not self.settings.verify_reused or reuse is None or batch.start is None:
+            return None
+        reused = {s: reuse.bars[s, batch.interval] for s in batch.symbols
+                  if (s, batch.interval) in reuse.bars}
+        return ReuseCheck(cycle.spec.start, MappingProxyType(reused)) if reused else None
+
+    def _drop_reused(self, cycle: Cycle, request_id: int, reloaded: frozenset[str]) -> None:
+        """Forget the reused bars of symbols a loader found corrected and loaded in full."""
+        reuse, load = cycle.reuse, cycle.load
+        if not reloaded or reuse is None or load is None:
+            return
+        interval = load.interval_of(request_id)
+        if interval is not None:
+            reuse.drop(reloaded, interval)
 
     def _add_keys(self, cycle: Cycle, load: Prefetch[Bars], symbols: Collection[str]) -> int:
         """Queue ``symbols``' keys, from the split for those whose older bars are reused."""

@@ -318,6 +318,11 @@ class Prefetch(Generic[B]):
         self.batches_retried += len(innocent)
         return len(lost)
 
+    def interval_of(self, request_id: int) -> str | None:
+        """The interval of a batch in flight; None when it is not in flight."""
+        entry = self._in_flight.get(request_id)
+        return entry[1].interval if entry is not None else None
+
     def _take(self, request_id: int) -> Batch | None:
         entry = self._in_flight.pop(request_id, None)
         if entry is None:

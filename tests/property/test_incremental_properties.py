@@ -23,10 +23,12 @@ from hypothesis import strategies as st
 from support.week import NY, XNYS
 
 from preopen.actors import Planner
+from preopen.actors.incremental import load_batch
 from preopen.actors.messages import Activate, ListSymbols, LoadBatch, Retire
 from preopen.model import Bars
 from preopen.settings import Settings
 from preopen.status import EventKind
+from preopen.store import fingerprints_of
 
 UNIVERSE = ("AAA", "BBB", "CCC", "DDD", "EEE", "FFF")
 INTERVALS = ("30m", "1d")
@@ -67,6 +69,19 @@ class FeedStore:
     def symbols(self):
         return tuple(sorted({s for s, _ in self.rows}))
 
+    def fingerprints(self, symbols, interval, ranges):
+        start, end = ranges[0]
+        loaded = self.load(symbols, interval, start, end)
+        return {s: fingerprints_of(loaded[s], ranges) for s in symbols}
+
+    def correct(self, symbol_index: int, bar_index: int) -> None:
+        """Change one price already in the store (a correction to a past session)."""
+        key = (UNIVERSE[symbol_index % len(UNIVERSE)], INTERVALS[bar_index % 2])
+        _, day, prices = self.rows[key]
+        visible = np.flatnonzero(day <= self.visible_until)
+        if visible.shape[0]:
+            prices[visible[bar_index % visible.shape[0]]] += 0.25
+
 
 @st.composite
 def stores(draw):
@@ -97,9 +112,10 @@ class Driver:
     """Runs one planner against the store, answering every command at once."""
 
     def __init__(self, refresh: str, symbols: frozenset[str], store: FeedStore,
-                 start: pendulum.DateTime) -> None:
+                 start: pendulum.DateTime, *, verify: bool = False) -> None:
         config = Settings(window_minutes=60, check_interval_minutes=60, intervals=INTERVALS,
-                          trailing_days=3, loaders=2, batch_size=2, refresh=refresh)
+                          trailing_days=3, loaders=2, batch_size=2, refresh=refresh,
+                          verify_reused=verify)
         self.planner = Planner(config, symbols=symbols)
         self.store = store
         self.now = start
@@ -112,9 +128,10 @@ class Driver:
         while planner.outbox:
             _, command = planner.outbox.pop(0)
             match command:
-                case LoadBatch(batch=batch, start=start, end=end):
-                    bars = self.store.load(batch.symbols, batch.interval, start, end)
-                    planner.loaded(batch.request_id, bars)
+                case LoadBatch(batch=batch):
+                    # What a LoaderActor does with it (the check included).
+                    bars, reloaded = load_batch(self.store, command)
+                    planner.loaded(batch.request_id, bars, reloaded)
                 case ListSymbols(request_id=request_id):
                     planner.symbols_listed(request_id, self.store.symbols())
                 case Activate(snapshot=snapshot):
@@ -180,3 +197,25 @@ def test_an_incremental_snapshot_equals_a_full_load(store, sets):
     if any(a & b for a, b in pairwise(sets)):
         assert any("reused" in detail for detail in done)
     assert incremental.planner.status().bars_loaded <= full.planner.status().bars_loaded
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(store=stores(), symbols=symbol_sets,
+       corrections=st.lists(st.tuples(st.integers(0, 99), st.integers(0, 10**6)), max_size=4))
+def test_with_verify_reused_corrections_to_past_sessions_are_picked_up(store, symbols,
+                                                                       corrections):
+    start = pendulum.datetime(2024, 11, 24, 12, 0, tz=NY)
+    incremental = Driver("incremental", symbols, store, start, verify=True)
+    full = Driver("full", symbols, store, start)
+    sessions = list(XNYS.sessions(dt.date(2024, 11, 25), LAST))[:3]
+    for i, session in enumerate(sessions):
+        after = XNYS.close_at(session).add(minutes=30)
+        for driver in (incremental, full):
+            driver.step(after)
+        if i == 0:
+            store.visible_until = int(after.timestamp() * 10**9)
+            for symbol_index, bar_index in corrections:
+                store.correct(symbol_index, bar_index)
+    assert len(incremental.activated) == len(full.activated) == len(sessions)
+    for mine, theirs in zip(incremental.activated, full.activated, strict=True):
+        same_tables(mine, theirs)

@@ -10,10 +10,13 @@ import pytest
 from support.week import NY, TRAILING_5, XNYS, at, grid_bars
 
 from preopen.actors import Planner
+from preopen.actors.incremental import load_batch
 from preopen.actors.messages import Activate, LoadBatch
 from preopen.errors import BarsError, SettingsError
-from preopen.model import Bars, BarTable, SessionSnapshot, assemble_tables, reuse_bars
+from preopen.model import Bars, BarTable, SessionSnapshot, assemble_tables, reuse_bars, to_ns
 from preopen.settings import Settings
+from preopen.status import EventKind
+from preopen.store import fingerprints_of
 
 SYMBOLS = ("AAA", "BBB", "CCC")
 NOV25, NOV26 = dt.date(2024, 11, 25), dt.date(2024, 11, 26)
@@ -45,9 +48,9 @@ def run(planner, store, start, until):
         while planner.outbox:
             _, command = planner.outbox.pop(0)
             if isinstance(command, LoadBatch):
-                bars = store.load(command.batch.symbols, command.batch.interval,
-                                  command.start, command.end)
-                planner.loaded(command.batch.request_id, bars)
+                # What a LoaderActor does with it.
+                bars, reloaded = load_batch(store, command)
+                planner.loaded(command.batch.request_id, bars, reloaded)
             elif isinstance(command, Activate):
                 activated.append(command.snapshot)
                 planner.activated(command.snapshot.session, command.symbols, 1e-6)
@@ -163,3 +166,62 @@ def test_assembled_tables_equal_a_full_tables_and_refuse_an_overlap():
     assert tables["1m"].symbols == ("AAA", "BBB")
     with pytest.raises(BarsError, match="not after the reused ones"):
         assemble_tables({("AAA", "1m"): whole}, {("AAA", "1m"): head})
+
+
+class FingerprintingStore(CountingStore):
+    """A CountingStore that also answers ``fingerprints`` (as PostgreSQL and SQLite do)."""
+
+    def __init__(self, symbols):
+        super().__init__(symbols)
+        self.checked = []
+
+    def fingerprints(self, symbols, interval, ranges):
+        self.checked.append((tuple(symbols), interval, tuple(ranges)))
+        return {s: fingerprints_of(self.data[s, interval], ranges) for s in symbols}
+
+    def correct(self, symbol, interval, day):
+        """Change one close of ``day`` (a correction to a past session)."""
+        bars = self.data[symbol, interval]
+        i = int(np.searchsorted(bars.ts, to_ns(XNYS.open_at(day))))
+        close = bars.close.copy()
+        close[i] += 0.5
+        self.data[symbol, interval] = Bars.from_arrays(
+            symbol, interval, bars.ts, bars.open, bars.high, bars.low, close, bars.volume)
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_verify_reused_reloads_only_the_symbols_corrected_in_the_store(verify):
+    store = FingerprintingStore(SYMBOLS)
+    planner = Planner(settings(verify_reused=verify), symbols=frozenset(SYMBOLS))
+    run(planner, store, pendulum.datetime(2024, 11, 24, 12, 0, tz=NY), at(NOV25, "16:30"))
+    corrected_day = TRAILING_5[NOV26][1]  # reused from the served snapshot
+    store.correct("BBB", "1m", corrected_day)
+    store.calls.clear()
+    second = run(planner, store, at(NOV25, "16:30"), at(NOV26, "10:00"))
+    trailing = TRAILING_5[NOV26]
+    full_start, end = XNYS.open_at(trailing[0]), XNYS.close_at(trailing[-1])
+    fresh = store.data["BBB", "1m"].between(full_start, end)
+    kept = second[0].bars("BBB", "1m")
+    full_loads = {(s, i) for symbols, i, start, _, _ in store.calls if start == full_start
+                  for s in symbols}
+    if verify:
+        assert kept.equals(fresh)
+        assert full_loads == {("BBB", "1m")}
+        assert store.checked
+        done = [e.detail for e in planner.status().events if e.kind == EventKind.PREFETCH_DONE]
+        assert "1 corrected in the store" in done[-1]
+    else:
+        assert not kept.equals(fresh)  # the correction is not seen without the check
+        assert full_loads == set()
+        assert not store.checked
+    for symbol in ("AAA", "CCC"):
+        assert second[0].bars(symbol, "1m").equals(
+            store.data[symbol, "1m"].between(full_start, end))
+
+
+def test_a_store_without_fingerprints_is_not_checked():
+    store = CountingStore(SYMBOLS)  # no fingerprints method: a host's own store
+    planner = Planner(settings(verify_reused=True), symbols=frozenset(SYMBOLS))
+    run(planner, store, pendulum.datetime(2024, 11, 24, 12, 0, tz=NY), at(NOV25, "16:30"))
+    second = run(planner, store, at(NOV25, "16:30"), at(NOV26, "10:00"))
+    assert second[0].report.complete
