@@ -178,6 +178,7 @@ def main() -> None:
     parser.add_argument("--url")
     parser.add_argument("--table")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.url, args.table, args.child, args.symbols)))
@@ -187,14 +188,15 @@ def main() -> None:
         "bench": "prefetch", "symbols": args.symbols, "interval": "1m",
         "sessions": TRAILING, "loaders": LOADERS, "loadavg_before": loadavg(),
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bars.db"
-        writer = open_store(url, create=True)
-        began = time.perf_counter()
-        seed_store(writer, CALENDAR, names, SESSIONS, ["1m"])
-        writer.close()
-        result["sqlite_seed_s"] = round(time.perf_counter() - began, 1)
-        result["sqlite"] = compare(url, None, args.symbols)
+    if not args.skip_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{tmp}/bars.db"
+            writer = open_store(url, create=True)
+            began = time.perf_counter()
+            seed_store(writer, CALENDAR, names, SESSIONS, ["1m"])
+            writer.close()
+            result["sqlite_seed_s"] = round(time.perf_counter() - began, 1)
+            result["sqlite"] = compare(url, None, args.symbols)
     if not args.skip_postgres:
         schema = f"preopen_bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(DSN, autocommit=True) as conn:
