@@ -45,6 +45,7 @@ _INTERVALS: Final = ("1m", "5m", "15m", "30m", "1h", "1d")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 _LOG_FORMATS: Final = ("text", "json")
+_REFRESH: Final = ("incremental", "full")
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
 
@@ -95,6 +96,17 @@ class Settings:
             hashing, see :mod:`preopen.shard`); empty: every symbol.
         flight_port: serve the frozen snapshots over Arrow Flight on this
             port (``serve``); 0: no hub.
+        refresh: ``incremental``: the next session's snapshot reuses the
+            bars the served one holds and loads only what it lacks;
+            ``full``: every prefetch loads every trailing session (use it
+            when the store corrects past sessions' bars: incremental reuse
+            does not see such corrections, unless ``verify_reused``).
+        verify_reused: with ``refresh = "incremental"``, each loader first
+            compares the store's fingerprints of the reused range with the
+            served bars and loads the symbols that differ in full (a
+            correction to a past session); a store without
+            ``fingerprints`` is not checked. Off by default: the check
+            costs more than the incremental load it protects.
     """
 
     enabled: bool = True
@@ -121,6 +133,8 @@ class Settings:
     log_format: str = "text"
     shard: str = ""
     flight_port: int = 0
+    refresh: str = "incremental"
+    verify_reused: bool = False
 
     def __post_init__(self) -> None:
         """Check every value's type and range; see :meth:`load` for where values come from.
@@ -438,6 +452,8 @@ def _check_serving(s: Settings) -> None:
                             "an IP address or a host name, such as 127.0.0.1, ::1 or localhost")
     if s.log_format not in _LOG_FORMATS:
         raise SettingsError("log_format", s.log_format, " or ".join(_LOG_FORMATS))
+    if s.refresh not in _REFRESH:
+        raise SettingsError("refresh", s.refresh, " or ".join(_REFRESH))
 
 
 def _is_host(text: str) -> bool:

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from preopen.actors.child import SupervisedActor, describe
+from preopen.actors.incremental import load_batch
 from preopen.actors.messages import ListSymbols, LoadBatch, Loaded, LoadFailed, SymbolsListed
 from preopen.errors import is_store_wide, is_transient
 from preopen.status import ErrorInfo
@@ -89,8 +90,7 @@ class LoaderActor(SupervisedActor[LoaderWiring]):
         scheduler = self.wiring.scheduler
         started = time.perf_counter()
         try:
-            bars = self.wiring.store.load(batch.symbols, batch.interval, request.start,
-                                          request.end)
+            bars, changed = load_batch(self.wiring.store, request)
         except BaseException as exc:
             what = (f"{self.context.key}: loading {len(batch.symbols)} symbols of "
                     f"{batch.interval} (request {batch.request_id})")
@@ -104,5 +104,6 @@ class LoaderActor(SupervisedActor[LoaderWiring]):
         # A fresh dict nobody else holds, behind a read-only view: immutable in transit.
         wanted = {s: bars[s] for s in batch.symbols if s in bars}
         scheduler.tell(
-            Loaded(batch.request_id, MappingProxyType(wanted), time.perf_counter() - started)
+            Loaded(batch.request_id, MappingProxyType(wanted), time.perf_counter() - started,
+                   changed)
         )

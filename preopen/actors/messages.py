@@ -57,6 +57,7 @@ __all__ = [
     "Published",
     "Release",
     "Retire",
+    "ReuseCheck",
     "SetSymbols",
     "Subscribe",
     "SymbolsChanged",
@@ -109,6 +110,9 @@ class Loaded:
     request_id: int
     bars: Mapping[str, Bars]
     seconds: float
+    #: Symbols whose reused bars differed from the store's (the ``check`` of
+    #: the request): loaded over the whole range, reused bars not to be kept.
+    reloaded: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +225,20 @@ class LoadBatch:
     batch: Batch
     start: pendulum.DateTime
     end: pendulum.DateTime
+    check: ReuseCheck | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReuseCheck:
+    """With a :class:`LoadBatch` of reused keys: first check the reused bars against the store.
+
+    The loader compares the store's fingerprints of ``[full_start, start)``
+    with those of ``reused`` (the served bars, read-only views) and loads the
+    symbols that differ from ``full_start`` (``Loaded.reloaded`` names them).
+    """
+
+    full_start: pendulum.DateTime
+    reused: Mapping[str, Bars]
 
 
 @dataclass(frozen=True, slots=True)

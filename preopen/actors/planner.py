@@ -21,11 +21,13 @@ import datetime as dt
 import itertools
 import logging
 import time
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from preopen.actors.child import ChildKey, Role
+from preopen.actors.incremental import Reuse, Served
 from preopen.actors.journal import Journal
-from preopen.actors.messages import Activate, ListSymbols, LoadBatch, Retire
+from preopen.actors.messages import Activate, ListSymbols, LoadBatch, Retire, ReuseCheck
 from preopen.actors.prefetch import Batch, Cycle, Prefetch, load_spec
 from preopen.calendar.timing import (
     horizon_warning,
@@ -106,6 +108,8 @@ class Planner:
         self._listed: tuple[str, ...] | None = None
         self._loader_rr = itertools.cycle(range(settings.loaders))
         self._served = served
+        # The snapshot the last cycle froze and served, for incremental reuse.
+        self._reusable: Served | None = None
         serving = served.session if served is not None else None
         self._journal = Journal(restore if restore is not None
                                 else RuntimeStatus(serving=serving))
@@ -174,7 +178,7 @@ class Planner:
         if symbols is None:
             self._request_listing(cycle)
             return
-        added = cycle.load.add(symbols, cycle.spec.intervals)
+        added = self._add_keys(cycle, cycle.load, symbols)
         if added:
             self._event(now, EventKind.SYMBOLS, cycle.session, f"{added} keys added to the load")
             self._pump()
@@ -191,11 +195,13 @@ class Planner:
         self._start_load(cycle, symbols)
         self._pump()
 
-    def loaded(self, request_id: int, bars: Mapping[str, Bars]) -> None:
-        """Take a loader's bars."""
+    def loaded(self, request_id: int, bars: Mapping[str, Bars],
+               reloaded: frozenset[str] = frozenset()) -> None:
+        """Take a loader's bars (``reloaded``: symbols loaded in full, their reuse dropped)."""
         cycle = self.cycle
         if cycle is None or cycle.load is None:
             return
+        self._drop_reused(cycle, request_id, reloaded)
         if cycle.load.loaded(request_id, bars) is None:
             return  # a late answer for an earlier cycle or a re-sent batch
         self._progressed(cycle)
@@ -354,6 +360,7 @@ class Planner:
 
     def _close_cycle(self) -> None:
         if self.cycle is not None:
+            self._remember_served(self.cycle)
             self._journal.close(self.cycle)
         self.cycle = None
 
@@ -430,6 +437,7 @@ class Planner:
         """
         load = self._new_load(cycle)
         load.adopt(served.data)
+        cycle.adopted = True
         cycle.snapshot = cycle.served = served
         cycle.symbol_count = len(served.symbols)
         self._event(now, EventKind.RESTART, cycle.session,
@@ -455,8 +463,11 @@ class Planner:
         return cycle.load
 
     def _start_load(self, cycle: Cycle, symbols: tuple[str, ...]) -> None:
+        fresh = cycle.load is None
         load = self._new_load(cycle)
-        added = load.add(symbols, cycle.spec.intervals)
+        if fresh:
+            self._plan_reuse(cycle, symbols)
+        added = self._add_keys(cycle, load, symbols)
         # Done at once: nothing to load at all (an empty set), unless the load
         # was adopted from a served snapshot that already has everything.
         if load.done and (added or cycle.served is None):
@@ -501,6 +512,8 @@ class Planner:
             return
         wanted = self.symbols if self.symbols is not None else self._listed
         snapshot = cycle.freeze(load.data(wanted), calendar, now)
+        if cycle.reuse is not None:
+            cycle.reuse.settle(load, snapshot)
         self._after_freeze(cycle, snapshot, now)
         if self._on_frozen is not None:
             try:
@@ -513,6 +526,8 @@ class Planner:
         seconds = perf - cycle.load_started if cycle.load_started is not None else None
         self._journal.update(prefetch_seconds=seconds)
         summary = f"{progress.done}/{progress.total} keys, {load.bars_loaded} bars"
+        if cycle.reuse is not None:
+            summary += f" loaded, {cycle.reuse.describe()}"
         if load.complete:
             cycle.reset_backoff()
             self._event(now, EventKind.PREFETCH_DONE, cycle.session, f"{summary}, complete")
@@ -541,8 +556,50 @@ class Planner:
             return
         spec = cycle.spec
         for loader, batch in cycle.load.dispatch(self._monotonic()):
-            self.outbox.append((ChildKey(Role.LOADER, loader), LoadBatch(batch, spec.start,
-                                                                          spec.end)))
+            start = batch.start if batch.start is not None else spec.start
+            self.outbox.append((ChildKey(Role.LOADER, loader),
+                                LoadBatch(batch, start, spec.end, self._reuse_check(cycle, batch))))
+
+    # --- incremental prefetch (see preopen.actors.incremental) -------------------
+
+    def _remember_served(self, cycle: Cycle) -> None:
+        """Keep the snapshot a closing cycle froze and served, for the next cycle to reuse."""
+        served = cycle.served
+        if served is None or cycle.adopted or self.settings.refresh != "incremental":
+            return
+        self._reusable = Served(cycle.spec, served)
+
+    def _plan_reuse(self, cycle: Cycle, symbols: Collection[str]) -> None:
+        """Decide, as a cycle's load starts, what it reuses of the served snapshot."""
+        served, self._reusable = self._reusable, None
+        if cycle.adopted or self.settings.refresh != "incremental":
+            return
+        cycle.reuse = Reuse.plan(served, cycle.spec, symbols)
+
+    def _reuse_check(self, cycle: Cycle, batch: Batch) -> ReuseCheck | None:
+        """With ``verify_reused``: what a loader checks before the batch's reused bars are kept."""
+        reuse = cycle.reuse
+        if not self.settings.verify_reused or reuse is None or batch.start is None:
+            return None
+        reused = {s: reuse.bars[s, batch.interval] for s in batch.symbols
+                  if (s, batch.interval) in reuse.bars}
+        return ReuseCheck(cycle.spec.start, MappingProxyType(reused)) if reused else None
+
+    def _drop_reused(self, cycle: Cycle, request_id: int, reloaded: frozenset[str]) -> None:
+        """Forget the reused bars of symbols a loader found corrected and loaded in full."""
+        reuse, load = cycle.reuse, cycle.load
+        if not reloaded or reuse is None or load is None:
+            return
+        interval = load.interval_of(request_id)
+        if interval is not None:
+            reuse.drop(reloaded, interval)
+
+    def _add_keys(self, cycle: Cycle, load: Prefetch[Bars], symbols: Collection[str]) -> int:
+        """Queue ``symbols``' keys, from the split for those whose older bars are reused."""
+        reuse = cycle.reuse
+        if reuse is None:
+            return load.add(symbols, cycle.spec.intervals)
+        return reuse.add(load, symbols, cycle.spec.intervals)
 
     # --- watching: stalls, store-wide failures, the horizon, publishing ---------
 

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
     import pendulum
 
+    from preopen.actors.incremental import Reuse
     from preopen.calendar import ExchangeCalendar
 
 __all__ = ["RETRY_BASE", "Batch", "Cycle", "LoadSpec", "Prefetch", "SizedBars", "load_spec"]
@@ -105,12 +106,15 @@ class Batch:
         symbols: the symbols, sorted.
         interval: the one interval of the batch.
         attempt: 1 for the first try.
+        start: where its load starts; None: the start of the session's
+            range (a symbol whose older bars are reused starts later).
     """
 
     request_id: int
     symbols: tuple[str, ...]
     interval: str
     attempt: int
+    start: pendulum.DateTime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +122,7 @@ class _Queued:
     symbols: tuple[str, ...]
     interval: str
     attempt: int
+    start: pendulum.DateTime | None = None
 
 
 class Prefetch(Generic[B]):
@@ -170,6 +175,7 @@ class Prefetch(Generic[B]):
         self._bars: dict[Key, B] = {}
         self._failed: dict[Key, str] = {}
         self._known: set[Key] = set()
+        self._start: dict[Key, pendulum.DateTime] = {}  # keys loaded from a later start
         self.bars_loaded = 0
         self.bytes_loaded = 0
         self.batches_retried = 0  # batches queued again: retries, split halves, a dead loader's
@@ -181,17 +187,36 @@ class Prefetch(Generic[B]):
 
     # --- what to load ------------------------------------------------------
 
-    def add(self, symbols: Iterable[str], intervals: Iterable[str]) -> int:
-        """Queue every ``(symbol, interval)`` not yet known; return how many."""
+    def add(self, symbols: Iterable[str], intervals: Iterable[str],
+            *, start: pendulum.DateTime | None = None) -> int:
+        """Queue every ``(symbol, interval)`` not yet known; return how many.
+
+        ``start``: load them from there rather than from the session's start
+        (their older bars are reused from the served snapshot).
+        """
         wanted = sorted(set(symbols) if self._keep is None else filter(self._keep, set(symbols)))
         added = 0
         for interval in intervals:
             fresh = [s for s in wanted if (s, interval) not in self._known]
             self._known.update((s, interval) for s in fresh)
+            if start is not None:
+                self._start.update(dict.fromkeys(((s, interval) for s in fresh), start))
             added += len(fresh)
             for i in range(0, len(fresh), self._batch_size):
-                self._queue.append(_Queued(tuple(fresh[i : i + self._batch_size]), interval, 1))
+                chunk = tuple(fresh[i : i + self._batch_size])
+                self._queue.append(_Queued(chunk, interval, 1, start))
         return added
+
+    def rebase(self, bars_by_key: Mapping[Key, B]) -> None:
+        """Hold ``bars_by_key`` instead of the bars of those loaded keys (same data, new home).
+
+        A key loaded from a later start then holds its whole range, and is
+        loaded from the session's start if it is ever loaded again.
+        """
+        for key, bars in bars_by_key.items():
+            if key in self._bars:
+                self._bars[key] = bars
+                self._start.pop(key, None)
 
     def adopt(self, bars_by_key: Mapping[Key, B]) -> int:
         """Count keys loaded elsewhere (a snapshot already served) as done; return how many.
@@ -208,15 +233,17 @@ class Prefetch(Generic[B]):
 
     def retry_failed(self) -> int:
         """Queue every failed key again with fresh attempts; return how many."""
-        by_interval: dict[str, list[str]] = {}
+        by_interval: dict[tuple[str, pendulum.DateTime | None], list[str]] = {}
         for symbol, interval in sorted(self._failed):
-            by_interval.setdefault(interval, []).append(symbol)
+            group = (interval, self._start.get((symbol, interval)))
+            by_interval.setdefault(group, []).append(symbol)
         self._failed.clear()
         count = 0
-        for interval, symbols in by_interval.items():
+        for (interval, start), symbols in by_interval.items():
             count += len(symbols)
             for i in range(0, len(symbols), self._batch_size):
-                self._queue.append(_Queued(tuple(symbols[i : i + self._batch_size]), interval, 1))
+                chunk = tuple(symbols[i : i + self._batch_size])
+                self._queue.append(_Queued(chunk, interval, 1, start))
                 self.batches_retried += 1
         return count
 
@@ -236,7 +263,8 @@ class Prefetch(Generic[B]):
             if self._busy[loader] >= self._per_loader:
                 break
             queued = self._queue.popleft()
-            batch = Batch(next(self._ids), queued.symbols, queued.interval, queued.attempt)
+            batch = Batch(next(self._ids), queued.symbols, queued.interval, queued.attempt,
+                          queued.start)
             self._in_flight[batch.request_id] = (loader, batch)
             self._sent_at[batch.request_id] = sent_at
             self._busy[loader] += 1
@@ -279,8 +307,10 @@ class Prefetch(Generic[B]):
         elif not transient and len(batch.symbols) > 1:
             half = len(batch.symbols) // 2
             # The halves go first, so that a split batch finishes soon.
-            self._queue.appendleft(_Queued(batch.symbols[half:], batch.interval, batch.attempt))
-            self._queue.appendleft(_Queued(batch.symbols[:half], batch.interval, batch.attempt))
+            self._queue.appendleft(
+                _Queued(batch.symbols[half:], batch.interval, batch.attempt, batch.start))
+            self._queue.appendleft(
+                _Queued(batch.symbols[:half], batch.interval, batch.attempt, batch.start))
             self.batches_retried += 2
         else:
             self._retry_or_fail(batch, error)
@@ -324,7 +354,7 @@ class Prefetch(Generic[B]):
             if position == 0:
                 self._retry_or_fail(batch, f"loader-{loader} died with the batch in flight")
             else:
-                innocent.append(_Queued(batch.symbols, batch.interval, batch.attempt))
+                innocent.append(_Queued(batch.symbols, batch.interval, batch.attempt, batch.start))
         self._queue.extendleft(reversed(innocent))
         self.batches_retried += len(innocent)
         return len(lost)
@@ -373,6 +403,11 @@ class Prefetch(Generic[B]):
         self.batches_stalled += 1
         return entry[1], waited
 
+    def interval_of(self, request_id: int) -> str | None:
+        """The interval of a batch in flight; None when it is not in flight."""
+        entry = self._in_flight.get(request_id)
+        return entry[1].interval if entry is not None else None
+
     def _take(self, request_id: int) -> Batch | None:
         entry = self._in_flight.pop(request_id, None)
         if entry is None:
@@ -385,7 +420,8 @@ class Prefetch(Generic[B]):
 
     def _retry_or_fail(self, batch: Batch, error: str) -> None:
         if batch.attempt < self._max_attempts:
-            self._queue.appendleft(_Queued(batch.symbols, batch.interval, batch.attempt + 1))
+            self._queue.appendleft(
+                _Queued(batch.symbols, batch.interval, batch.attempt + 1, batch.start))
             self.batches_retried += 1
             return
         for symbol in batch.symbols:
@@ -480,6 +516,11 @@ class Cycle:
         self.pending: SessionSnapshot | None = None  # activation sent, unanswered
         self.served: SessionSnapshot | None = None
         self.fallback = False
+        # Incremental prefetch: the served snapshot's bars this load reuses,
+        # and whether the cycle adopted a snapshot (never reused: its range
+        # is an earlier incarnation's).
+        self.reuse: Reuse | None = None
+        self.adopted = False
         # Backoff between retries of failed keys (or of a failed listing).
         self.retries = 0
         self.retry_at: pendulum.DateTime | None = None
@@ -505,9 +546,10 @@ class Cycle:
         spec = self.spec
         # Each column is copied once, into its interval's table; the loaders'
         # Bars can be dropped afterwards.
+        reuse = self.reuse
         snapshot = SessionSnapshot.assemble(
             spec.session, spec.open, spec.close, data, calendar, spec.trailing,
-            spec.intervals, built_at,
+            spec.intervals, built_at, reused=reuse.bars if reuse is not None else None,
         )
         self.snapshot = self._without_closed_days(snapshot, calendar)
         self.symbol_count = len(self.snapshot.symbols)

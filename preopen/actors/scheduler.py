@@ -138,8 +138,8 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
         match message:
             case Tick(now=now):
                 planner.tick(now, perf)
-            case Loaded(request_id=request_id, bars=bars):
-                planner.loaded(request_id, bars)
+            case Loaded(request_id=request_id, bars=bars, reloaded=reloaded):
+                planner.loaded(request_id, bars, reloaded=reloaded)
             case LoadFailed(request_id=request_id, error=error, transient=transient,
                             store_wide=store_wide):
                 planner.load_failed(request_id, error, transient=transient,

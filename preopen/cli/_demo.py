@@ -200,6 +200,7 @@ def run_demo(
             f"{settings.window_minutes} min"
         )
         rows = []
+        loaded_before = 0
         with Runtime.start(settings, clock=clock, store=store, calendar=calendar) as runtime:
             clock.advance(dt.timedelta(0))
             session = first
@@ -208,6 +209,8 @@ def run_demo(
                 # is due at once: the clock only moves forward.
                 _advance_to(clock, prefetch_start(calendar, session, settings.window))
                 prefetched = _wait_prefetch(runtime, session)
+                loaded = prefetched.bars_loaded - loaded_before
+                loaded_before = prefetched.bars_loaded
                 _advance_to(clock, calendar.open_at(session))
                 active = runtime.wait_for(_serving(session), timeout=_WAIT_S)
                 snapshot = runtime.snapshot()
@@ -219,7 +222,8 @@ def run_demo(
                     f"({len(close)} bars) with no lock"
                 )
                 cold = _cold_load_seconds(store, calendar, snapshot, settings)
-                rows.append((snapshot, prefetched, active, cold))
+                _show_reuse(snapshot, prefetched, loaded, cold)
+                rows.append((snapshot, prefetched, active, cold, loaded))
                 _advance_to(clock, calendar.close_at(session))
                 session = calendar.next_session(session)
             story = runtime.status().events
@@ -227,7 +231,7 @@ def run_demo(
         for event in story:
             when = event.at.in_tz(calendar.timezone).format("ddd YYYY-MM-DD HH:mm")
             console.print(
-                f"  {when}  {event.kind:<16} {event.detail}", overflow="ellipsis", no_wrap=True
+                f"  {when}  {event.kind:<16} {event.detail}", overflow="fold"
             )
         _summary(rows)
     finally:
@@ -250,6 +254,20 @@ def _demo_settings(settings: Settings, names: tuple[str, ...]) -> Settings:
     return settings.replace(symbols=names, enabled=True, auto_activate=True)
 
 
+def _show_reuse(
+    snapshot: SessionSnapshot, prefetched: RuntimeStatus, loaded: int, cold: float
+) -> None:
+    """Say what an incremental prefetch took from the snapshot it replaced."""
+    reused = snapshot.nbars - loaded
+    if reused <= 0:
+        return
+    seconds = prefetched.prefetch_seconds or 0.0
+    console.print(
+        f"  incremental prefetch: {reused:,} bars reused from the served snapshot, "
+        f"{loaded:,} loaded; {seconds:.2f} s against {cold:.2f} s for a full load"
+    )
+
+
 def _advance_to(clock: SimulatedClock, instant: pendulum.DateTime) -> None:
     if instant > clock.now():
         clock.advance_to(instant)
@@ -259,7 +277,9 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1e3:.3f} ms"
 
 
-def _summary(rows: list[tuple[SessionSnapshot, RuntimeStatus, RuntimeStatus, float]]) -> None:
+def _summary(
+    rows: list[tuple[SessionSnapshot, RuntimeStatus, RuntimeStatus, float, int]],
+) -> None:
     """One column per session, one row per figure (fits an 80-column terminal)."""
     table = Table(title="preopen demo: summary")
     table.add_column("")
@@ -272,14 +292,15 @@ def _summary(rows: list[tuple[SessionSnapshot, RuntimeStatus, RuntimeStatus, flo
     line("symbols", [f"{len(s.symbols):,}" for s, *_ in rows])
     line("bars", [f"{s.nbars:,}" for s, *_ in rows])
     line("bytes", [f"{s.nbytes / 2**20:,.1f} MiB" for s, *_ in rows])
-    line("prefetch (in the window)", [f"{p.prefetch_seconds or 0:.2f} s" for _, p, _, _ in rows])
-    line("activation at the open", [_ms(a.activation_latency_s) for _, _, a, _ in rows])
-    line("cold load it replaced", [f"{cold * 1e3:,.0f} ms" for *_, cold in rows])
+    line("bars loaded", [f"{loaded:,}" for *_, loaded in rows])
+    line("prefetch (in the window)", [f"{p.prefetch_seconds or 0:.2f} s" for _, p, *_ in rows])
+    line("activation at the open", [_ms(a.activation_latency_s) for _, _, a, *_ in rows])
+    line("cold load it replaced", [f"{cold * 1e3:,.0f} ms" for *_, cold, _ in rows])
     line(
         "cold load / activation",
         [
             f"{cold / a.activation_latency_s:,.0f}x" if a.activation_latency_s else "-"
-            for _, _, a, cold in rows
+            for _, _, a, cold, _ in rows
         ],
     )
     line("validation findings", [str(len(s.report.findings())) for s, *_ in rows])

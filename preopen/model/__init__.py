@@ -18,6 +18,7 @@ from preopen.model._intervals import DAILY, INTERVALS, parse_interval
 from preopen.model._join import Gap, JoinCheck, check_join, join_live
 from preopen.model._publish import Publication, publish_snapshot
 from preopen.model._report import COUNT_FIELDS, SymbolReport, ValidationReport
+from preopen.model._reuse import assemble_tables, reuse_bars
 from preopen.model._snapshot import SessionSnapshot
 from preopen.model._table import BarTable
 from preopen.model._validate import (
@@ -49,6 +50,7 @@ __all__ = [
     "SnapshotFollower",
     "SymbolReport",
     "ValidationReport",
+    "assemble_tables",
     "attach",
     "check_bars",
     "check_join",
@@ -61,6 +63,7 @@ __all__ = [
     "join_live",
     "parse_interval",
     "publish_snapshot",
+    "reuse_bars",
     "session_grid",
     "to_ns",
     "validate",

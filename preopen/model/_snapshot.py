@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from preopen.errors import BarsError
 from preopen.model._bars import Bars
 from preopen.model._report import ValidationReport
+from preopen.model._reuse import assemble_tables
 from preopen.model._table import BarTable
 from preopen.model._validate import validate_tables
 
@@ -133,6 +134,8 @@ class SessionSnapshot:
         trailing: Sequence[dt.date],
         intervals: Sequence[str],
         built_at: dt.datetime,
+        *,
+        reused: Mapping[tuple[str, str], Bars] | None = None,
     ) -> SessionSnapshot:
         """Concatenate loaded Bars into one table per interval, validate, and freeze.
 
@@ -148,8 +151,11 @@ class SessionSnapshot:
             trailing: the sessions the bars cover.
             intervals: the intervals to check.
             built_at: when the snapshot is frozen.
+            reused: (symbol, interval) -> bars kept from the served snapshot
+                (:func:`~preopen.model.reuse_bars`): each goes before the
+                loaded bars of its key, copied once into the table.
         """
-        tables = _tables_of(data)
+        tables = _tables_of(data) if not reused else assemble_tables(data, reused)
         symbols = _union(list(tables.values()))
         report = validate_tables(tables, calendar, trailing, intervals, symbols)
         return cls(session, open, close, report=report, built_at=built_at, tables=tables)

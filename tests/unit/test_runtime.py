@@ -127,9 +127,11 @@ def test_a_simulated_week_prefetches_and_activates_every_session(store_url, stor
     for symbol in SYMBOLS:
         bars = dec2.bars(symbol, "1m").between(at(nov29, "00:00"), at(nov29, "23:59"))
         assert len(bars) == 210
-    # Answer: per symbol, four sessions of 5 x 390 one-minute bars, two (12-02, 12-03)
-    # of 4 x 390 + 210, and 5 daily bars each time: 11,370; times 5 symbols.
-    assert status.bars_loaded == 5 * (4 * 5 * 390 + 2 * (4 * 390 + 210) + 6 * 5)
+    # Answer (incremental refresh): per symbol, the first prefetch loads five sessions
+    # (5 x 390 one-minute bars and 5 daily bars); each of the five next ones loads only
+    # the newest trailing session, the rest is reused from the snapshot served: four of
+    # 390 + 1 bars and 11-29's early close of 210 + 1. 3,730 in all; times 5 symbols.
+    assert status.bars_loaded == 5 * (5 * 390 + 5 + 4 * (390 + 1) + (210 + 1))
 
 
 def test_snapshot_before_any_activation_says_why(store_url, store, started):

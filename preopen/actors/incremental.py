@@ -1,0 +1,176 @@
+"""Incremental prefetch: the next cycle's load reuses what the served snapshot holds.
+
+With ``refresh = "incremental"`` (the default) the planner remembers the
+snapshot it served together with the :class:`~preopen.actors.prefetch.LoadSpec`
+it was loaded for (:class:`Served`). When the next cycle starts its load,
+:meth:`Reuse.plan` works out the range both snapshots cover,
+``[spec.start, served.end)``: for each wanted key the served snapshot holds,
+its bars in that range are kept as views (:func:`preopen.model.reuse_bars`)
+and only ``[served.end, spec.end)`` is loaded; a key it lacks (a new symbol,
+a new interval, a key whose load failed, bars that were repaired) is loaded
+over the whole range. At the freeze each reused view and the loaded bars of
+its key are copied once into the new table
+(:meth:`~preopen.model.SessionSnapshot.assemble` with ``reused=``), so the
+result is the table a full load makes, bit for bit, as long as the store's
+rows in the reused range did not change since it was loaded (a store that
+corrects past sessions wants ``refresh = "full"``).
+
+The split is the served range's *end*, not the first new session's open: a
+store may hold bars between sessions (after hours), which a full load of
+``[start, end)`` returns; loading from the served end keeps them.
+
+Nothing is reused (a full load) when no snapshot frozen by an earlier cycle
+of this planner is served: on the first start, after a restart of the
+scheduler or the runtime (the settings may have changed), or when the
+ranges do not overlap (a long gap, ``trailing_days`` of 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from preopen.model import reuse_bars
+from preopen.store import fingerprints_of
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Collection
+
+    import pendulum
+
+    from preopen.actors.messages import LoadBatch
+    from preopen.actors.prefetch import LoadSpec, Prefetch
+    from preopen.model import Bars, SessionSnapshot
+    from preopen.store import BarStore
+
+__all__ = ["Reuse", "Served", "load_batch", "reuse_range"]
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A snapshot a cycle froze and served, with what it was loaded for."""
+
+    spec: LoadSpec
+    snapshot: SessionSnapshot
+
+
+def reuse_range(
+    served: LoadSpec, spec: LoadSpec
+) -> tuple[pendulum.DateTime, pendulum.DateTime] | None:
+    """``[spec.start, served.end)``, the range both loads cover, or None if it is empty.
+
+    The served range must start no later than the new one and end inside
+    it, so that the new range is the reused part followed by the part to load.
+    """
+    if served.start <= spec.start < served.end <= spec.end:
+        return spec.start, served.end
+    return None
+
+
+def load_batch(store: BarStore, request: LoadBatch) -> tuple[dict[str, Bars], frozenset[str]]:
+    """What a loader does with a LoadBatch: its bars, and the symbols reloaded in full.
+
+    With a ``check`` (``verify_reused``) and a store that has
+    ``fingerprints``, the store's fingerprints of ``[full_start, start)``
+    are compared with the reused bars' (one aggregate query for the batch);
+    the symbols that differ (a correction to a past session) are loaded from
+    ``full_start``, and named in the second value.
+    """
+    batch = request.batch
+    bars = store.load(batch.symbols, batch.interval, request.start, request.end)
+    check = request.check
+    fingerprints = getattr(store, "fingerprints", None)  # a host's store may not have it
+    if check is None or not callable(fingerprints):
+        return bars, frozenset()
+    symbols = [s for s in batch.symbols if s in check.reused]
+    ranges = [(check.full_start, request.start)]
+    found = fingerprints(symbols, batch.interval, ranges)
+    changed = [s for s in symbols
+               if tuple(found.get(s, ())) != fingerprints_of(check.reused[s], ranges)]
+    if changed:
+        bars = {**bars, **store.load(changed, batch.interval, check.full_start, request.end)}
+    return bars, frozenset(changed)
+
+
+class Reuse:
+    """The reused part of one cycle's load.
+
+    Attributes:
+        split: the loads of reused keys start here (the served range's end).
+        bars: (symbol, interval) -> reused bars (views of the served tables)
+            not yet copied into a snapshot of this cycle.
+        sessions: the trailing sessions whose bars are reused.
+        keys: how many keys reuse bars (counted when planned).
+        nbars: how many bars are reused (counted when planned).
+    """
+
+    __slots__ = ("bars", "corrected", "keys", "nbars", "sessions", "split")
+
+    def __init__(self, split: pendulum.DateTime, bars: dict[Key, Bars],
+                 sessions: tuple[dt.date, ...]) -> None:
+        """Hold the reused bars, loads of their keys starting at ``split``."""
+        self.split = split
+        self.bars = bars
+        self.sessions = sessions
+        self.keys = len(bars)
+        self.nbars = sum(len(b) for b in bars.values())
+        self.corrected = 0  # keys found corrected in the store and loaded in full
+
+    @classmethod
+    def plan(cls, served: Served | None, spec: LoadSpec,
+             symbols: Collection[str]) -> Reuse | None:
+        """What ``spec``'s load of ``symbols`` can take from ``served``; None: load in full."""
+        if served is None:
+            return None
+        window = reuse_range(served.spec, spec)
+        if window is None:
+            return None
+        start, split = window
+        intervals = [i for i in spec.intervals if i in served.spec.intervals]
+        bars = reuse_bars(served.snapshot, start, split, symbols, intervals)
+        if not bars:
+            return None
+        sessions = tuple(d for d in spec.trailing if d in served.spec.trailing)
+        return cls(split, bars, sessions)
+
+    def add(self, load: Prefetch[Bars], symbols: Collection[str],
+            intervals: Collection[str]) -> int:
+        """Queue ``symbols`` x ``intervals``: reused keys from :attr:`split`, others in full."""
+        added = 0
+        for interval in intervals:
+            later = [s for s in symbols if (s, interval) in self.bars]
+            whole = [s for s in symbols if (s, interval) not in self.bars]
+            if later:
+                added += load.add(later, (interval,), start=self.split)
+            if whole:
+                added += load.add(whole, (interval,))
+        return added
+
+    def settle(self, load: Prefetch[Bars], snapshot: SessionSnapshot) -> None:
+        """After a freeze: the keys now in ``snapshot`` hold its views, not the served ones.
+
+        So the served snapshot is no longer referenced once every reused key
+        is frozen (it can be freed after the swap), and a later re-freeze of
+        this cycle finds each key's whole range in the load.
+        """
+        data = snapshot.data
+        frozen = {key: data[key] for key in self.bars if key in data}
+        load.rebase(frozen)
+        for key in frozen:
+            del self.bars[key]
+
+    def drop(self, symbols: Collection[str], interval: str) -> None:
+        """Keep none of these symbols' reused bars at ``interval`` (loaded in full instead)."""
+        for symbol in symbols:
+            self.bars.pop((symbol, interval), None)
+        self.corrected += len(symbols)
+
+    def describe(self) -> str:
+        """In words, for the event history: what was reused."""
+        sessions = self.sessions
+        span = f" ({sessions[0]}..{sessions[-1]})" if sessions else ""
+        fixed = f", {self.corrected} corrected in the store" if self.corrected else ""
+        return f"{self.nbars} reused of {self.keys} keys{span}{fixed}"

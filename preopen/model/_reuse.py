@@ -1,0 +1,133 @@
+"""Reuse a served snapshot's bars in the next one: views out, one copy in.
+
+An incremental prefetch keeps the bars the served snapshot already holds for
+the sessions both snapshots cover, and loads only the rest.
+:func:`reuse_bars` cuts those bars out of the served snapshot's tables as
+views (a ``searchsorted`` on each symbol's ts, no copy);
+:func:`assemble_tables` concatenates, per symbol, the reused view and the
+freshly loaded bars straight into the new interval table, so each column is
+copied once, as a full load's assembly copies it.
+
+A symbol whose served bars were repaired when loaded (duplicates dropped,
+sorted) is not reused: its repair counts describe the whole served range,
+which the new snapshot does not match, so it is loaded in full again.
+
+Pure: numpy only, no actor, no store.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from preopen.errors import BarsError
+from preopen.model._bars import Bars, to_ns
+from preopen.model._table import BarTable, _concat_columns
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Collection, Mapping
+
+    from preopen.model._snapshot import SessionSnapshot
+
+__all__ = ["assemble_tables", "reuse_bars"]
+
+Key = tuple[str, str]
+
+
+def reuse_bars(
+    served: SessionSnapshot,
+    keep_from: dt.datetime | int,
+    keep_until: dt.datetime | int,
+    symbols: Collection[str],
+    intervals: Collection[str],
+) -> dict[Key, Bars]:
+    """The served bars with ``keep_from <= ts < keep_until``, as views, per key.
+
+    Args:
+        served: the snapshot being served.
+        keep_from: the start of the next snapshot's range.
+        keep_until: where the served snapshot's range ends (the next load
+            starts there).
+        symbols: the symbols wanted next.
+        intervals: the intervals wanted next.
+
+    Returns:
+        (symbol, interval) -> Bars whose columns are slices of the served
+        tables, for every wanted key the served snapshot holds unrepaired;
+        a key it lacks is absent (load it in full).
+    """
+    lo_ns, hi_ns = to_ns(keep_from), to_ns(keep_until)
+    out: dict[Key, Bars] = {}
+    for interval in intervals:
+        table = served.tables.get(interval)
+        if table is None:
+            continue
+        offsets = table.offsets
+        for symbol in symbols:
+            i = table.index(symbol)
+            if i < 0 or table.duplicates[i] or table.unsorted[i]:
+                continue
+            start, stop = int(offsets[i]), int(offsets[i + 1])
+            ts = table.ts[start:stop]
+            lo, hi = np.searchsorted(ts, (lo_ns, hi_ns), side="left")
+            a, b = start + int(lo), start + max(int(lo), int(hi))
+            columns = (
+                table.ts[a:b], table.open[a:b], table.high[a:b],
+                table.low[a:b], table.close[a:b], table.volume[a:b],
+            )
+            out[symbol, interval] = Bars(symbol, interval, columns)
+    return out
+
+
+def assemble_tables(
+    loaded: Mapping[Key, Bars], reused: Mapping[Key, Bars]
+) -> dict[str, BarTable]:
+    """One table per interval of ``loaded``'s keys, each symbol's reused bars first.
+
+    A key of ``loaded`` with reused bars becomes the reused bars followed by
+    the loaded ones (which must start after them); a key only in ``reused``
+    is left out (it is no longer wanted, or its load failed).
+
+    Raises:
+        BarsError: a key that does not match its Bars, or loaded bars that
+            do not start after the reused ones.
+    """
+    grouped: dict[str, dict[str, list[Bars]]] = {}
+    for key, bars in loaded.items():
+        if not isinstance(bars, Bars) or key != (bars.symbol, bars.interval):
+            raise BarsError(
+                f"snapshot key {key!r} is not accepted: it must be (symbol, interval) of "
+                f"the Bars it maps to, got {bars!r}"
+            )
+        old = reused.get(key)
+        if old is None or not len(old):
+            parts = [bars]
+        elif len(bars) and int(bars.ts[0]) <= int(old.ts[-1]):
+            raise BarsError(
+                f"{key[0]} {key[1]}: loaded bars start at ts {int(bars.ts[0])}, not after the "
+                f"reused ones ending at {int(old.ts[-1])}"
+            )
+        else:
+            parts = [old, bars]
+        grouped.setdefault(key[1], {})[key[0]] = parts
+    return {interval: _table(interval, parts) for interval, parts in grouped.items()}
+
+
+def _table(interval: str, parts_by_symbol: dict[str, list[Bars]]) -> BarTable:
+    symbols = tuple(sorted(parts_by_symbol))
+    per_symbol = [parts_by_symbol[symbol] for symbol in symbols]
+    n = len(symbols)
+    lengths = np.fromiter((sum(len(b) for b in parts) for parts in per_symbol), np.int64, n)
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = [b for parts in per_symbol for b in parts]
+    t, o, h, lo, c, v = _concat_columns(flat, int(offsets[-1]))
+    # The repairs are the loaded part's: a reused part never had any.
+    duplicates = np.fromiter((p[-1].repairs.duplicates_dropped for p in per_symbol), np.int64, n)
+    unsorted = np.fromiter((p[-1].repairs.was_unsorted for p in per_symbol), np.bool_, n)
+    return BarTable(
+        interval, symbols, offsets, (t, o, h, lo, c, v),
+        duplicates=duplicates, unsorted=unsorted, check_order=False,
+    )
