@@ -216,3 +216,23 @@ def test_a_host_that_configured_no_logging_sees_no_pool_warning():
     proc = subprocess.run([sys.executable, "-c", configured], capture_output=True, text=True,
                           timeout=60, check=True, cwd=ROOT)
     assert "error connecting in pool-1" in proc.stderr  # a host that configured logging sees it
+
+
+def test_the_readme_postgresql_demo_creates_its_schema(pg_dsn):
+    # The README's `demo --store '...?table=myschema.bars'`, on a schema that
+    # does not exist yet: demo creates the schema and the table.
+    import uuid  # noqa: PLC0415
+
+    import psycopg  # noqa: PLC0415
+
+    schema = f"preopen_readme_{uuid.uuid4().hex[:8]}"
+    try:
+        assert main(["demo", "--store", f"{pg_dsn}?table={schema}.bars",
+                     "--symbols", "3", "--sessions", "1"]) == EXIT_OK
+        with psycopg.connect(pg_dsn) as conn:
+            found = conn.execute("select to_regclass(%s)", (f"{schema}.bars",)).fetchone()
+        assert found is not None
+        assert found[0] is not None
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(f'drop schema if exists "{schema}" cascade')  # only the one made here
