@@ -32,9 +32,8 @@ from preopen.actors.planner import Planner
 from preopen.actors.prefetch import Batch, Cycle, LoadSpec, Prefetch, load_spec
 from preopen.actors.scheduler import SchedulerActor, SchedulerWiring
 from preopen.actors.session_data import SessionDataActor, SessionDataWiring
-from preopen.actors.shutdown import Shutdown
 from preopen.actors.supervisor import ChildSpec, RestartPolicy, Supervisor
-from preopen.actors.tree import Board, CalendarState, Cell, SessionState, Tree, build_tree
+from preopen.actors.tree import Board, CalendarState, Cell, SessionState, Shutdown, Tree, build_tree
 
 __all__ = [
     "Address",
