@@ -11,25 +11,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from support.lines import pump_lines, wait_for_line
 
 pytest.importorskip("pyarrow.flight")
 
 ROOT = Path(__file__).parents[2]
-
-
-def _lines(stream, sink: queue.SimpleQueue) -> None:
-    for line in stream:
-        sink.put(line)
-    sink.put(None)
-
-
-def wait_for_line(lines: queue.SimpleQueue, needle: str, seen: list[str]) -> str:
-    while True:
-        line = lines.get(timeout=60)
-        assert line is not None, "serve ended early:\n" + "".join(seen)
-        seen.append(line)
-        if needle in line:
-            return line
 
 
 def free_port() -> int:
@@ -55,7 +41,7 @@ def test_prefetch_through_a_serving_hub_with_the_database_behind(tmp_path: Path)
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     lines: queue.SimpleQueue = queue.SimpleQueue()
-    reader = threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True)
+    reader = threading.Thread(target=pump_lines, args=(proc.stdout, lines), daemon=True)
     reader.start()
     seen: list[str] = []
     hub = f"grpc://127.0.0.1:{port}"

@@ -10,23 +10,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from support.lines import pump_lines, wait_for_line
 
 ROOT = Path(__file__).parents[2]
-
-
-def _lines(stream, sink: queue.SimpleQueue) -> None:
-    for line in stream:
-        sink.put(line)
-    sink.put(None)
-
-
-def wait_for_line(lines: queue.SimpleQueue, needle: str, seen: list[str]) -> str:
-    while True:
-        line = lines.get(timeout=60)
-        assert line is not None, "serve ended early:\n" + "".join(seen)
-        seen.append(line)
-        if needle in line:
-            return line
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -43,7 +29,7 @@ def test_serve_stops_cleanly_on_a_signal(tmp_path: Path, signum):
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     lines: queue.SimpleQueue = queue.SimpleQueue()
-    reader = threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True)
+    reader = threading.Thread(target=pump_lines, args=(proc.stdout, lines), daemon=True)
     reader.start()
     seen: list[str] = []
     try:

@@ -17,23 +17,16 @@ import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
+from support.lines import next_line, pump_lines
 
 from preopen.metrics import METRICS
 
 ROOT = Path(__file__).parents[2]
 
 
-def _lines(stream, sink: queue.SimpleQueue) -> None:
-    for line in stream:
-        sink.put(line)
-    sink.put(None)
-
-
 def _next_json(lines: queue.SimpleQueue, event: str, seen: list[str]) -> dict:
     while True:
-        line = lines.get(timeout=60)
-        assert line is not None, "serve ended early:\n" + "".join(seen)
-        seen.append(line)
+        line = next_line(lines, seen)
         entry = json.loads(line)  # every line is one JSON object
         if entry.get("event") == event:
             return entry
@@ -53,7 +46,7 @@ def test_serve_exposes_every_metric_on_a_logged_free_port(tmp_path: Path):
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     lines: queue.SimpleQueue = queue.SimpleQueue()
-    reader = threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True)
+    reader = threading.Thread(target=pump_lines, args=(proc.stdout, lines), daemon=True)
     reader.start()
     seen: list[str] = []
     try:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.lines import pump_lines, wait_for_line
 
 from preopen.store import open_store
 
@@ -34,21 +35,6 @@ weekend = []
 first_year = 2020
 last_year = 2099
 """
-
-
-def _lines(stream, sink: queue.SimpleQueue) -> None:
-    for line in stream:
-        sink.put(line)
-    sink.put(None)
-
-
-def _wait_for_line(lines: queue.SimpleQueue, needle: str, seen: list[str]) -> None:
-    while True:
-        line = lines.get(timeout=WAIT)
-        assert line is not None, "serve ended early:\n" + "".join(seen)
-        seen.append(line)
-        if needle in line:
-            return
 
 
 def _wait_for_lock_waiter(conn, table: str) -> None:
@@ -86,9 +72,9 @@ def test_serve_exits_0_on_sigterm_while_its_load_waits_on_a_lock(tmp_path, pg_ds
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         lines: queue.SimpleQueue = queue.SimpleQueue()
-        threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True).start()
+        threading.Thread(target=pump_lines, args=(proc.stdout, lines), daemon=True).start()
         seen: list[str] = []
-        _wait_for_line(lines, "event=serving", seen)
+        wait_for_line(lines, "event=serving", seen)
         _wait_for_lock_waiter(watcher, pg_table)
         proc.send_signal(signal.SIGTERM)
         # The timeout only keeps a broken run from hanging the suite; the lock
