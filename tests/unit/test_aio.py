@@ -222,6 +222,10 @@ async def full_session(store, store_url, *, slow_queue: int) -> Session:  # noqa
         _, out.ticks["on_activated"] = await ticker.count(
             runtime.on_activated(late.append, timeout=WAIT))
         await letting_go
+        # The scheduler publishes the activation after the held callback lets
+        # go: wait for that status (a plain read right away may precede it).
+        served = await runtime.wait_for(lambda s: s.serving is not None, timeout=WAIT)
+        assert served.serving == SESSION
         assert runtime.status().serving == SESSION
         await asyncio.wait_for(called.wait(), WAIT)
         closed = asyncio.create_task(ticker.count(runtime.wait_for(Phase.CLOSED, timeout=WAIT)))
