@@ -9,11 +9,16 @@ attaches (timed), reads every close of every symbol (``snapshot.bars(symbol,
 RssFile, so plain RSS over-counts them). The baseline is taken after
 ``import preopen.model, pyarrow``: the libraries are not the snapshot.
 
-Then the parent publishes ``--flips`` more sessions while the readers poll
-``SnapshotFollower.changed()`` every ``--poll-us`` microseconds; each reader
-times from the manifest's rename (``Publication.flipped_at_ns``, the
-system-wide monotonic clock) to its first close of the new session. Prints
-one JSON line; the directory is removed at the end.
+Then the parent publishes ``--flips`` more sessions as the runtime does
+(``stage_snapshot`` after the freeze; once every reader's follower has mapped
+it ahead, ``make_current`` at the open), then ``--flips`` more written and
+flipped at once (``publish_snapshot``: nothing to map ahead), while the
+readers poll ``SnapshotFollower.snapshot()`` every ``--poll-us``
+microseconds. Each reader times from the manifest's rename
+(``Publication.flipped_at_ns``, the system-wide monotonic clock) to its first
+close of the new session: ``flip_to_first_read_ms`` (staged) and
+``unstaged_flip_to_first_read_ms``. Prints one JSON line; the directory is
+removed at the end.
 
     python bench/attach.py
     python bench/attach.py --symbols 1000 --readers 2 --flips 2
@@ -35,6 +40,7 @@ from typing import Any
 
 CAL_NAME = "XNYS"
 INTERVAL = "1m"
+QUEUE_WAIT = float(os.environ.get("BENCH_QUEUE_WAIT", "600"))
 
 
 def rss_anon_kb() -> int:
@@ -83,12 +89,19 @@ def reader(directory: str, flips: int, poll_us: int, out: Any) -> None:  # noqa:
     seen = follower.manifest.sequence if follower.manifest else 0
     pause = poll_us / 1e6
     for _ in range(flips):
-        while not follower.changed():
+        prepared = 0
+        while True:
+            snapshot = follower.snapshot()  # maps a staged publication ahead, once
+            sequence = follower.manifest.sequence if follower.manifest else 0
+            if sequence != seen:
+                break
+            staged = follower.staged
+            if staged is not None and staged.sequence != prepared:
+                prepared = staged.sequence
+                out.put({"pid": os.getpid(), "prepared": prepared})
             time.sleep(pause)
-        snapshot = follower.snapshot()
         first = snapshot.bars(snapshot.symbols[0], INTERVAL).close[-1]
         read_ns = time.monotonic_ns()
-        sequence = follower.manifest.sequence if follower.manifest else 0
         out.put({"pid": os.getpid(), "sequence": sequence, "read_ns": read_ns,
                  "skipped": sequence - seen - 1, "first": float(first)})
         seen = sequence
@@ -117,22 +130,14 @@ def main() -> None:
     queue = ctx.Queue()
     try:
         first = publish_snapshot(snapshot, directory, keep=2)
-        job = (str(directory), args.flips, args.poll_us, queue)
+        job = (str(directory), 2 * args.flips, args.poll_us, queue)
         workers = [ctx.Process(target=reader, args=job) for _ in range(args.readers)]
         for worker in workers:
             worker.start()
-        attached = [queue.get(timeout=600) for _ in workers]
-        publishes, latencies_ms = [first.seconds], []
-        for flip in range(args.flips):
-            # the next session's snapshot: same bars, a later date (what is timed is the flip)
-            nxt = CAL_next(day, flip + 1)
-            renamed = type(snapshot)(nxt, snapshot.open, snapshot.close, report=snapshot.report,
-                                     built_at=snapshot.built_at, tables=snapshot.tables)
-            publication = publish_snapshot(renamed, directory, keep=2)
-            publishes.append(publication.seconds)
-            for _ in workers:
-                seen = queue.get(timeout=600)
-                latencies_ms.append((seen["read_ns"] - publication.flipped_at_ns) / 1e6)
+        attached = [queue.get(timeout=QUEUE_WAIT) for _ in workers]
+        publishes, latencies_ms, unstaged_ms, stage_s = timed_flips(
+            snapshot, directory, day, [w.pid for w in workers], queue, args.flips)
+        publishes.insert(0, first.seconds)
         for worker in workers:
             worker.join(timeout=60)
         growth = [r["rss_anon_growth_kb"] * 1024 for r in attached]
@@ -150,17 +155,66 @@ def main() -> None:
             "read_all_closes_ms": [round(r["read_all_s"] * 1e3, 1) for r in attached],
             "reader_rss_anon_growth_mb": [round(g / 2**20, 1) for g in growth],
             "reader_rss_anon_growth_pct": [round(100 * g / snapshot.nbytes, 2) for g in growth],
-            "flip_to_first_read_ms": {
-                "p50": round(statistics.median(latencies_ms), 3) if latencies_ms else None,
-                "max": round(max(latencies_ms), 3) if latencies_ms else None,
-                "all": [round(x, 3) for x in latencies_ms],
-            },
+            "stage_s": [round(s, 3) for s in stage_s],
+            "flip_to_first_read_ms": summary(latencies_ms),
+            "unstaged_flip_to_first_read_ms": summary(unstaged_ms),
             "poll_us": args.poll_us,
             "readers": args.readers,
             "loadavg": os.getloadavg()[0],
         }))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def timed_flips(  # noqa: PLR0917 - the run's parts
+    snapshot: Any,  # noqa: ANN401 - a SessionSnapshot
+    directory: Path,
+    day: dt.date,
+    pids: list[int | None],
+    queue: Any,  # noqa: ANN401 - a multiprocessing queue
+    flips: int,
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """``flips`` staged flips then ``flips`` unstaged ones; seconds and ms measured."""
+    from preopen.model import make_current, publish_snapshot, stage_snapshot  # noqa: PLC0415
+
+    publishes, latencies_ms, unstaged_ms, stage_s = [], [], [], []
+    for flip in range(2 * flips):
+        # the next session's snapshot: same bars, a later date (what is timed is the flip)
+        nxt = CAL_next(day, flip + 1)
+        renamed = type(snapshot)(nxt, snapshot.open, snapshot.close, report=snapshot.report,
+                                 built_at=snapshot.built_at, tables=snapshot.tables)
+        staged_mode = flip < flips
+        if staged_mode:
+            # as the runtime does: staged after the freeze, current at the open
+            staged = stage_snapshot(renamed, directory)
+            stage_s.append(staged.seconds)
+            waiting = set(pids)
+            while waiting:  # every reader has mapped it ahead
+                message = queue.get(timeout=QUEUE_WAIT)
+                if message.get("prepared") == staged.sequence:
+                    waiting.discard(message["pid"])
+            publication = make_current(staged, keep=2)
+        else:
+            publication = publish_snapshot(renamed, directory, keep=2)  # written and flipped
+        publishes.append(publication.seconds)
+        reads = 0
+        while reads < len(pids):
+            seen = queue.get(timeout=QUEUE_WAIT)
+            if "read_ns" not in seen:
+                continue  # a reader that caught next.json between the stage and the flip
+            reads += 1
+            latency = (seen["read_ns"] - publication.flipped_at_ns) / 1e6
+            (latencies_ms if staged_mode else unstaged_ms).append(latency)
+    return publishes, latencies_ms, unstaged_ms, stage_s
+
+
+def summary(latencies_ms: list[float]) -> dict[str, Any]:
+    """p50, max and every figure, in ms."""
+    return {
+        "p50": round(statistics.median(latencies_ms), 3) if latencies_ms else None,
+        "max": round(max(latencies_ms), 3) if latencies_ms else None,
+        "all": [round(x, 3) for x in latencies_ms],
+    }
 
 
 def CAL_next(day: dt.date, steps: int) -> dt.date:  # noqa: N802 - reads as the calendar's answer

@@ -199,12 +199,17 @@ class ChildRestarted:
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """The publisher made ``session``'s snapshot current in ``publish_dir`` (``name``)."""
+    """The publisher staged ``session``'s snapshot in ``publish_dir`` (``name``) or made it current.
+
+    ``current`` is False when the files are staged (``next.json``), True
+    when the flip made them the current publication.
+    """
 
     session: dt.date
     name: str
     nbytes: int
     seconds: float
+    current: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -674,12 +674,16 @@ class Planner:
             # Only the newest matters to readers: one not yet handed over is replaced.
             self.to_publish[:] = [snapshot]
 
-    def published(self, session: dt.date, name: str, nbytes: int, seconds: float) -> None:
-        """The publisher wrote ``session``'s snapshot to ``publish_dir``."""
+    def published(self, session: dt.date, name: str, nbytes: int, seconds: float, *,
+                  current: bool = True) -> None:
+        """The publisher staged ``session``'s snapshot in ``publish_dir``, or made it current."""
+        if not current:
+            self._event(self.now, EventKind.PUBLISHED, session,
+                        f"{name}: {nbytes} bytes staged in {seconds:.3f} sec, current at the open")
+            return
         status = self._journal.status
         self._journal.update(snapshots_published=status.snapshots_published + 1)
-        self._event(self.now, EventKind.PUBLISHED, session,
-                    f"{name}: {nbytes} bytes in {seconds:.3f} sec")
+        self._event(self.now, EventKind.PUBLISHED, session, f"{name}: current")
 
     def publish_failed(self, session: dt.date, error: str) -> None:
         """The publisher could not write ``session``'s snapshot (serving goes on)."""

@@ -14,12 +14,14 @@ scheduler's business: the tree's ledger of outstanding messages tells (see
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import logging
 import queue
 import threading
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from preopen.actors.child import ChildKey, Role, SupervisedActor, describe, resolve
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
     from preopen.actors.child import Address
     from preopen.actors.tree import Board, Cell, SessionState
     from preopen.clock import Alarm, Clock
-    from preopen.model import Publication, SessionSnapshot
+    from preopen.model import Publication, SessionSnapshot, Staged
     from preopen.settings import Settings
     from preopen.status import ErrorInfo
 
@@ -69,34 +71,45 @@ log = logging.getLogger("preopen")
 #
 # Publishing a gigabyte takes seconds (write, fsync, checksums); the scheduler
 # must never wait for it, least of all at the open. :class:`Publisher` owns one
-# daemon thread and a slot holding the next snapshot to write: :meth:`submit`
-# replaces what is in the slot (readers want the newest snapshot, so one that
-# was not started yet is skipped) and returns at once. The thread calls
-# :func:`preopen.model.publish_snapshot` and reports each outcome with
-# ``report`` (the scheduler's ``tell``): :class:`Published` or
-# :class:`PublishFailed`, which the planner counts in the status. A failure
-# never reaches the activation: the in-process swap does not depend on it.
+# daemon thread. A frozen snapshot is staged (:func:`preopen.model.stage_snapshot`:
+# the files in place, ``next.json`` naming them) as soon as the thread is free;
+# one not started yet is replaced by a newer one (readers want the newest). It
+# is made current (:func:`preopen.model.make_current`: one rename) once its
+# session is served in-process: at the open, or at once for a follow-up
+# snapshot of the session being served. So other processes switch sessions at
+# the open, with the in-process host, and their followers have mapped the
+# staged files ahead. Each staging and each flip is reported with ``report``
+# (the scheduler's ``tell``) as :class:`Published` (``current`` tells which),
+# each failure as :class:`PublishFailed`; a failure never reaches the activation.
 #
 # The thread is a daemon: a publication stuck on a dead file system cannot keep
 # the host's process alive; :meth:`close` asks it to end and waits a little.
 
 
-def _publish(snapshot: SessionSnapshot, directory: str, keep: int) -> Publication:
-    from preopen.model import publish_snapshot  # noqa: PLC0415 - pyarrow only when publishing
+def _stage(snapshot: SessionSnapshot, directory: str) -> Staged:
+    from preopen.model import stage_snapshot  # noqa: PLC0415 - pyarrow only when publishing
 
-    return publish_snapshot(snapshot, directory, keep=keep)
+    return stage_snapshot(snapshot, directory)
+
+
+def _make_current(staged: Staged, keep: int) -> Publication:
+    from preopen.model import make_current  # noqa: PLC0415 - pyarrow only when publishing
+
+    return make_current(staged, keep)
 
 
 class Publisher:
-    """One thread writing the newest submitted snapshot to a directory.
+    """One thread staging the newest submitted snapshot and flipping it when it is served.
 
     Args:
         directory: the publish directory (``settings.publish_dir``).
         keep: publications kept (``settings.publish_keep``).
         report: called (in the publisher's thread) with :class:`Published`
-            or :class:`PublishFailed` after each attempt.
-        publish: the function that writes (default
-            :func:`preopen.model.publish_snapshot`; tests inject failures).
+            after each staging and flip or :class:`PublishFailed` after each failure.
+        serving: the session served in-process when the thread starts.
+        stage: writes a staged publication (default
+            :func:`preopen.model.stage_snapshot`; tests inject failures).
+        make_current: flips it (default :func:`preopen.model.make_current`).
     """
 
     def __init__(
@@ -105,15 +118,21 @@ class Publisher:
         keep: int,
         report: Callable[[object], object],
         *,
-        publish: Callable[[SessionSnapshot, str, int], Publication] = _publish,
+        serving: dt.date | None = None,
+        stage: Callable[[SessionSnapshot, str], Staged] = _stage,
+        make_current: Callable[[Staged, int], Publication] = _make_current,
     ) -> None:
         """Start the thread."""
         self._directory = directory
         self._keep = keep
         self._report = report
-        self._publish = publish
-        # Snapshots to write, oldest first; None asks the thread to end.
-        self._inbox: queue.SimpleQueue[SessionSnapshot | None] = queue.SimpleQueue()
+        self._stage = stage
+        self._make_current = make_current
+        # Owned by the thread: the session served and the publication staged.
+        self._serving = serving
+        self._staged: Staged | None = None
+        # Snapshots to stage and sessions now served, in order; None asks the thread to end.
+        self._inbox: queue.SimpleQueue[SessionSnapshot | dt.date | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="preopen-publisher", daemon=True)
         self._thread.start()
 
@@ -123,8 +142,12 @@ class Publisher:
         return self._thread
 
     def submit(self, snapshot: SessionSnapshot) -> None:
-        """Publish ``snapshot`` as soon as the thread is free (replacing one not started)."""
+        """Stage ``snapshot`` as soon as the thread is free (replacing one not started)."""
         self._inbox.put(snapshot)
+
+    def serving(self, session: dt.date) -> None:
+        """``session`` is served in-process now: make its staged publication current."""
+        self._inbox.put(session)
 
     def close(self, timeout: float = 1.0) -> bool:
         """Ask the thread to end after its current publication; whether it ended in ``timeout``."""
@@ -132,35 +155,59 @@ class Publisher:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def _next(self) -> SessionSnapshot | None:
-        """The newest snapshot submitted (older ones not started are skipped); None: end."""
+    def _next(self) -> tuple[SessionSnapshot | None, bool]:
+        """Wait for work; the newest snapshot submitted (or None) and whether to go on."""
         while True:
             try:
-                snapshot = self._inbox.get(timeout=60.0)
+                item = self._inbox.get(timeout=60.0)
             except queue.Empty:
                 continue
-            while snapshot is not None:
+            snapshot = None
+            while True:
+                if item is None:
+                    return snapshot, False
+                if isinstance(item, dt.date):
+                    self._serving = item if self._serving is None else max(self._serving, item)
+                else:
+                    snapshot = item  # a newer one replaces one not started
                 try:
-                    newer = self._inbox.get_nowait()
+                    item = self._inbox.get_nowait()
                 except queue.Empty:
-                    return snapshot
-                snapshot = newer
-            return None
+                    return snapshot, True
 
     def _run(self) -> None:
-        while (snapshot := self._next()) is not None:
-            try:
-                done = self._publish(snapshot, self._directory, self._keep)
-            except Exception as exc:
-                log.warning("publishing the snapshot of %s failed", snapshot.session,
-                            exc_info=True)
-                outcome: object = PublishFailed(snapshot.session, describe(exc))
-            else:
-                outcome = Published(snapshot.session, done.name, done.nbytes, done.seconds)
-            try:
-                self._report(outcome)
-            except Exception:
-                log.exception("reporting a publication of %s failed", snapshot.session)
+        going = True
+        while going:
+            snapshot, going = self._next()
+            if snapshot is not None:
+                self._attempt(snapshot.session, partial(self._do_stage, snapshot))
+            staged = self._staged
+            if staged is not None and self._serving is not None and staged.session <= self._serving:
+                self._staged = None
+                self._attempt(staged.session, partial(self._flip, staged))
+
+    def _do_stage(self, snapshot: SessionSnapshot) -> None:
+        self._staged = None
+        staged = self._staged = self._stage(snapshot, self._directory)
+        self._tell(Published(staged.session, staged.name, staged.nbytes, staged.seconds,
+                             current=False))
+
+    def _flip(self, staged: Staged) -> None:
+        done = self._make_current(staged, self._keep)
+        self._tell(Published(staged.session, done.name, done.nbytes, done.seconds, current=True))
+
+    def _attempt(self, session: dt.date, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception as exc:
+            log.warning("publishing the snapshot of %s failed", session, exc_info=True)
+            self._tell(PublishFailed(session, describe(exc)))
+
+    def _tell(self, outcome: object) -> None:
+        try:
+            self._report(outcome)
+        except Exception:
+            log.exception("reporting a publication failed: %s", outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +269,9 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
         if not settings.publish_dir:
             return None
         address = self.context.address
-        publisher = Publisher(settings.publish_dir, settings.publish_keep, address.tell)
+        served = self.wiring.session.state.snapshot
+        publisher = Publisher(settings.publish_dir, settings.publish_keep, address.tell,
+                              serving=None if served is None else served.session)
         self.context.ledger.record(publisher.thread)
         return publisher
 
@@ -248,14 +297,17 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
                             store_wide=store_wide):
                 planner.load_failed(request_id, error, transient=transient,
                                     store_wide=store_wide)
-            case Published(session=session, name=name, nbytes=nbytes, seconds=seconds):
-                planner.published(session, name, nbytes, seconds)
+            case Published(session=session, name=name, nbytes=nbytes, seconds=seconds,
+                           current=current):
+                planner.published(session, name, nbytes, seconds, current=current)
             case PublishFailed(session=session, error=error):
                 planner.publish_failed(session, error)
             case SymbolsListed(request_id=request_id, symbols=symbols):
                 planner.symbols_listed(request_id, symbols)
             case Activated(session=session, symbols=count, latency_s=latency):
                 planner.activated(session, count, latency)
+                if self._publisher is not None:
+                    self._publisher.serving(session)
             case ActivationRefused(session=session, reason=reason):
                 planner.activation_refused(session, reason)
                 planner.tick(clock.now(), perf)

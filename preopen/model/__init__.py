@@ -16,7 +16,13 @@ from preopen.model._closed import closed_day_spans, drop_closed_days
 from preopen.model._handoff import Handoff, HandoffTable, handoff, handoffs
 from preopen.model._intervals import DAILY, INTERVALS, parse_interval
 from preopen.model._join import Gap, JoinCheck, check_join, join_live
-from preopen.model._publish import Publication, publish_snapshot
+from preopen.model._publish import (
+    Publication,
+    Staged,
+    make_current,
+    publish_snapshot,
+    stage_snapshot,
+)
 from preopen.model._report import COUNT_FIELDS, SymbolReport, ValidationReport
 from preopen.model._reuse import assemble_tables, reuse_bars
 from preopen.model._snapshot import SessionSnapshot
@@ -48,6 +54,7 @@ __all__ = [
     "SessionGrid",
     "SessionSnapshot",
     "SnapshotFollower",
+    "Staged",
     "SymbolReport",
     "ValidationReport",
     "assemble_tables",
@@ -61,10 +68,12 @@ __all__ = [
     "handoff",
     "handoffs",
     "join_live",
+    "make_current",
     "parse_interval",
     "publish_snapshot",
     "reuse_bars",
     "session_grid",
+    "stage_snapshot",
     "to_ns",
     "validate",
     "validate_tables",

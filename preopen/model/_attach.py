@@ -20,7 +20,15 @@ import numpy as np
 from preopen.errors import ChecksumMismatchError, SnapshotFileError
 from preopen.model._bars import FIELDS
 from preopen.model._interop import optional
-from preopen.model._manifest import MANIFEST, FileEntry, Manifest, read_manifest, sha256_of
+from preopen.model._manifest import (
+    MANIFEST,
+    STAGED,
+    FileEntry,
+    Manifest,
+    parse_manifest,
+    read_manifest,
+    sha256_of,
+)
 from preopen.model._report import COUNT_FIELDS, ValidationReport
 from preopen.model._snapshot import SessionSnapshot
 from preopen.model._table import BarTable
@@ -101,6 +109,16 @@ def _checked(root: Path, entry: FileEntry) -> Path:
 
 #: A symbol dictionary as read (a pyarrow array) and the tuple made of it.
 Known = tuple[Any, tuple[str, ...]]
+#: A file's inode, size and mtime: what tells that it was replaced.
+Stamp = tuple[int, int, int]
+
+
+def _stamp(path: Path) -> Stamp | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _attach(
@@ -217,8 +235,14 @@ class SnapshotFollower:
     """Follows a publish directory: :meth:`snapshot` is always the newest publication.
 
     Each call compares the manifest's inode, size and mtime with the one it
-    attached (one ``stat``); when they differ it attaches the new one. Use
-    it from one thread (each thread may have its own follower).
+    attached (one ``stat``). When the publisher has staged the next
+    publication (``next.json``), the first call that sees it maps it ahead
+    (one more ``stat`` a call, and an attach once, before the open): at the
+    flip the call reads the new manifest, finds it byte for byte the staged
+    one and only swaps. Otherwise it attaches the new manifest then. The
+    snapshot replaced at a flip is released at the next call, not during the
+    one that returns the new session. Use it from one thread (each thread
+    may have its own follower).
     """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
@@ -230,9 +254,16 @@ class SnapshotFollower:
         optional("pyarrow", "following a published snapshot")
         self.directory = Path(directory)
         self._manifest_path = self.directory / MANIFEST
-        self._seen: tuple[int, int, int] | None = None
+        self._staged_path = self.directory / STAGED
+        self._seen: Stamp | None = None
         self._current: SessionSnapshot | None = None
         self._manifest: Manifest | None = None
+        self._manifest_bytes = b""
+        # The staged publication mapped ahead: its stamp, bytes, manifest and snapshot.
+        self._staged_seen: Stamp | None = None
+        self._staged: tuple[bytes, Manifest, SessionSnapshot] | None = None
+        # The snapshot the last flip replaced, released by the next call.
+        self._previous: SessionSnapshot | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._known: Known | None = None
 
@@ -241,16 +272,35 @@ class SnapshotFollower:
         """The manifest of the snapshot last returned."""
         return self._manifest
 
+    @property
+    def staged(self) -> Manifest | None:
+        """The manifest of the staged publication mapped ahead, if any."""
+        return None if self._staged is None else self._staged[1]
+
     def changed(self) -> bool:
         """True when the manifest differs from the one last attached (one stat)."""
-        return self._stamp() != self._seen
+        return _stamp(self._manifest_path) != self._seen
 
-    def _stamp(self) -> tuple[int, int, int] | None:
+    def prepare(self) -> bool:
+        """Map the staged publication ahead of its flip, once; whether one is mapped.
+
+        :meth:`snapshot` calls it; call it yourself to choose when the attach
+        (milliseconds at 10,000 symbols) happens. A staged publication that
+        cannot be attached is left for the flip to report.
+        """
+        stamp = _stamp(self._staged_path)
+        if stamp is None or stamp == self._staged_seen:
+            return self._staged is not None and stamp is not None
+        self._staged_seen, self._staged = stamp, None
         try:
-            st = self._manifest_path.stat()
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_size, st.st_mtime_ns)
+            data = self._staged_path.read_bytes()
+            manifest = parse_manifest(data, self._staged_path)
+            snapshot, self._known = _attach(self.directory, manifest, verify=False,
+                                            known=self._known)
+        except (OSError, SnapshotFileError):
+            return False  # made current, superseded or broken: the flip's read tells
+        self._staged = (data, manifest, snapshot)
+        return True
 
     def snapshot(self) -> SessionSnapshot:
         """The newest published snapshot (re-attached when the manifest changed).
@@ -258,21 +308,38 @@ class SnapshotFollower:
         Raises:
             SnapshotFileError: nothing published, or the publication is broken.
         """
-        stamp = self._stamp()
+        stamp = _stamp(self._manifest_path)
         if stamp is not None and stamp == self._seen and self._current is not None:
+            self._previous = None  # released off the flip's path
+            self.prepare()
             return self._current
         for attempt in range(2):
-            manifest = read_manifest(self._manifest_path)
             try:
-                snapshot, known = _attach(self.directory, manifest, verify=False, known=self._known)
-            except SnapshotFileError:
-                # Superseded and pruned between reading the manifest and mapping: read it again.
-                if attempt or self._stamp() == stamp:
-                    raise
-                stamp = self._stamp()
-                continue
+                data = self._manifest_path.read_bytes()
+            except OSError:
+                read_manifest(self._manifest_path)  # raises the error naming the file
+                raise
+            if data == self._manifest_bytes and self._current is not None:
+                self._seen = stamp  # the same publication, replaced by a copy of itself
+                return self._current
+            staged = self._staged
+            if staged is not None and staged[0] == data:
+                manifest, snapshot = staged[1], staged[2]
+                self._staged = None
+            else:
+                manifest = parse_manifest(data, self._manifest_path)
+                try:
+                    snapshot, self._known = _attach(self.directory, manifest, verify=False,
+                                                    known=self._known)
+                except SnapshotFileError:
+                    # Superseded and pruned between reading the manifest and mapping it.
+                    if attempt or _stamp(self._manifest_path) == stamp:
+                        raise
+                    stamp = _stamp(self._manifest_path)
+                    continue
+            self._previous = self._current
             self._seen, self._current, self._manifest = stamp, snapshot, manifest
-            self._known = known
+            self._manifest_bytes = data
             return snapshot
         raise AssertionError  # pragma: no cover - the loop returns or raises
 

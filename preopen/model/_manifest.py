@@ -5,6 +5,11 @@ folder per publication, ``<sequence>-<session>/``, with per interval an
 uncompressed Arrow IPC file (``1m.arrow``: symbol, ts, open .. volume) and its
 symbol offsets (``1m.offsets.npy``), and the ValidationReport's counts
 (``report.npy``). Paths in the manifest are relative to the directory.
+
+A publication may be staged before it is current: its folder is in place and
+``next.json`` holds its manifest, byte for byte the one that the flip (a
+rename of ``next.json`` over ``manifest.json``) makes current. Readers map a
+staged publication ahead of the flip and, at the flip, only compare bytes.
 """
 
 from __future__ import annotations
@@ -22,13 +27,17 @@ from preopen.errors import SnapshotFileError
 __all__ = [
     "FORMAT",
     "MANIFEST",
+    "STAGED",
     "FileEntry",
     "Manifest",
+    "parse_manifest",
     "read_manifest",
     "sha256_of",
 ]
 
 MANIFEST: Final = "manifest.json"
+#: The manifest of the publication staged for the next flip (absent when none is).
+STAGED: Final = "next.json"
 FORMAT: Final = "preopen-snapshot"
 VERSION: Final = 1
 
@@ -157,11 +166,22 @@ def read_manifest(path: Path) -> Manifest:
         SnapshotFileError: the file is missing, not JSON, or not a manifest.
     """
     try:
-        raw = json.loads(path.read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SnapshotFileError(str(path), "no such file: nothing is published there") from None
     except OSError as exc:
         raise SnapshotFileError(str(path), f"cannot be read: {exc.strerror or exc}") from None
+    return parse_manifest(data, path)
+
+
+def parse_manifest(data: bytes, path: Path) -> Manifest:
+    """Check and parse a manifest's bytes, read from ``path`` (named in errors).
+
+    Raises:
+        SnapshotFileError: not JSON, or not a manifest.
+    """
+    try:
+        raw = json.loads(data)
     except ValueError as exc:
         raise SnapshotFileError(str(path), f"is not JSON ({exc})") from None
     try:

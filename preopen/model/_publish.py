@@ -1,9 +1,12 @@
 """publish_snapshot: write a frozen snapshot for other processes to memory-map.
 
 One writer, many mapped readers. The files of a publication are written into
-a staging folder, synced, renamed into place, and only then made current by
-replacing ``manifest.json`` with an atomic rename: a reader sees the old
-publication or the new one, never a half-written one. Older publications
+a staging folder, synced and renamed into place, and its manifest is written
+as ``next.json`` (staged: :func:`stage_snapshot`). It is made current
+(:func:`make_current`) by renaming ``next.json`` over ``manifest.json``: a
+reader sees the old publication or the new one, never a half-written one, and
+a reader that mapped the staged one ahead only compares the manifest's bytes
+at the flip. The runtime stages at the freeze and flips at the open. Older publications
 beyond ``keep`` are removed afterwards; a reader that still maps one keeps
 valid pages (Linux keeps an unlinked file's pages for its mappings).
 """
@@ -24,13 +27,22 @@ import numpy as np
 
 from preopen.errors import PublishError, SettingsError
 from preopen.model._interop import optional, table_to_batch
-from preopen.model._manifest import MANIFEST, FileEntry, Manifest, read_manifest, sha256_of
+from preopen.model._manifest import (
+    MANIFEST,
+    STAGED,
+    FileEntry,
+    Manifest,
+    read_manifest,
+    sha256_of,
+)
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from preopen.model._snapshot import SessionSnapshot
     from preopen.model._table import BarTable
 
-__all__ = ["Publication", "publish_snapshot"]
+__all__ = ["Publication", "Staged", "make_current", "publish_snapshot", "stage_snapshot"]
 
 _FOLDER: Final = re.compile(r"^(\d{8})-\d{4}-\d{2}-\d{2}$")
 _STAGING: Final = ".staging-"
@@ -62,10 +74,33 @@ class Publication:
     flipped_at_ns: int
 
 
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A publication written and staged, not yet current (see :func:`stage_snapshot`).
+
+    Attributes:
+        directory: the publish directory.
+        name: the publication's folder.
+        sequence: its number.
+        session: the snapshot's session.
+        nbytes: bytes written.
+        seconds: how long writing and syncing took.
+    """
+
+    directory: Path
+    name: str
+    sequence: int
+    session: dt.date
+    nbytes: int
+    seconds: float
+
+
 def publish_snapshot(
     snapshot: SessionSnapshot, directory: str | os.PathLike[str], keep: int = 2
 ) -> Publication:
     """Write ``snapshot`` under ``directory`` and make it the current publication.
+
+    :func:`stage_snapshot` then :func:`make_current`, at once.
 
     Args:
         snapshot: the frozen snapshot.
@@ -82,14 +117,31 @@ def publish_snapshot(
         PublishError: a file could not be written (names it); what was
             published before stays current.
     """
-    if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= KEEP_LIMIT:
-        raise SettingsError("publish_keep", keep, f"a whole number from 1 to {KEEP_LIMIT}")
+    _check_keep(keep)
+    return make_current(stage_snapshot(snapshot, directory), keep)
+
+
+def stage_snapshot(snapshot: SessionSnapshot, directory: str | os.PathLike[str]) -> Staged:
+    """Write ``snapshot`` under ``directory`` as the next publication, not yet current.
+
+    The files are written, synced and renamed into place and ``next.json``
+    names them; ``manifest.json`` is untouched, so readers keep the current
+    publication (a :class:`~preopen.model.SnapshotFollower` maps the staged
+    one ahead). A publication staged earlier and not made current is
+    superseded and removed. One writer per directory.
+
+    Raises:
+        MissingExtraError: pyarrow is not installed (``preopen[arrow]``).
+        PublishError: a file could not be written (names it); the current
+            publication and any earlier staged one stay as they were.
+    """
     pa = optional("pyarrow", "publishing a snapshot")
     started = time.perf_counter()
     root = Path(directory)
     _guard(root, lambda: root.mkdir(parents=True, exist_ok=True))
     for leftover in root.glob(f"{_STAGING}*"):
         shutil.rmtree(leftover, ignore_errors=True)  # a publisher that died mid-way
+    superseded = _staged_name(root)
     sequence = _last_sequence(root) + 1
     name = f"{sequence:08d}-{snapshot.session.isoformat()}"
     staging = root / f"{_STAGING}{name}"
@@ -132,16 +184,45 @@ def publish_snapshot(
                 "failed_symbols": list(report.failed_symbols),
             },
         )
-        flipped_at_ns = _flip(root, manifest.to_json())
+        _write_aside(root, STAGED, json.dumps(manifest.to_json(), indent=1))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-        if final.exists() and _current_name(root) != name:
+        if final.exists() and _staged_name(root) != name:
             shutil.rmtree(final, ignore_errors=True)
         raise
-    removed = _prune(root, keep)
+    if superseded is not None and superseded != _current_name(root):
+        shutil.rmtree(root / superseded, ignore_errors=True)
     written = sum(entry.size for entry in manifest.files())
-    seconds = time.perf_counter() - started
-    return Publication(root, name, sequence, written, seconds, removed, flipped_at_ns)
+    return Staged(root, name, sequence, snapshot.session, written, time.perf_counter() - started)
+
+
+def make_current(staged: Staged, keep: int = 2) -> Publication:
+    """Flip: the staged publication becomes current (one rename); older ones beyond ``keep`` go.
+
+    Raises:
+        SettingsError: ``keep`` out of range.
+        PublishError: ``staged`` is no longer the staged publication (another
+            was staged after it, or it was made current already), or the
+            rename failed; the current publication stays.
+    """
+    _check_keep(keep)
+    started = time.perf_counter()
+    root = staged.directory
+    if _staged_name(root) != staged.name:
+        raise PublishError(str(root / STAGED), f"does not stage {staged.name} (superseded or "
+                           "already current)")
+    _guard(root / MANIFEST, lambda: (root / STAGED).replace(root / MANIFEST))
+    flipped_at_ns = time.monotonic_ns()
+    _sync_dir(root)
+    removed = _prune(root, keep)
+    seconds = staged.seconds + time.perf_counter() - started
+    return Publication(root, staged.name, staged.sequence, staged.nbytes, seconds, removed,
+                       flipped_at_ns)
+
+
+def _check_keep(keep: int) -> None:
+    if isinstance(keep, bool) or not isinstance(keep, int) or not 1 <= keep <= KEEP_LIMIT:
+        raise SettingsError("publish_keep", keep, f"a whole number from 1 to {KEEP_LIMIT}")
 
 
 def _guard(path: Path, action: Any) -> Any:  # noqa: ANN401 - whatever the action returns
@@ -183,18 +264,16 @@ def _sync_dir(path: Path) -> None:
         _sync(path)
 
 
-def _flip(root: Path, manifest: dict[str, Any]) -> int:
-    """Make the manifest current: write it aside, sync it, rename it over the old one."""
-    temporary = root / f".{MANIFEST}.{os.getpid()}.tmp"
+def _write_aside(root: Path, name: str, text: str) -> None:
+    """Write ``root/name`` whole or not at all: a synced temporary file renamed over it."""
+    temporary = root / f".{name}.{os.getpid()}.tmp"
     try:
-        _guard(temporary, lambda: temporary.write_text(json.dumps(manifest, indent=1)))
+        _guard(temporary, lambda: temporary.write_text(text))
         _guard(temporary, lambda: _sync(temporary))
-        _guard(root / MANIFEST, lambda: temporary.replace(root / MANIFEST))
-        flipped_at_ns = time.monotonic_ns()
+        _guard(root / name, lambda: temporary.replace(root / name))
     finally:
         temporary.unlink(missing_ok=True)
     _sync_dir(root)
-    return flipped_at_ns
 
 
 def _publications(root: Path) -> list[tuple[int, str]]:
@@ -209,6 +288,13 @@ def _publications(root: Path) -> list[tuple[int, str]]:
 def _current_name(root: Path) -> str | None:
     try:
         return read_manifest(root / MANIFEST).name
+    except OSError:
+        return None
+
+
+def _staged_name(root: Path) -> str | None:
+    try:
+        return read_manifest(root / STAGED).name
     except OSError:
         return None
 

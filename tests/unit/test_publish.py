@@ -2,6 +2,7 @@
 
 import datetime as dt
 import errno
+import gc
 import hashlib
 import json
 import os
@@ -16,7 +17,9 @@ from preopen.model import (
     SessionSnapshot,
     SnapshotFollower,
     attach,
+    make_current,
     publish_snapshot,
+    stage_snapshot,
     validate,
     verify_published,
 )
@@ -247,3 +250,112 @@ def test_a_reader_never_sees_a_half_written_publication(tmp_path):
         publish_snapshot(snapshot_for(DAY2), tmp_path)  # cleans the leftover
         assert not staging.exists()
         assert follower.snapshot().session == DAY2
+
+
+# --- staged publications: written before the open, flipped at the open ---------------------
+
+
+def test_a_staged_publication_is_not_current_until_made_current(tmp_path):
+    publish_snapshot(snapshot_for(DAY1), tmp_path)
+    staged = stage_snapshot(snapshot_for(DAY2, seed=1), tmp_path)
+    assert (staged.name, staged.session, staged.sequence) == ("00000002-2024-07-09", DAY2, 2)
+    assert attach(tmp_path).session == DAY1  # readers still see the current one
+    staged_bytes = (tmp_path / "next.json").read_bytes()
+    assert json.loads(staged_bytes)["name"] == staged.name
+    publication = make_current(staged, keep=1)
+    assert (tmp_path / "manifest.json").read_bytes() == staged_bytes  # the flip is a rename
+    assert not (tmp_path / "next.json").exists()
+    assert publication.removed == ("00000001-2024-07-08",)
+    assert attach(tmp_path).session == DAY2
+    with pytest.raises(PublishError, match=r"next\.json: does not stage 00000002-2024-07-09"):
+        make_current(staged)
+
+
+def test_a_follower_maps_the_staged_publication_ahead_and_only_swaps_at_the_flip(
+        tmp_path, monkeypatch):
+    from preopen.model import _attach as attach_module  # noqa: PLC0415 - the attach to forbid
+
+    publish_snapshot(snapshot_for(DAY1), tmp_path)
+    with SnapshotFollower(tmp_path) as follower:
+        first = follower.snapshot()
+        assert follower.staged is None
+        staged = stage_snapshot(snapshot_for(DAY2, seed=1), tmp_path)
+        assert follower.snapshot() is first  # the current one still; the staged one mapped
+        assert follower.staged.name == staged.name
+        ranges = mapped_ranges(tmp_path / staged.name / "1m.arrow")
+        assert ranges, "the staged Arrow file is mapped before the flip"
+
+        def no_attach(*args, **kwargs):
+            raise AssertionError("attached at the flip")
+
+        monkeypatch.setattr(attach_module, "_attach", no_attach)
+        make_current(staged, keep=2)
+        assert follower.changed()
+        second = follower.snapshot()
+        monkeypatch.undo()
+        assert second.session == DAY2
+        assert follower.manifest.name == staged.name
+        assert follower.staged is None
+        assert second.bars("S003", "1m").equals(snapshot_for(DAY2, seed=1).bars("S003", "1m"))
+        assert follower.snapshot() is second
+
+
+def test_a_follower_releases_the_replaced_snapshot_at_the_next_call_not_at_the_flip(tmp_path):
+    publish_snapshot(snapshot_for(DAY1, n=3), tmp_path)
+    with SnapshotFollower(tmp_path) as follower:
+        first_ranges = None
+        follower.snapshot()
+        first_ranges = mapped_ranges(tmp_path / "00000001-2024-07-08" / "1m.arrow")
+        assert first_ranges
+        publish_snapshot(snapshot_for(DAY2, n=3), tmp_path, keep=2)
+        assert follower.snapshot().session == DAY2
+        # the call that returned the new session did not unmap the old one
+        assert mapped_ranges(tmp_path / "00000001-2024-07-08" / "1m.arrow") == first_ranges
+        follower.snapshot()  # nothing changed: the replaced snapshot is released now
+        gc.collect()
+        assert mapped_ranges(tmp_path / "00000001-2024-07-08" / "1m.arrow") == []
+
+
+def test_a_newer_staging_supersedes_an_older_one(tmp_path):
+    publish_snapshot(snapshot_for(DAY1, n=3), tmp_path)
+    with SnapshotFollower(tmp_path) as follower:
+        follower.snapshot()
+        older = stage_snapshot(snapshot_for(DAY2, n=3), tmp_path)
+        assert follower.prepare()
+        newer = stage_snapshot(snapshot_for(DAY2, n=4), tmp_path)  # a follow-up freeze
+        assert not (tmp_path / older.name).exists()
+        with pytest.raises(PublishError, match="superseded"):
+            make_current(older)
+        make_current(newer)
+        # the follower had mapped the older one: the bytes differ, so it attaches the newer
+        assert follower.snapshot().symbols == ("S000", "S001", "S002", "S003")
+    assert attach(tmp_path).symbols == ("S000", "S001", "S002", "S003")
+
+
+def test_a_direct_publish_supersedes_a_staged_publication(tmp_path):
+    for day in (DAY1, DAY2):
+        publish_snapshot(snapshot_for(day, n=3), tmp_path, keep=1)
+    staged = stage_snapshot(snapshot_for(DAY3, n=3), tmp_path)
+    assert publish_snapshot(snapshot_for(DAY3, n=4), tmp_path, keep=1).removed == (
+        "00000002-2024-07-09",)
+    assert not (tmp_path / staged.name).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["00000004-2024-07-10", "manifest.json"]
+
+
+def test_a_staging_that_fails_keeps_the_current_and_the_earlier_staged_one(tmp_path, monkeypatch):
+    publish_snapshot(snapshot_for(DAY1, n=3), tmp_path)
+    earlier = stage_snapshot(snapshot_for(DAY2, n=3), tmp_path)
+    real_save = np.save
+
+    def full(path, array, *args, **kwargs):
+        if str(path).endswith("report.npy"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(path, array, *args, **kwargs)
+
+    monkeypatch.setattr(np, "save", full)
+    with pytest.raises(PublishError, match=r"report\.npy: No space left on device"):
+        stage_snapshot(snapshot_for(DAY2, n=4), tmp_path)
+    monkeypatch.undo()
+    assert attach(tmp_path).session == DAY1
+    assert make_current(earlier).name == earlier.name
+    assert attach(tmp_path).symbols == ("S000", "S001", "S002")

@@ -17,7 +17,7 @@ from support.week import XNYS, at
 
 import preopen
 from preopen.clock import SimulatedClock
-from preopen.errors import PreopenTimeoutError
+from preopen.errors import PreopenTimeoutError, SnapshotFileError
 from preopen.model import _publish
 from preopen.runtime import Runtime
 from preopen.settings import Settings
@@ -147,22 +147,39 @@ def publishing(url, directory):
                     batch_size=2, publish_dir=str(directory), publish_keep=2)
 
 
-def test_each_frozen_snapshot_is_published_before_the_open(seeded_url, tmp_path, started):
+def test_each_frozen_snapshot_is_staged_before_the_open_and_current_at_the_open(
+        seeded_url, tmp_path, started):
     directory = tmp_path / "published"
     clock = SimulatedClock(at(DAY, "08:29"))
     store = open_store(seeded_url)
+    follower = preopen.SnapshotFollower(directory)
     try:
         runtime = started(publishing(seeded_url, directory), clock=clock, store=store)
         clock.advance_to(at(DAY, "08:30"))
-        status = runtime.wait_for(lambda s: s.snapshots_published == 1, timeout=WAIT)
-        published = [e for e in status.events if e.kind is EventKind.PUBLISHED]
-        assert [e.session for e in published] == [DAY]
-        attached = preopen.attach(directory)  # before the open: readers can map it already
+        before = runtime.wait_for(
+            lambda s: any(e.kind is EventKind.PUBLISHED for e in s.events), timeout=WAIT)
+        assert ["staged" in e.detail for e in before.events if e.kind is EventKind.PUBLISHED] == [
+            True]
+        # Before the open: staged, mapped ahead by a follower, not current for anyone.
+        assert follower.prepare()
+        assert follower.staged.session == DAY
+        assert not (directory / "manifest.json").exists()
+        with pytest.raises(SnapshotFileError, match="nothing is published"):
+            preopen.attach(directory)
+        assert runtime.status().snapshots_published == 0
         clock.advance_to(at(DAY, "09:30"))
         served = runtime.snapshot(timeout=WAIT)
+        status = runtime.wait_for(lambda s: s.snapshots_published == 1, timeout=WAIT)
+        attached = follower.snapshot()
     finally:
+        follower.close()
         store.close()
+    published = [e for e in status.events if e.kind is EventKind.PUBLISHED]
+    assert [e.session for e in published] == [DAY, DAY]
+    assert "current" in published[1].detail
+    assert not (directory / "next.json").exists()
     assert served.session == attached.session == DAY
+    assert attached is follower.snapshot()
     assert attached.symbols == served.symbols == ("AAA", "BBB", "CCC")
     for symbol in served.symbols:
         for interval in ("1m", "1d"):
