@@ -46,7 +46,7 @@ from preopen.errors import (
     StoreWideError,
 )
 from preopen.model import Bars, parse_interval, to_ns
-from preopen.store._base import DEFAULT_LOAD_TIMEOUT, check_request, parse_store_url
+from preopen.store._base import DEFAULT_LOAD_TIMEOUT, check_request
 from preopen.store._fingerprint import EMPTY, Fingerprint
 from preopen.store._pgconn import (
     classify,
@@ -78,6 +78,7 @@ from preopen.store._retry import (
     is_wait_timeout,
     retry_budget,
 )
+from preopen.storeurl import parse_store_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
