@@ -1,4 +1,4 @@
-"""Argument checks at the top of the Runtime's public calls.
+"""Argument checks at the top of the Runtime's public calls (and AsyncRuntime's).
 
 A wrong argument fails at once with an error naming it, instead of
 reaching an actor and surfacing later as a timeout.
@@ -9,12 +9,16 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from preopen.calendar.timing import Phase
 from preopen.errors import ArgumentTypeError, ArgumentValueError
+from preopen.symbols import SYMBOL_RULE, is_symbol
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
-__all__ = ["check_start_arguments", "check_timeout"]
+    from preopen.status import RuntimeStatus
+
+__all__ = ["check_start_arguments", "check_symbols", "check_timeout", "wait_condition"]
 
 
 def check_timeout(value: object, name: str = "timeout") -> None:
@@ -70,3 +74,38 @@ def check_start_arguments(arguments: Mapping[str, object]) -> None:
         elif not isinstance(value, kind):
             raise ArgumentTypeError(name, value, accepted)
     check_timeout(arguments.get("timeout", 0.0))
+
+
+def check_symbols(symbols: Iterable[str] | None) -> frozenset[str] | None:
+    """The symbols of ``set_symbols``: an iterable of symbols, once each, or None for all.
+
+    Raises:
+        TypeError: a bare string instead of an iterable of symbols.
+        ValueError: a symbol that breaks the symbol rule (:mod:`preopen.symbols`).
+    """
+    if symbols is None:
+        return None
+    if isinstance(symbols, str):
+        msg = (f"symbols={symbols!r} is not accepted: an iterable of symbol strings "
+               "(e.g. ['AAPL', 'MSFT']), or None for every symbol in the store")
+        raise TypeError(msg)
+    out = frozenset(symbols)
+    bad = sorted((s for s in out if not is_symbol(s)), key=repr)
+    if bad:
+        msg = f"symbols {bad!r} are not accepted: each symbol is {SYMBOL_RULE}"
+        raise ValueError(msg)
+    return out
+
+
+def wait_condition(
+    condition: Phase | Callable[[RuntimeStatus], bool],
+) -> tuple[Callable[[RuntimeStatus], bool], str]:
+    """``wait_for``'s condition as a predicate on the status, and its name for the errors."""
+    if isinstance(condition, Phase):
+        phase = condition
+
+        def in_phase(status: RuntimeStatus) -> bool:
+            return status.phase is phase
+
+        return in_phase, f"phase {phase.value}"
+    return condition, getattr(condition, "__name__", "condition")

@@ -13,7 +13,8 @@ nothing here blocks the host's loop. A request is told to its actor with a
 the loop with ``call_soon_threadsafe`` (no thread per call, no polling). Each
 status the runtime publishes is handed to the loop the same way, by a
 subscription on the status board, and feeds :meth:`AsyncRuntime.wait_for`
-and :meth:`AsyncRuntime.events`. Starting the tree (threads to create, maybe
+and :meth:`AsyncRuntime.events` (both hand-overs are
+:mod:`preopen._loopbridge`). Starting the tree (threads to create, maybe
 a store to connect to) and stopping it (threads to join) run once each in
 the loop's default executor.
 """
@@ -21,30 +22,24 @@ the loop's default executor.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self
 
-from preopen._checks import check_start_arguments, check_timeout
-from preopen.calendar.timing import Phase
-from preopen.errors import (
-    ArgumentValueError,
-    NoSnapshotError,
-    PreopenTimeoutError,
-    RuntimeStoppedError,
-)
-from preopen.eventqueue import EventOverflow, EventQueue
+from preopen._checks import check_start_arguments, check_timeout, wait_condition
+from preopen._loopbridge import LoopReplies, LoopStatuses
+from preopen.errors import ArgumentValueError, NoSnapshotError
+from preopen.eventqueue import EventOverflow
 from preopen.runtime import Runtime
 
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
-    from concurrent.futures import Future
     from types import TracebackType
 
     from preopen.calendar import ExchangeCalendar
+    from preopen.calendar.timing import Phase
     from preopen.clock import Clock
     from preopen.model import SessionSnapshot
     from preopen.settings import Settings
@@ -52,8 +47,6 @@ if TYPE_CHECKING:
     from preopen.store import BarStore
 
 __all__ = ["AsyncRuntime", "EventOverflow"]
-
-T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -96,15 +89,10 @@ class AsyncRuntime:
         """Wrap a launched ``runtime`` on ``loop`` (use :meth:`start`)."""
         self.runtime = runtime
         self._loop = loop
-        self._waiters: list[tuple[Callable[[RuntimeStatus], bool], asyncio.Future[Any]]] = []
-        self._consumers: set[EventQueue] = set()
+        self._replies = LoopReplies(loop)
+        self._statuses = LoopStatuses(runtime, loop)
         self._tasks: set[asyncio.Future[Any]] = set()
         self._stopping: asyncio.Future[None] | None = None
-        self._unsubscribe = runtime.subscribe_status(self._hand_over)
-        # Read after subscribing: every later status comes through the
-        # subscription, in order (this one may come again: nothing is new in it).
-        self._status = runtime.status()
-        self._seq = self._status.events[-1].seq if self._status.events else 0
 
     # --- start and stop --------------------------------------------------------
 
@@ -144,7 +132,7 @@ class AsyncRuntime:
                 raise
             aio = cls(runtime, loop)
             try:
-                await aio._reply(runtime.submit_ready(), timeout, "starting the actors")
+                await aio._replies.wait(runtime.submit_ready(), timeout, "starting the actors")
             except BaseException:
                 await aio.stop(timeout)
                 raise
@@ -172,9 +160,7 @@ class AsyncRuntime:
         try:
             await self._loop.run_in_executor(None, self.runtime.stop, timeout)
         finally:
-            self._unsubscribe()
-            self._on_status(self.runtime.status())  # the last one, if not handed over yet
-            self._close(RuntimeStoppedError("the runtime is stopped"))
+            self._statuses.end(self.runtime.status())
             running = self._tasks - {caller}
             if running:
                 _, late = await asyncio.wait(running, timeout=timeout)
@@ -220,8 +206,8 @@ class AsyncRuntime:
                           timeout: float = _DEFAULT_TIMEOUT) -> None:
         """Replace the active symbol set (see :meth:`preopen.runtime.Runtime.set_symbols`)."""
         check_timeout(timeout)
-        await self._reply(self.runtime.submit_set_symbols(symbols), timeout,
-                          "changing the symbols")
+        await self._replies.wait(self.runtime.submit_set_symbols(symbols), timeout,
+                                 "changing the symbols")
 
     async def amend_calendar(
         self,
@@ -233,7 +219,7 @@ class AsyncRuntime:
         """Amend the running calendar (see :meth:`preopen.runtime.Runtime.amend_calendar`)."""
         check_timeout(timeout)
         future = self.runtime.submit_amend_calendar(closures=closures, early_closes=early_closes)
-        return await self._reply(future, timeout, "amending the calendar and re-planning")
+        return await self._replies.wait(future, timeout, "amending the calendar and re-planning")
 
     async def activate(self, *, timeout: float = _DEFAULT_TIMEOUT) -> SessionSnapshot:
         """Activate the prepared snapshot now; returns once it is served.
@@ -242,9 +228,9 @@ class AsyncRuntime:
             PreopenError: the session is not open or its data is not loaded.
         """
         check_timeout(timeout)
-        snapshot = await self._reply(self.runtime.submit_activate(), timeout, "activating")
-        await self._until(lambda _: self._served() is snapshot, timeout,
-                          f"serving the snapshot of {snapshot.session.isoformat()}")
+        snapshot = await self._replies.wait(self.runtime.submit_activate(), timeout, "activating")
+        await self._statuses.until(lambda _: self._served() is snapshot, timeout,
+                                   f"serving the snapshot of {snapshot.session.isoformat()}")
         return snapshot
 
     async def wait_for(self, condition: Phase | Callable[[RuntimeStatus], bool], *,
@@ -259,14 +245,8 @@ class AsyncRuntime:
             RuntimeStoppedError: the runtime stopped meanwhile.
             ArgumentValueError: a negative, NaN or infinite timeout.
         """
-        if isinstance(condition, Phase):
-            phase = condition
-
-            def in_phase(status: RuntimeStatus) -> bool:
-                return status.phase is phase
-
-            return await self._until(in_phase, timeout, f"phase {phase.value}")
-        return await self._until(condition, timeout, getattr(condition, "__name__", "condition"))
+        predicate, what = wait_condition(condition)
+        return await self._statuses.until(predicate, timeout, what)
 
     async def on_activated(self, callback: Callable[[SessionSnapshot], object], *,
                            timeout: float = _DEFAULT_TIMEOUT) -> None:
@@ -287,8 +267,8 @@ class AsyncRuntime:
                 logger.warning("on_activated callback %r not called: its loop is closed",
                                callback)
 
-        await self._reply(self.runtime.submit_on_activated(hand_over), timeout,
-                          "registering the callback")
+        await self._replies.wait(self.runtime.submit_on_activated(hand_over), timeout,
+                                 "registering the callback")
 
     def events(self, *, maxsize: int = DEFAULT_EVENTS_QUEUE,
                replay: bool = True) -> AsyncIterator[Event | EventOverflow]:
@@ -306,80 +286,9 @@ class AsyncRuntime:
         """
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
             raise ArgumentValueError("maxsize", maxsize, "a whole number of events, 1 or more")
-        consumer = EventQueue(maxsize)
-        if replay:
-            held = [e for e in self._status.events if e.seq <= self._seq]
-            if held and held[0].seq > 1:
-                consumer.offer(EventOverflow(held[0].seq - 1, 1, held[0].seq - 1, "history"))
-            for event in held:
-                consumer.offer(event)
-        if self._status.running:
-            self._consumers.add(consumer)
-        else:
-            consumer.close()
-        return self._iterate(consumer)
+        return self._statuses.stream(maxsize, replay=replay)
 
-    async def _iterate(self, consumer: EventQueue) -> AsyncIterator[Event | EventOverflow]:
-        try:
-            while (item := await consumer.next()) is not None:
-                yield item
-        finally:
-            self._consumers.discard(consumer)
-
-    # --- the bridge from preopen's threads -------------------------------------
-
-    def _hand_over(self, status: RuntimeStatus) -> None:
-        """The board's subscriber, in the publishing thread: pass the status to the loop."""
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
-            self._loop.call_soon_threadsafe(self._on_status, status)
-
-    def _on_status(self, status: RuntimeStatus) -> None:
-        """Each published status, on the loop, in order: events out, waiters woken."""
-        self._status = status
-        self._fan_out(status)
-        waiters, self._waiters = self._waiters, []
-        for predicate, future in waiters:
-            if not future.done() and not self._wake(predicate, future, status):
-                self._waiters.append((predicate, future))
-        if not status.running:
-            self._close(None)
-
-    def _fan_out(self, status: RuntimeStatus) -> None:
-        """Offer the events new in ``status`` to every consumer, a gap as an overflow."""
-        fresh = [e for e in status.events if e.seq > self._seq]
-        if not fresh:
-            return
-        items: list[Event | EventOverflow] = list(fresh)
-        if self._seq and fresh[0].seq > self._seq + 1:
-            items.insert(0, EventOverflow(fresh[0].seq - self._seq - 1, self._seq + 1,
-                                          fresh[0].seq - 1, "history"))
-        self._seq = fresh[-1].seq
-        for consumer in self._consumers:
-            for item in items:
-                consumer.offer(item)
-
-    @staticmethod
-    def _wake(predicate: Callable[[RuntimeStatus], bool], future: asyncio.Future[Any],
-              status: RuntimeStatus) -> bool:
-        """Set ``future`` if ``status`` satisfies ``predicate`` or is stopped; whether it did."""
-        try:
-            if predicate(status) or not status.running:
-                future.set_result(status)
-                return True
-        except Exception as error:  # noqa: BLE001 - the host's predicate: its error is the waiter's
-            future.set_exception(error)
-            return True
-        return False
-
-    def _close(self, error: BaseException | None) -> None:
-        for consumer in self._consumers:
-            consumer.close()
-        self._consumers.clear()
-        if error is not None:
-            for _, future in self._waiters:
-                if not future.done():
-                    future.set_exception(error)
-            self._waiters.clear()
+    # --- callbacks on the loop -------------------------------------------------
 
     def _call_back(self, callback: Callable[[SessionSnapshot], object],
                    snapshot: SessionSnapshot) -> None:
@@ -398,59 +307,6 @@ class AsyncRuntime:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("on_activated callback %r failed", callback, exc_info=task.exception())
-
-    def _bridge(self, source: Future[T]) -> asyncio.Future[T]:
-        """A loop future that follows ``source``, set with ``call_soon_threadsafe``.
-
-        Unlike ``asyncio.wrap_future`` it never cancels ``source``: an actor
-        sets its reply even after the host stopped waiting.
-        """
-        waiter: asyncio.Future[T] = self._loop.create_future()
-
-        def copy(done: Future[T]) -> None:  # on the loop
-            if waiter.done():
-                return
-            error = done.exception()
-            if error is not None:
-                waiter.set_exception(error)
-            else:
-                waiter.set_result(done.result())
-
-        def done_callback(done: Future[T]) -> None:  # in the thread that set it
-            with contextlib.suppress(RuntimeError):  # the loop is closed
-                self._loop.call_soon_threadsafe(copy, done)
-
-        source.add_done_callback(done_callback)
-        return waiter
-
-    async def _reply(self, source: Future[T], timeout: float, what: str) -> T:
-        check_timeout(timeout)
-        waiter = self._bridge(source)
-        deadline = asyncio.timeout(timeout)
-        try:
-            async with deadline:
-                return await waiter
-        except TimeoutError:
-            if deadline.expired():
-                raise PreopenTimeoutError(what, timeout) from None
-            raise  # the request's own error
-
-    async def _until(self, predicate: Callable[[RuntimeStatus], bool], timeout: float,
-                     what: str) -> RuntimeStatus:
-        check_timeout(timeout)
-        status = self._status
-        if not (predicate(status) or not status.running):
-            waiter: asyncio.Future[RuntimeStatus] = self._loop.create_future()
-            self._waiters.append((predicate, waiter))
-            try:
-                async with asyncio.timeout(timeout):
-                    status = await waiter
-            except TimeoutError:
-                raise PreopenTimeoutError(f"waiting for {what}", timeout) from None
-        if not predicate(status):
-            raise RuntimeStoppedError(f"the runtime stopped while waiting for {what}: "
-                                      f"{status.last_error or 'stopped'}")
-        return status
 
     def _served(self) -> SessionSnapshot | None:
         try:

@@ -18,69 +18,41 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
-import time
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from dataclasses import replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Self
 
-from preopen._checks import check_start_arguments, check_timeout
-from preopen.actors import Shutdown, Tree, build_tree
-from preopen.actors.messages import (
-    ActivateNow,
-    Amend,
-    Children,
-    OnActivated,
-    OnFailure,
-    SetSymbols,
-)
-from preopen.calendar import get_calendar
-from preopen.calendar.timing import Phase
-from preopen.clock import SimulatedClock, SystemClock
+from preopen._checks import check_start_arguments, check_symbols, check_timeout, wait_condition
+from preopen._lifecycle import RuntimeStop, launch_tree
+from preopen._requests import TreeRequests, wait_reply
+from preopen.actors.messages import ActivateNow, Amend, OnActivated, OnFailure, SetSymbols
 from preopen.errors import (
     NoSnapshotError,
     PreopenTimeoutError,
     RuntimeStoppedError,
     StopTimeoutError,
 )
-from preopen.settings import Settings
 from preopen.status import RuntimeStatus
-from preopen.symbols import SYMBOL_RULE, is_symbol
 
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Callable, Iterable, Mapping
     from types import TracebackType
 
-    from preopen.actors import Address
+    from preopen.actors import Tree
     from preopen.calendar import ExchangeCalendar
+    from preopen.calendar.timing import Phase
     from preopen.clock import Clock
     from preopen.model import SessionSnapshot
+    from preopen.settings import Settings
     from preopen.store import BarStore
 
 __all__ = ["Runtime", "RuntimeStatus"]
 
-T = TypeVar("T")
-
 logger = logging.getLogger(__name__)
 
 _DEFAULT_TIMEOUT = 10.0
-
-
-def _check_symbols(symbols: Iterable[str] | None) -> frozenset[str] | None:
-    if symbols is None:
-        return None
-    if isinstance(symbols, str):
-        msg = (f"symbols={symbols!r} is not accepted: an iterable of symbol strings "
-               "(e.g. ['AAPL', 'MSFT']), or None for every symbol in the store")
-        raise TypeError(msg)
-    out = frozenset(symbols)
-    bad = sorted((s for s in out if not is_symbol(s)), key=repr)
-    if bad:
-        msg = f"symbols {bad!r} are not accepted: each symbol is {SYMBOL_RULE}"
-        raise ValueError(msg)
-    return out
 
 
 class Runtime:
@@ -97,15 +69,14 @@ class Runtime:
         self.settings = settings
         self.clock = tree.clock
         self.store = store
-        self._owns_store = owns_store
         self._tree = tree
         self._alarm = tree.alarm
         self._session = tree.session
         self._calendar = tree.calendar
         self._board = tree.board
         self._ledger = tree.ledger
-        self._stopped = False
-        self._shutdown: Shutdown | None = None
+        self._requests = TreeRequests(tree)
+        self._stop = RuntimeStop(tree, store, owns_store=owns_store)
 
     # --- start -----------------------------------------------------------------
 
@@ -144,7 +115,7 @@ class Runtime:
         runtime = cls.launch(settings, clock=clock, store=store, calendar=calendar,
                              on_frozen=on_frozen)
         try:
-            cls._wait(runtime.submit_ready(), timeout, "starting the actors")
+            wait_reply(runtime.submit_ready(), timeout, "starting the actors")
         except BaseException:
             try:
                 runtime.stop(timeout)
@@ -174,26 +145,10 @@ class Runtime:
             ArgumentTypeError: an argument of the wrong type (named, with its value).
         """
         check_start_arguments(locals())
-        settings = settings if settings is not None else Settings()
-        clock = clock if clock is not None else SystemClock()
-        calendar = calendar if calendar is not None else get_calendar(settings.exchange)
-        owns_store = store is None
-        if store is None:
-            from preopen.store import open_store  # noqa: PLC0415 - drivers load only when needed
-
-            store = open_store(
-                settings.store,
-                pool_size=settings.loaders,
-                table=settings.table_or_none,
-                load_timeout=settings.load_timeout_s,
-            )
-        try:
-            tree = build_tree(settings, clock, store, calendar, on_frozen)
-            return cls(tree, settings=settings, store=store, owns_store=owns_store)
-        except BaseException:
-            if owns_store:
-                store.close()
-            raise
+        launched = launch_tree(settings, clock=clock, store=store, calendar=calendar,
+                               on_frozen=on_frozen)
+        return cls(launched.tree, settings=launched.settings, store=launched.store,
+                   owns_store=launched.owns_store)
 
     def submit_ready(self) -> Future[None]:
         """A future set once the actors are up and the scheduler has planned once.
@@ -206,27 +161,7 @@ class Runtime:
         on a real clock a load started by the first plan may take as long as
         the store does, and start does not wait for it.
         """
-        ready: Future[None] = Future()
-
-        def planned(status: RuntimeStatus) -> None:
-            if (status.now is not None or not status.running) and not ready.done():
-                with contextlib.suppress(InvalidStateError):  # two publishes may race here
-                    ready.set_result(None)
-
-        def children_up(children: Future[Any]) -> None:
-            error = children.exception()
-            if error is not None:
-                ready.set_exception(error)
-            elif isinstance(self.clock, SimulatedClock):
-                self._tree.outstanding.when_idle(ready)
-            else:
-                unsubscribe = self._board.subscribe(planned)
-                ready.add_done_callback(lambda _: unsubscribe())
-                planned(self._board.status)
-
-        self._submit(self._tree.supervisor, Children, "starting the actors").add_done_callback(
-            children_up)
-        return ready
+        return self._requests.ready()
 
     # --- the host's reads (no message, no lock) --------------------------------
 
@@ -244,7 +179,7 @@ class Runtime:
         snapshot = self._session.state.snapshot
         if snapshot is not None:
             return snapshot
-        if timeout > 0 and not self._in_runtime_thread():  # a callback waits on nothing
+        if timeout > 0 and not self._requests.in_tree_thread():  # a callback waits on nothing
             with contextlib.suppress(PreopenTimeoutError):
                 self._board.wait_for(lambda _: self._session.state.snapshot is not None,
                                      timeout, "a snapshot")
@@ -309,8 +244,8 @@ class Runtime:
             ValueError: an empty or non-string symbol.
         """
         reply = self.submit_set_symbols(symbols)
-        if not self._in_runtime_thread():  # waiting there would wait on the callback's thread
-            self._wait(reply, timeout, "changing the symbols")
+        if not self._requests.in_tree_thread():  # waiting there would wait on the callback's thread
+            wait_reply(reply, timeout, "changing the symbols")
 
     def submit_set_symbols(self, symbols: Iterable[str] | None) -> Future[None]:
         """:meth:`set_symbols` without waiting: a future set once the scheduler has re-planned.
@@ -320,10 +255,11 @@ class Runtime:
             ValueError: an empty or non-string symbol.
             RuntimeStoppedError: the runtime is stopped.
         """
-        wanted = _check_symbols(symbols)
-        self._check_running()
-        return self._submit(self._tree.session_data, lambda reply: SetSymbols(wanted, reply),
-                            "changing the symbols")
+        wanted = check_symbols(symbols)
+        self._stop.check_running()
+        return self._requests.submit(self._tree.session_data,
+                                     lambda reply: SetSymbols(wanted, reply),
+                                     "changing the symbols")
 
     def amend_calendar(
         self,
@@ -344,12 +280,12 @@ class Runtime:
         """
         if not isinstance(closures, str):  # a str is one date to the calendar
             closures = tuple(closures)  # read once: it may be a generator
-        if self._in_runtime_thread():
+        if self._requests.in_tree_thread():
             # Checked here, so a refusal is still raised; the actor applies it later.
             amended = self.calendar.amended(closures=closures, early_closes=early_closes or {})
             self.submit_amend_calendar(closures=closures, early_closes=early_closes)
             return amended
-        return self._wait(self.submit_amend_calendar(closures=closures,
+        return wait_reply(self.submit_amend_calendar(closures=closures,
                                                      early_closes=early_closes),
                           timeout, "amending the calendar and re-planning")
 
@@ -364,11 +300,12 @@ class Runtime:
         It fails with :class:`~preopen.errors.CalendarError` when the calendar
         refuses the amendment.
         """
-        self._check_running()
+        self._stop.check_running()
         dates = frozenset(closures)
         times = MappingProxyType(dict(early_closes or {}))
-        return self._submit(self._tree.calendar_actor, lambda reply: Amend(dates, times, reply),
-                            "amending the calendar and re-planning")
+        return self._requests.submit(self._tree.calendar_actor,
+                                     lambda reply: Amend(dates, times, reply),
+                                     "amending the calendar and re-planning")
 
     def activate(self, *, timeout: float = _DEFAULT_TIMEOUT) -> SessionSnapshot:
         """Activate the prepared snapshot now (when ``auto_activate`` is off).
@@ -379,12 +316,12 @@ class Runtime:
         Raises:
             PreopenError: the session is not open or its data is not loaded.
         """
-        self._check_running()
+        self._stop.check_running()
         reply = self.submit_activate()
-        if self._in_runtime_thread():
+        if self._requests.in_tree_thread():
             # The swap may wait on this very thread: wait for the scheduler only.
-            return self._wait(reply, timeout, "activating")
-        snapshot = self._wait(reply, timeout, "activating")
+            return wait_reply(reply, timeout, "activating")
+        snapshot = wait_reply(reply, timeout, "activating")
         self._board.wait_for(lambda _: self._session.state.snapshot is snapshot, timeout,
                              f"serving the snapshot of {snapshot.session.isoformat()}")
         return snapshot
@@ -396,8 +333,8 @@ class Runtime:
         served (``snapshot()`` returns it) a moment later, before the next
         status is published.
         """
-        self._check_running()
-        return self._submit(self._tree.scheduler, ActivateNow, "activating")
+        self._stop.check_running()
+        return self._requests.submit(self._tree.scheduler, ActivateNow, "activating")
 
     def wait_for(self, condition: Phase | Callable[[RuntimeStatus], bool], *,
                  timeout: float) -> RuntimeStatus:
@@ -409,18 +346,7 @@ class Runtime:
             ArgumentValueError: a negative, NaN or infinite timeout.
         """
         check_timeout(timeout)
-        predicate: Callable[[RuntimeStatus], bool]
-        if isinstance(condition, Phase):
-            phase = condition
-
-            def in_phase(status: RuntimeStatus) -> bool:
-                return status.phase is phase
-
-            predicate = in_phase
-            what = f"phase {phase.value}"
-        else:
-            predicate = condition
-            what = getattr(condition, "__name__", "condition")
+        predicate, what = wait_condition(condition)
         status = self._board.wait_for(lambda s: predicate(s) or not s.running, timeout, what)
         if not predicate(status):
             raise RuntimeStoppedError(f"the runtime stopped while waiting for {what}: "
@@ -433,10 +359,10 @@ class Runtime:
         From inside a callback it returns the status at once: the message the
         callback runs in is part of what would be waited for.
         """
-        self._check_running()
-        if self._in_runtime_thread():
+        self._stop.check_running()
+        if self._requests.in_tree_thread():
             return self._board.status
-        self._idle(timeout, "the runtime to settle")
+        self._requests.idle(timeout, "the runtime to settle")
         return self._board.status
 
     def on_activated(self, callback: Callable[[SessionSnapshot], object], *,
@@ -449,14 +375,15 @@ class Runtime:
         Registering from inside a callback returns once queued.
         """
         reply = self.submit_on_activated(callback)
-        if not self._in_runtime_thread():
-            self._wait(reply, timeout, "registering the callback")
+        if not self._requests.in_tree_thread():
+            wait_reply(reply, timeout, "registering the callback")
 
     def submit_on_activated(self, callback: Callable[[SessionSnapshot], object]) -> Future[None]:
         """:meth:`on_activated` without waiting: a future set once it is registered."""
-        self._check_running()
-        return self._submit(self._tree.session_data,
-                            lambda reply: OnActivated(callback, reply), "registering the callback")
+        self._stop.check_running()
+        return self._requests.submit(self._tree.session_data,
+                                     lambda reply: OnActivated(callback, reply),
+                                     "registering the callback")
 
     def on_failure(self, callback: Callable[[BaseException], object], *,
                    timeout: float = _DEFAULT_TIMEOUT) -> None:
@@ -468,13 +395,14 @@ class Runtime:
         escalation's reason). Registering from inside a callback returns once
         queued.
         """
-        self._check_running()
-        if self._in_runtime_thread():
-            self._tell(self._tree.supervisor, OnFailure(callback, Future()),
-                       "registering the callback")
+        self._stop.check_running()
+        if self._requests.in_tree_thread():
+            self._requests.tell(self._tree.supervisor, OnFailure(callback, Future()),
+                                "registering the callback")
             return
-        self._request(self._tree.supervisor, lambda reply: OnFailure(callback, reply), timeout,
-                      "registering the callback")
+        self._requests.request(self._tree.supervisor,
+                               lambda reply: OnFailure(callback, reply), timeout,
+                               "registering the callback")
 
     # --- stop ------------------------------------------------------------------
 
@@ -503,29 +431,7 @@ class Runtime:
             ArgumentValueError: a negative, NaN or infinite timeout.
         """
         check_timeout(timeout)
-        deadline = time.monotonic() + timeout
-        shutdown = self._shutdown
-        if shutdown is None:
-            shutdown = self._shutdown = Shutdown(self._tree, self.store,
-                                                 owns_store=self._owns_store)
-            self._stopped = True
-            shutdown.begin()
-            if self._in_runtime_thread():
-                threading.Thread(target=shutdown.finish, args=(deadline,),
-                                 name="preopen-stop", daemon=False).start()
-                return
-            shutdown.finish(deadline)
-        elif self._in_runtime_thread():
-            return
-        with contextlib.suppress(TimeoutError):
-            shutdown.done.result(timeout=max(0.0, deadline - time.monotonic()))
-        left = tuple(t.name for t in self._ledger.alive())
-        if left:
-            raise StopTimeoutError(left, timeout)
-
-    def _in_runtime_thread(self) -> bool:
-        """Whether the caller runs in one of the runtime's threads (a callback)."""
-        return threading.current_thread() in self._ledger
+        self._stop.stop(timeout, in_tree_thread=self._requests.in_tree_thread())
 
     def __enter__(self) -> Self:
         """The runtime itself."""
@@ -540,47 +446,5 @@ class Runtime:
         """Show the phase and what is served."""
         status = self._board.status
         serving = status.serving.isoformat() if status.serving else "nothing"
-        state = "running" if status.running and not self._stopped else "stopped"
+        state = "running" if status.running and not self._stop.begun else "stopped"
         return f"<Runtime {state} phase={status.phase.value} serving={serving}>"
-
-    # --- helpers ---------------------------------------------------------------
-
-    def _check_running(self) -> None:
-        if self._stopped or not self._board.status.running:
-            status = self._board.status
-            raise RuntimeStoppedError(f"the runtime is stopped: {status.last_error or 'stopped'}")
-
-    @staticmethod
-    def _tell(address: Address, message: object, what: str) -> None:
-        """Tell ``address`` without waiting (from inside a callback)."""
-        if not address.tell(message):
-            raise RuntimeStoppedError(f"{what}: the runtime is stopped")
-
-    def _request(self, address: Address, message: Callable[[Future[T]], object],
-                 timeout: float, what: str) -> T:
-        """Tell ``address`` the message built around a reply future; wait for the reply."""
-        return self._wait(self._submit(address, message, what), timeout, what)
-
-    @staticmethod
-    def _submit(address: Address, message: Callable[[Future[T]], object], what: str) -> Future[T]:
-        """Tell ``address`` the message built around a reply future; return the future."""
-        reply: Future[T] = Future()
-        if not address.tell(message(reply)):
-            reply.set_exception(RuntimeStoppedError(f"{what}: the runtime is stopped"))
-        return reply
-
-    @staticmethod
-    def _wait(reply: Future[T], timeout: float, what: str) -> T:
-        """Wait for ``reply``; a :class:`PreopenTimeoutError` naming ``what`` past ``timeout``."""
-        try:
-            return reply.result(timeout=timeout)
-        except TimeoutError:
-            if reply.done():
-                raise  # the request's own error
-            raise PreopenTimeoutError(what, timeout) from None
-
-    def _idle(self, timeout: float, what: str) -> None:
-        """Wait until every message told in the tree, and all it caused, is handled."""
-        done: Future[None] = Future()
-        self._tree.outstanding.when_idle(done)
-        self._wait(done, timeout, what)

@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pendulum
 
-from preopen.calendar._dates import amendment_values, as_date, check_year, no_session_beyond
-from preopen.calendar._spec import CalendarSpec, YearInfo, compute_year
+from preopen.calendar._amend import amended_spec
+from preopen.calendar._dates import as_date, check_year, no_session_beyond
+from preopen.calendar._years import SessionYears
 from preopen.errors import CalendarError, DateOutOfRangeError, NotASessionError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from preopen.calendar._hours import DayHours, Hours
+    from preopen.calendar._spec import CalendarSpec
 
 __all__ = ["ExchangeCalendar"]
 
@@ -48,7 +50,7 @@ class ExchangeCalendar:
 
     _spec: CalendarSpec
     _tz: pendulum.Timezone
-    _years: dict[int, YearInfo]
+    _years: SessionYears
     _first: dt.date
     _last: dt.date
 
@@ -69,14 +71,10 @@ class ExchangeCalendar:
         set_ = object.__setattr__
         set_(self, "_spec", spec)
         set_(self, "_tz", tz)
-        # Per-year non-sessions, filled on first use. No lock is needed: the
-        # value for a year is a pure function of the immutable spec, so two
-        # threads that compute the same year store equal values, and a dict
-        # item assignment is atomic.
-        set_(self, "_years", {})
+        set_(self, "_years", SessionYears(spec))  # the years' non-sessions, on first use
         range_start, range_end = spec.range_start, spec.range_end
-        first = self._scan(range_start, 1, range_end)
-        last = self._scan(range_end, -1, range_start)
+        first = self._years.scan(range_start, 1, range_end)
+        last = self._years.scan(range_end, -1, range_start)
         if first is None or last is None:
             msg = (
                 f"calendar {spec.name} has no session in "
@@ -178,32 +176,9 @@ class ExchangeCalendar:
     def _out_of_range(self, day: dt.date, what: str = "") -> NoReturn:
         raise DateOutOfRangeError(day, self._first, self._last, what=what)
 
-    def _year(self, year: int) -> YearInfo:
-        info = self._years.get(year)
-        if info is None:
-            info = compute_year(self._spec, year)
-            self._years[year] = info
-        return info
-
-    def _is_session(self, day: dt.date) -> bool:
-        # ``day`` is within the supported years.
-        if day.weekday() in self._spec.weekend:
-            return False
-        return day not in self._year(day.year).holiday_set
-
-    def _scan(self, start: dt.date, step: int, stop: dt.date) -> dt.date | None:
-        """The first session from ``start`` (inclusive) towards ``stop`` (inclusive)."""
-        delta = dt.timedelta(days=step)
-        day = start
-        while (day <= stop) if step > 0 else (day >= stop):
-            if self._is_session(day):
-                return day
-            day += delta
-        return None
-
     def is_session(self, d: dt.date) -> bool:
         """Whether the exchange trades on ``d``."""
-        return self._is_session(self._check(d))
+        return self._years.is_session(self._check(d))
 
     def next_session(self, d: dt.date) -> dt.date:
         """The first session strictly after ``d`` (``d`` need not be a session).
@@ -214,7 +189,7 @@ class ExchangeCalendar:
         day = self._check(d)
         if day >= self._last:
             raise no_session_beyond(day, self._first, self._last, self.horizon, after=True)
-        found = self._scan(day + _ONE_DAY, 1, self._last)
+        found = self._years.scan(day + _ONE_DAY, 1, self._last)
         assert found is not None  # noqa: S101 - _last is a session after day
         return found
 
@@ -227,7 +202,7 @@ class ExchangeCalendar:
         day = self._check(d)
         if day <= self._first:
             raise no_session_beyond(day, self._first, self._last, self.horizon, after=False)
-        found = self._scan(day - _ONE_DAY, -1, self._first)
+        found = self._years.scan(day - _ONE_DAY, -1, self._first)
         assert found is not None  # noqa: S101 - _first is a session before day
         return found
 
@@ -241,7 +216,7 @@ class ExchangeCalendar:
         found: list[dt.date] = []
         day = first
         while day <= last:
-            if self._is_session(day):
+            if self._years.is_session(day):
                 found.append(day)
             day += _ONE_DAY
         return tuple(found)
@@ -279,7 +254,7 @@ class ExchangeCalendar:
             DateOutOfRangeError: ``year`` is outside the calendar's years.
         """
         start, end = self._spec.range_start, self._spec.range_end
-        found = self._year(self._check_year(year)).holidays
+        found = self._years.year(self._check_year(year)).holidays
         return tuple(d for d in found if start <= d <= end)
 
     def early_closes(self, year: int) -> dict[dt.date, dt.time]:
@@ -290,7 +265,7 @@ class ExchangeCalendar:
             DateOutOfRangeError: ``year`` is outside the calendar's years.
         """
         start, end = self._spec.range_start, self._spec.range_end
-        found = self._year(self._check_year(year)).early_closes
+        found = self._years.year(self._check_year(year)).early_closes
         return {d: t for d, t in found.items() if start <= d <= end}
 
     def _check_year(self, year: int) -> int:
@@ -301,7 +276,7 @@ class ExchangeCalendar:
 
     def _session(self, d: dt.date) -> dt.date:
         day = self._check(d)
-        if not self._is_session(day):
+        if not self._years.is_session(day):
             raise NotASessionError(day, self.name)
         return day
 
@@ -312,7 +287,7 @@ class ExchangeCalendar:
 
     def _hours(self, day: dt.date) -> DayHours:
         """The local hours of session ``day`` (in range, a session)."""
-        return self._spec.hours_on(day).on_day(self._year(day.year).early_closes.get(day))
+        return self._spec.hours_on(day).on_day(self._years.year(day.year).early_closes.get(day))
 
     def _regular(self, day: dt.date) -> Hours:
         return self._spec.hours_on(day)
@@ -411,7 +386,7 @@ class ExchangeCalendar:
         not a close (see :meth:`is_trading`).
         """
         day = self._check(self.local_date(instant))
-        if not self._is_session(day):
+        if not self._years.is_session(day):
             return None
         instant = instant.astimezone(dt.UTC)  # compared as instants, not wall-clock times
         hours = self._hours(day)
@@ -435,7 +410,7 @@ class ExchangeCalendar:
         """
         day = self._check(self.local_date(instant))
         instant = instant.astimezone(dt.UTC)  # compared as instants, not wall-clock times
-        if self._is_session(day):
+        if self._years.is_session(day):
             opening = self._at(day, self._hours(day).open)
             if instant < opening:
                 return opening
@@ -469,29 +444,5 @@ class ExchangeCalendar:
             CalendarError: a time not strictly between open and close, or a date
                 both closed and closing early.
         """
-        closure_days, early_times = amendment_values(closures, early_closes)
-        closed = frozenset(self._session(d) for d in closure_days)
-        early: dict[dt.date, dt.time] = {}
-        for d, t in early_times.items():
-            day = self._session(d)
-            regular = self._regular(day)
-            if not regular.open < t < regular.close:
-                msg = (
-                    f"early close {t!r} on {day.isoformat()} is not accepted: a local time "
-                    f"(no time zone) strictly between {regular.open} and {regular.close}"
-                )
-                raise CalendarError(msg)
-            if day in closed:
-                msg = f"{day.isoformat()} is not accepted both as a closure and as an early close"
-                raise CalendarError(msg)
-            early[day] = t
-        if not closed and not early:
-            return self
-        spec = self._spec.replace(
-            closures=self._spec.closures | closed,
-            # A later closure wins over an early close announced before it.
-            early_closes={
-                d: t for d, t in {**self._spec.early_closes, **early}.items() if d not in closed
-            },
-        )
-        return ExchangeCalendar(spec)
+        spec = amended_spec(self, closures, early_closes)
+        return self if spec is None else ExchangeCalendar(spec)

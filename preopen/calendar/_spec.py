@@ -1,4 +1,4 @@
-"""What defines an exchange calendar, and the non-sessions of one year.
+"""What defines an exchange calendar.
 
 A :class:`CalendarSpec` is the whole description of an exchange's calendar
 as a value: time zone, regular hours, weekend, supported years, holiday
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from preopen.calendar._rules import HolidayRule
 
-__all__ = ["CalendarSpec", "EarlyCloseRule", "YearInfo", "compute_year"]
+__all__ = ["CalendarSpec", "EarlyCloseRule"]
 
 
 class EarlyCloseRule(Value):
@@ -302,72 +302,5 @@ class CalendarSpec(Value):
                 raise self._fail(msg)
 
 
-class YearInfo(Value):
-    """The non-sessions and early closes of one year.
-
-    Attributes:
-        holidays: weekday dates that are not sessions, sorted.
-        holiday_set: the same, for membership tests.
-        early_closes: session dates with an early close, and the close time.
-    """
-
-    __slots__ = ("early_closes", "holiday_set", "holidays")
-    _fields = ("holidays", "holiday_set", "early_closes")
-
-    holidays: tuple[dt.date, ...]
-    holiday_set: frozenset[dt.date]
-    early_closes: Mapping[dt.date, dt.time]
-
-    def __init__(
-        self, holidays: tuple[dt.date, ...], early_closes: Mapping[dt.date, dt.time]
-    ) -> None:
-        """Hold one year's answers; see the class attributes."""
-        self._set(
-            holidays=holidays, holiday_set=frozenset(holidays),
-            early_closes=MappingProxyType(dict(early_closes)),
-        )
-
-
 def _since(hours: Hours) -> dt.date:
     return hours.since or dt.date.min
-
-
-def _rule_dates(spec: CalendarSpec, year: int) -> set[dt.date]:
-    """Observed holiday dates that fall in ``year``.
-
-    A rule of the neighbouring years can land in ``year`` (January 1 on a
-    Saturday observed on the Friday before), so their rules are applied too.
-    The years are applied in order with one set of taken dates, so that a
-    substitute day pushed across New Year (December 31 on a Saturday moved
-    to Monday January 2) is seen by the next year's rules, which then move on
-    to the following free day.
-    """
-    taken: set[dt.date] = set()
-    for rule_year in (year - 2, year - 1, year, year + 1):
-        for rule in spec.holidays:
-            day = rule.observed(rule_year, spec.weekend, taken)
-            if day is not None:
-                taken.add(day)
-    return {d for d in taken if d.year == year}
-
-
-def compute_year(spec: CalendarSpec, year: int) -> YearInfo:
-    """The holidays and early closes of ``year`` under ``spec``.
-
-    A holiday (by rule or ad hoc) always wins over an early close, and an
-    ad-hoc early close's time wins over a rule's.
-    """
-    closed = {d for d in _rule_dates(spec, year) if d.weekday() not in spec.weekend}
-    closed.update(d for d in spec.closures if d.year == year and d.weekday() not in spec.weekend)
-    early: dict[dt.date, dt.time] = {}
-    for rule_year in (year - 1, year, year + 1):
-        for early_rule in spec.early_close_rules:
-            day = early_rule.rule.observed(rule_year, spec.weekend, frozenset())
-            if day is not None and day.year == year:
-                early[day] = early_rule.close
-    early.update((d, t) for d, t in spec.early_closes.items() if d.year == year)
-    sessions_early = {
-        d: t for d, t in sorted(early.items())
-        if d not in closed and d.weekday() not in spec.weekend
-    }
-    return YearInfo(tuple(sorted(closed)), sessions_early)

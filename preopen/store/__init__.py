@@ -9,15 +9,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from preopen.store._base import (
-    ACCEPTED_SCHEMES,
-    DEFAULT_LOAD_TIMEOUT,
-    BarStore,
-    StoreUrl,
-    open_store,
-    parse_store_url,
-    redact_url,
-)
+from preopen.errors import redact_url
+from preopen.store._base import DEFAULT_LOAD_TIMEOUT, BarStore, open_store
+from preopen.storeurl import ACCEPTED_SCHEMES, StoreUrl, parse_store_url
 
 if TYPE_CHECKING:
     from preopen.store._fallback import FallbackReport, FallbackStore

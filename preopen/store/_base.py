@@ -1,18 +1,16 @@
-"""BarStore, the protocol every store implements; open_store; the URL rules.
+"""BarStore, the protocol every store implements; open_store.
 
-A store URL is checked here, once, for every store: a bad one raises
-:class:`~preopen.errors.StoreUrlError` (bad input, a ``SettingsError`` too)
-before any file is touched or any server is asked.
+A store URL is checked once, for every store, by
+:func:`preopen.storeurl.parse_store_url` (exported by ``preopen.store``), before any
+file is touched or any server is asked.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
-from urllib.parse import parse_qsl, urlsplit
 
-from preopen.errors import StoreError, StoreUrlError, redact_url
+from preopen.errors import StoreError, StoreUrlError
+from preopen.storeurl import parse_store_url
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -21,23 +19,8 @@ if TYPE_CHECKING:
     from preopen.model import Bars
     from preopen.store._fingerprint import Fingerprint
 
-__all__ = [
-    "ACCEPTED_SCHEMES",
-    "DEFAULT_LOAD_TIMEOUT",
-    "BarStore",
-    "StoreUrl",
-    "check_request",
-    "open_store",
-    "parse_store_url",
-    "redact_url",
-    "split_table",
-]
+__all__ = ["DEFAULT_LOAD_TIMEOUT", "BarStore", "check_request", "open_store"]
 
-#: The URL forms open_store accepts, in words (used in error messages).
-ACCEPTED_SCHEMES: Final = (
-    "sqlite:///path/to/file.db, postgresql://user@host:port/database, grpc://hub:port "
-    "or a list of them"
-)
 #: Seconds a load may take, everything included, unless told otherwise.
 DEFAULT_LOAD_TIMEOUT: Final = 60.0
 
@@ -93,98 +76,6 @@ class BarStore(Protocol):
     def close(self) -> None:
         """Release connections; the store is not usable afterwards."""
         ...
-
-
-_MAX_PARTS = 2  # schema.name
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_TABLE_ACCEPTED: Final = (
-    "name or schema.name, each a letter or underscore followed by letters, digits or "
-    "underscores (at most 63)"
-)
-
-
-def split_table(table: str, *, url: str) -> tuple[str | None, str]:
-    """Split ``schema.name`` or ``name`` into (schema or None, name).
-
-    Raises:
-        StoreUrlError: a name that is not one or two plain identifiers.
-    """
-    parts = table.split(".") if isinstance(table, str) else []
-    if not 1 <= len(parts) <= _MAX_PARTS or not all(_IDENTIFIER.fullmatch(part) for part in parts):
-        raise StoreUrlError("table", str(table), _TABLE_ACCEPTED, url=url)
-    if len(parts) == 1:
-        return None, parts[0]
-    return parts[0], parts[1]
-
-
-@dataclass(frozen=True, slots=True)
-class StoreUrl:
-    """A checked store URL.
-
-    Attributes:
-        scheme: ``"sqlite"`` or ``"postgresql"``.
-        url: the URL as given (it may hold a password: never print it).
-        redacted: the URL with any password removed.
-        schema: the table's schema, or None.
-        table: the table's name.
-        path: SQLite: the database file as written in the URL; else empty.
-    """
-
-    scheme: str
-    url: str
-    redacted: str
-    schema: str | None
-    table: str
-    path: str = ""
-
-    @property
-    def qualified(self) -> str:
-        """``schema.table`` or ``table``."""
-        return f"{self.schema}.{self.table}" if self.schema else self.table
-
-
-def parse_store_url(url: object, table: str | None = None) -> StoreUrl:
-    """Check a store URL (and the table, given or from ``?table=``) without opening it.
-
-    Raises:
-        StoreUrlError: not a string, an unknown scheme, a SQLite URL with no
-            file (``sqlite:///``, ``sqlite:///:memory:``) or with a host, a
-            schema-qualified table on SQLite, a bad table name.
-    """
-    redacted = redact_url(url)
-    if not isinstance(url, str):
-        raise StoreUrlError("store", redacted, f"a URL: {ACCEPTED_SCHEMES}")
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    if table is not None and not isinstance(table, str):
-        raise StoreUrlError("table", repr(table), _TABLE_ACCEPTED, url=redacted)
-    schema, name = split_table(table or query.get("table") or "bars", url=redacted)
-    if scheme in {"postgresql", "postgres"}:
-        return StoreUrl("postgresql", url, redacted, schema, name)
-    if scheme in {"grpc", "grpc+tcp"}:
-        return StoreUrl("grpc", url, redacted, schema, name)
-    if scheme != "sqlite":
-        raise StoreUrlError(
-            "store", redacted, f"unknown scheme {scheme!r}: use {ACCEPTED_SCHEMES}", url=redacted
-        )
-    raw_path = url.split("://", 1)[1].split("?", 1)[0]
-    if not raw_path.startswith("/") or raw_path.rstrip("/") == "" or raw_path == "/:memory:":
-        raise StoreUrlError(
-            "store",
-            redacted,
-            "sqlite:///relative/file.db or sqlite:////absolute/file.db (a file; no host, "
-            "not :memory:)",
-            url=redacted,
-        )
-    if schema is not None:
-        raise StoreUrlError(
-            "table",
-            f"{schema}.{name}",
-            "a plain table name on SQLite (a SQLite file has no schemas)",
-            url=redacted,
-        )
-    return StoreUrl("sqlite", url, redacted, None, name, path=raw_path[1:])
 
 
 def check_request(

@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from preopen.errors import PreopenTimeoutError, StoreConnectionError, StoreError
+from preopen.errors import PreopenTimeoutError, StoreConnectionError, StoreError, redact_url
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -75,8 +75,6 @@ class FallbackStore:
 
     def __init__(self, urls: Sequence[str], opener: Callable[[str], BarStore]) -> None:
         """Remember the URLs; nothing is opened yet."""
-        from preopen.store._base import redact_url  # noqa: PLC0415 - _base imports this module
-
         if not urls or len(set(urls)) != len(urls):
             raise StoreError(f"a list of stores needs distinct URLs, got {len(urls)} "
                              f"({', '.join(redact_url(u) for u in urls)})")

@@ -12,7 +12,8 @@ Each load runs in a transaction of its own whose ``SET LOCAL`` settings turn
 JIT off, size ``work_mem`` to the batch, and bound it by what is left of its
 deadline (``statement_timeout`` and ``lock_timeout``): past it the load
 raises :class:`StoreTimeoutError`. :meth:`PostgresStore.interrupt` cancels the
-queries in flight from another thread (``Connection.cancel_safe``).
+queries in flight from another thread (``Connection.cancel_safe``; the calls
+in flight are kept by :class:`~preopen.store._pgcalls.CallsInFlight`).
 ``ts`` is ``timestamptz``: the type a host's bars table has, readable in SQL,
 and in binary an int64 of microseconds that numpy converts in one pass.
 
@@ -40,14 +41,13 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from preopen.errors import (
     StoreConnectionError,
     StoreError,
-    StoreInterruptedError,
-    StoreTimeoutError,
     StoreUrlError,
     StoreWideError,
 )
 from preopen.model import Bars, parse_interval, to_ns
-from preopen.store._base import DEFAULT_LOAD_TIMEOUT, check_request, parse_store_url
+from preopen.store._base import DEFAULT_LOAD_TIMEOUT, check_request
 from preopen.store._fingerprint import EMPTY, Fingerprint
+from preopen.store._pgcalls import CallsInFlight
 from preopen.store._pgconn import (
     classify,
     connection_error,
@@ -66,7 +66,6 @@ from preopen.store._pgsql import (
     choose_shape,
     fingerprint_query,
     load_query,
-    load_settings,
     symbols_query,
     table_facts,
     upsert_query,
@@ -78,6 +77,7 @@ from preopen.store._retry import (
     is_wait_timeout,
     retry_budget,
 )
+from preopen.storeurl import parse_store_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -89,8 +89,6 @@ _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 LoadMethod = Literal["arrays", "set", "rows"]
 T = TypeVar("T")
-# Seconds interrupt() waits for the server to take a cancel request.
-_CANCEL_TIMEOUT: Final = 2.0
 
 
 class PostgresStore:
@@ -154,10 +152,7 @@ class PostgresStore:
             raise StoreUrlError("method", str(method), "'arrays', 'set', 'rows' or None")
         self._pool_size = pool_size
         self.load_timeout = float(load_timeout)
-        # Calls in flight: thread id -> connection, for interrupt(); a call
-        # started before the last interrupt() is cancelled (generation).
-        self._active: dict[int, psycopg.Connection[tuple[object, ...]]] = {}
-        self._generation = 0
+        self._calls = CallsInFlight(url=self.url, load_timeout=self.load_timeout)
         self._where = where(self._conninfo)
         self.facts = self._check_schema(schema=schema, create=create, timeout=connect_timeout)
         self.method: LoadMethod = method or choose_shape(self.facts)
@@ -257,62 +252,13 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise self._classify(exc, what) from exc
 
-    @contextlib.contextmanager
-    def _session(
-        self,
-        what: str,
-        deadline: float,
-        wait: float,
-        *,
-        generation: int,
-        symbols: int = 0,
-        bars: int = 0,
-    ) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
-        """A pooled connection in a transaction bounded by ``deadline``; cancellable.
-
-        Raises:
-            StoreTimeoutError: the deadline passed before the query started.
-            StoreInterruptedError: interrupt() was called since the call
-                began (``generation``), also between two retries.
-        """
-        if self._generation != generation:
-            raise StoreInterruptedError(operation=what, url=self.url)
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise StoreTimeoutError(
-                operation=what, seconds=self.load_timeout,
-                reason="no connection was free in time", url=self.url,
-            )
-        key = threading.get_ident()
-        with self._pool.connection(timeout=max(min(wait, left), 0.001)) as conn:
-            self._active[key] = conn
-            try:
-                if self._generation != generation:
-                    raise StoreInterruptedError(operation=what, url=self.url)
-                ms = max(1, int((deadline - time.monotonic()) * 1000))
-                # The lock timeout fires a little first, so that a lock held
-                # by another session is named as such.
-                with conn.transaction():
-                    conn.execute(
-                        load_settings(
-                            statement_ms=ms, lock_ms=max(1, ms * 9 // 10), symbols=symbols,
-                            bars_per_symbol=bars,
-                        )
-                    )
-                    yield conn
-            finally:
-                del self._active[key]
-
     def interrupt(self) -> None:
         """Cancel the queries in flight, from any thread: they raise StoreInterruptedError.
 
         Waits at most about 2 s for the server to take each cancel request.
         Calls started afterwards run as usual.
         """
-        self._generation += 1
-        for conn in list(self._active.values()):
-            with contextlib.suppress(psycopg.Error, OSError):
-                conn.cancel_safe(timeout=_CANCEL_TIMEOUT)
+        self._calls.interrupt()
 
     # -- load -----------------------------------------------------------------
 
@@ -341,7 +287,7 @@ class PostgresStore:
         if not wanted:
             return {}
         deadline = time.monotonic() + self.load_timeout
-        generation = self._generation
+        generation = self._calls.generation
         shape = self.method
         if shape == "set" and len(wanted) < SMALL_BATCH:
             shape = "arrays"
@@ -355,8 +301,9 @@ class PostgresStore:
         # partial result is dropped), so a retry cannot duplicate a bar.
         def attempt(wait: float) -> dict[str, Bars]:
             with (
-                self._session(
-                    "load", deadline, wait, generation=generation, symbols=len(wanted), bars=bars
+                self._calls.session(
+                    self._pool, "load", deadline, wait, generation=generation,
+                    symbols=len(wanted), bars=bars,
                 ) as conn,
                 conn.cursor().copy(query, params) as copy,
             ):
@@ -392,13 +339,14 @@ class PostgresStore:
         if not wanted or not ranges:
             return {symbol: tuple(found) for symbol, found in out.items()}
         deadline = time.monotonic() + self.load_timeout
-        generation = self._generation
+        generation = self._calls.generation
         query = fingerprint_query(self._table)
         params = {"symbols": wanted, "interval": interval, "starts": starts, "ends": ends}
 
         def attempt(wait: float) -> list[tuple[object, ...]]:
-            with self._session(
-                "fingerprints", deadline, wait, generation=generation, symbols=len(wanted)
+            with self._calls.session(
+                self._pool, "fingerprints", deadline, wait, generation=generation,
+                symbols=len(wanted),
             ) as conn:
                 return conn.execute(query, params).fetchall()
 
@@ -456,10 +404,12 @@ class PostgresStore:
         """Every symbol with bars, sorted (a skip scan of the primary key)."""
         query = symbols_query(self._table)
         deadline = time.monotonic() + self.load_timeout
-        generation = self._generation
+        generation = self._calls.generation
 
         def attempt(wait: float) -> list[tuple[object, ...]]:
-            with self._session("symbols", deadline, wait, generation=generation) as conn:
+            with self._calls.session(
+                self._pool, "symbols", deadline, wait, generation=generation
+            ) as conn:
                 return conn.execute(query).fetchall()
 
         rows = self._retried("symbols", attempt)

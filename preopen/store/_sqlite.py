@@ -47,7 +47,7 @@ from preopen.errors import (
     StoreWideError,
 )
 from preopen.model import Bars, parse_interval, to_ns
-from preopen.store._base import DEFAULT_LOAD_TIMEOUT, check_request, parse_store_url
+from preopen.store._base import DEFAULT_LOAD_TIMEOUT, check_request
 from preopen.store._fingerprint import EMPTY, canonical_digest
 from preopen.store._sqlblob import (
     PRICES,
@@ -57,6 +57,7 @@ from preopen.store._sqlblob import (
     rows,
 )
 from preopen.store._sqlerrors import BUSY, LOCKED, classify, result_code
+from preopen.storeurl import parse_store_url
 
 if TYPE_CHECKING:
     import datetime as dt

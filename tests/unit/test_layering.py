@@ -18,10 +18,14 @@ import pytest
 PACKAGE = Path(__file__).parents[2] / "preopen"
 
 # Layer of each part of preopen, lowest first. errors/settings/clock sit where
-# everything may use them (settings checks values against calendar and model).
+# everything may use them (settings checks values against calendar and model);
+# storeurl, the one store URL check, sits below both settings and store. The
+# runtime's private helpers (argument checks, requests, lifecycle, the asyncio
+# bridge) and the asyncio face sit with the runtime.
 LAYER = {
-    "errors": 0, "backoff": 0, "symbols": 0, "calendar": 1, "model": 1, "shard": 1,
+    "errors": 0, "backoff": 0, "symbols": 0, "storeurl": 0, "calendar": 1, "model": 1, "shard": 1,
     "settings": 2, "clock": 2, "status": 2, "store": 3, "actors": 4, "runtime": 5, "hub": 5,
+    "_checks": 5, "_requests": 5, "_lifecycle": 5, "_loopbridge": 5, "aio": 5, "eventqueue": 5,
     "cli": 6,
 }
 ROOT = PACKAGE.parent

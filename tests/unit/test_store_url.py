@@ -78,6 +78,20 @@ def test_parse_store_url_answers_the_parts():
 
 
 @pytest.mark.parametrize(
+    "url",
+    ["postgresql:/h/db", "mysql://h/db", "sqlite:///", "sqlite://host/x.db",
+     "sqlite:///x.db?table=a.bars", "postgresql://h/db?table=bad;name",
+     "postgresql://h/db?table=" + "t" * 64],
+)
+def test_settings_refuse_exactly_the_urls_a_store_refuses(url):
+    with pytest.raises(StoreUrlError):
+        parse_store_url(url)
+    with pytest.raises(SettingsError) as caught:
+        Settings(store=url)
+    assert caught.value.key == "store"
+
+
+@pytest.mark.parametrize(
     ("error", "wide", "transient"),
     [
         (StoreConnectionError("refused"), True, True),
