@@ -24,6 +24,7 @@ from preopen.model._publish import (
     stage_snapshot,
 )
 from preopen.model._report import COUNT_FIELDS, SymbolReport, ValidationReport
+from preopen.model._reserve import ColumnReservation
 from preopen.model._reuse import assemble_tables, reuse_bars
 from preopen.model._snapshot import SessionSnapshot
 from preopen.model._table import BarTable
@@ -46,6 +47,7 @@ __all__ = [
     "BarRepairs",
     "BarTable",
     "Bars",
+    "ColumnReservation",
     "Gap",
     "Handoff",
     "HandoffTable",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Collection, Mapping
 
+    from preopen.model._reserve import ColumnReservation
     from preopen.model._snapshot import SessionSnapshot
 
 __all__ = ["assemble_tables", "reuse_bars"]
@@ -82,9 +83,13 @@ def reuse_bars(
 
 
 def assemble_tables(
-    loaded: Mapping[Key, Bars], reused: Mapping[Key, Bars]
+    loaded: Mapping[Key, Bars],
+    reused: Mapping[Key, Bars],
+    reserved: Mapping[str, ColumnReservation] | None = None,
 ) -> dict[str, BarTable]:
     """One table per interval of ``loaded``'s keys, each symbol's reused bars first.
+
+    ``reserved``: per interval, memory reserved while the bars loaded.
 
     A key of ``loaded`` with reused bars becomes the reused bars followed by
     the loaded ones (which must start after them); a key only in ``reused``
@@ -112,10 +117,16 @@ def assemble_tables(
         else:
             parts = [old, bars]
         grouped.setdefault(key[1], {})[key[0]] = parts
-    return {interval: _table(interval, parts) for interval, parts in grouped.items()}
+    room = reserved or {}
+    return {
+        interval: _table(interval, parts, room.get(interval))
+        for interval, parts in grouped.items()
+    }
 
 
-def _table(interval: str, parts_by_symbol: dict[str, list[Bars]]) -> BarTable:
+def _table(
+    interval: str, parts_by_symbol: dict[str, list[Bars]], reserved: ColumnReservation | None
+) -> BarTable:
     symbols = tuple(sorted(parts_by_symbol))
     per_symbol = [parts_by_symbol[symbol] for symbol in symbols]
     n = len(symbols)
@@ -123,7 +134,7 @@ def _table(interval: str, parts_by_symbol: dict[str, list[Bars]]) -> BarTable:
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     flat = [b for parts in per_symbol for b in parts]
-    t, o, h, lo, c, v = _concat_columns(flat, int(offsets[-1]))
+    t, o, h, lo, c, v = _concat_columns(flat, int(offsets[-1]), reserved)
     # The repairs are the loaded part's: a reused part never had any.
     duplicates = np.fromiter((p[-1].repairs.duplicates_dropped for p in per_symbol), np.int64, n)
     unsorted = np.fromiter((p[-1].repairs.was_unsorted for p in per_symbol), np.bool_, n)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from preopen.calendar import ExchangeCalendar
+    from preopen.model._reserve import ColumnReservation
 
 __all__ = ["SessionSnapshot"]
 
@@ -103,7 +104,7 @@ class SessionSnapshot:
                 )
         if data is not None and tables is not None:
             raise BarsError("snapshot: give data or tables, not both")
-        frozen = _tables_of(data or {}) if tables is None else dict(tables)
+        frozen = _tables_of(data or {}, {}) if tables is None else dict(tables)
         for interval, table in frozen.items():
             if not isinstance(table, BarTable) or table.interval != interval:
                 raise BarsError(f"snapshot table key {interval!r} maps to {table!r}")
@@ -136,6 +137,7 @@ class SessionSnapshot:
         built_at: dt.datetime,
         *,
         reused: Mapping[tuple[str, str], Bars] | None = None,
+        reserved: Mapping[str, ColumnReservation] | None = None,
     ) -> SessionSnapshot:
         """Concatenate loaded Bars into one table per interval, validate, and freeze.
 
@@ -154,8 +156,13 @@ class SessionSnapshot:
             reused: (symbol, interval) -> bars kept from the served snapshot
                 (:func:`~preopen.model.reuse_bars`): each goes before the
                 loaded bars of its key, copied once into the table.
+            reserved: per interval, memory reserved for the table while the
+                bars loaded (:class:`~preopen.model.ColumnReservation`).
         """
-        tables = _tables_of(data) if not reused else assemble_tables(data, reused)
+        if reused:
+            tables = assemble_tables(data, reused, reserved)
+        else:
+            tables = _tables_of(data, reserved or {})
         symbols = _union(list(tables.values()))
         report = validate_tables(tables, calendar, trailing, intervals, symbols)
         return cls(session, open, close, report=report, built_at=built_at, tables=tables)
@@ -228,7 +235,9 @@ def _unpickle(args: tuple[Any, ...], tables: dict[str, BarTable]) -> SessionSnap
     return SessionSnapshot(*args, tables=tables)
 
 
-def _tables_of(data: Mapping[tuple[str, str], Bars]) -> dict[str, BarTable]:
+def _tables_of(
+    data: Mapping[tuple[str, str], Bars], reserved: Mapping[str, ColumnReservation]
+) -> dict[str, BarTable]:
     grouped: dict[str, dict[str, Bars]] = {}
     for key, bars in data.items():
         if not isinstance(bars, Bars) or key != (bars.symbol, bars.interval):
@@ -237,7 +246,10 @@ def _tables_of(data: Mapping[tuple[str, str], Bars]) -> dict[str, BarTable]:
                 f"the Bars it maps to, got {bars!r}"
             )
         grouped.setdefault(key[1], {})[key[0]] = bars
-    return {interval: BarTable.from_bars(interval, parts) for interval, parts in grouped.items()}
+    return {
+        interval: BarTable.from_bars(interval, parts, reserved.get(interval))
+        for interval, parts in grouped.items()
+    }
 
 
 def _union(tables: list[BarTable]) -> tuple[str, ...]:
