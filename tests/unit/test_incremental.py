@@ -10,7 +10,7 @@ import pytest
 from support.week import NY, TRAILING_5, XNYS, at, grid_bars
 
 from preopen.actors import Planner
-from preopen.actors.incremental import load_batch
+from preopen.actors.loader import load_batch
 from preopen.actors.messages import Activate, LoadBatch
 from preopen.errors import BarsError, SettingsError
 from preopen.model import Bars, BarTable, SessionSnapshot, assemble_tables, reuse_bars, to_ns

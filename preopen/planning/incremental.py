@@ -1,7 +1,7 @@
 """Incremental prefetch: the next cycle's load reuses what the served snapshot holds.
 
 With ``refresh = "incremental"`` (the default) the planner remembers the
-snapshot it served together with the :class:`~preopen.actors.prefetch.LoadSpec`
+snapshot it served together with the :class:`~preopen.planning.cycle.LoadSpec`
 it was loaded for (:class:`Served`). When the next cycle starts its load,
 :meth:`Reuse.plan` works out the range both snapshots cover,
 ``[spec.start, served.end)``: for each wanted key the served snapshot holds,
@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from preopen.model import reuse_bars
-from preopen.store import fingerprints_of
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -39,12 +38,11 @@ if TYPE_CHECKING:
 
     import pendulum
 
-    from preopen.actors.messages import LoadBatch
-    from preopen.actors.prefetch import LoadSpec, Prefetch
     from preopen.model import Bars, SessionSnapshot
-    from preopen.store import BarStore
+    from preopen.planning.cycle import LoadSpec
+    from preopen.planning.prefetch import Prefetch
 
-__all__ = ["Reuse", "Served", "load_batch", "reuse_range"]
+__all__ = ["Reuse", "Served", "reuse_range"]
 
 Key = tuple[str, str]
 
@@ -68,31 +66,6 @@ def reuse_range(
     if served.start <= spec.start < served.end <= spec.end:
         return spec.start, served.end
     return None
-
-
-def load_batch(store: BarStore, request: LoadBatch) -> tuple[dict[str, Bars], frozenset[str]]:
-    """What a loader does with a LoadBatch: its bars, and the symbols reloaded in full.
-
-    With a ``check`` (``verify_reused``) and a store that has
-    ``fingerprints``, the store's fingerprints of ``[full_start, start)``
-    are compared with the reused bars' (one aggregate query for the batch);
-    the symbols that differ (a correction to a past session) are loaded from
-    ``full_start``, and named in the second value.
-    """
-    batch = request.batch
-    bars = store.load(batch.symbols, batch.interval, request.start, request.end)
-    check = request.check
-    fingerprints = getattr(store, "fingerprints", None)  # a host's store may not have it
-    if check is None or not callable(fingerprints):
-        return bars, frozenset()
-    symbols = [s for s in batch.symbols if s in check.reused]
-    ranges = [(check.full_start, request.start)]
-    found = fingerprints(symbols, batch.interval, ranges)
-    changed = [s for s in symbols
-               if tuple(found.get(s, ())) != fingerprints_of(check.reused[s], ranges)]
-    if changed:
-        bars = {**bars, **store.load(changed, batch.interval, check.full_start, request.end)}
-    return bars, frozenset(changed)
 
 
 class Reuse:

@@ -6,7 +6,7 @@ tells the messages it leaves in :attr:`Planner.outbox`, each with the key of
 the child it is for. Timing comes only from :mod:`preopen.calendar.timing`.
 
 One *cycle* per target session (the session in progress, else the next to
-open; :class:`~preopen.actors.prefetch.Cycle`): planned when it becomes the
+open; :class:`~preopen.planning.cycle.Cycle`): planned when it becomes the
 target, loaded in the window (failed keys retried with backoff), validated
 and frozen when the load is done, activated at the open tick (or, without a
 complete prefetch, as soon as a load with at least one key is done: the
@@ -24,11 +24,6 @@ import time
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from preopen.actors.child import ChildKey, Role
-from preopen.actors.incremental import Reuse, Served
-from preopen.actors.journal import Journal
-from preopen.actors.messages import Activate, ListSymbols, LoadBatch, Retire, ReuseCheck
-from preopen.actors.prefetch import Batch, Cycle, Prefetch, load_spec
 from preopen.calendar.timing import (
     horizon_warning,
     next_phase_change,
@@ -37,6 +32,19 @@ from preopen.calendar.timing import (
 )
 from preopen.errors import DateOutOfRangeError
 from preopen.model import Bars
+from preopen.planning.cycle import Cycle, load_spec
+from preopen.planning.incremental import Reuse, Served
+from preopen.planning.journal import Journal
+from preopen.planning.orders import (
+    Activate,
+    ChildKey,
+    ListSymbols,
+    LoadBatch,
+    Retire,
+    ReuseCheck,
+    Role,
+)
+from preopen.planning.prefetch import Batch, Prefetch
 from preopen.status import EventKind, RuntimeStatus
 
 if TYPE_CHECKING:
@@ -560,7 +568,7 @@ class Planner:
             self.outbox.append((ChildKey(Role.LOADER, loader),
                                 LoadBatch(batch, start, spec.end, self._reuse_check(cycle, batch))))
 
-    # --- incremental prefetch (see preopen.actors.incremental) -------------------
+    # --- incremental prefetch (see preopen.planning.incremental) -------------------
 
     def _remember_served(self, cycle: Cycle) -> None:
         """Keep the snapshot a closing cycle froze and served, for the next cycle to reuse."""
