@@ -20,6 +20,8 @@ from preopen.backoff import Backoff
 from preopen.model import Bars, SessionSnapshot, drop_closed_days
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     import pendulum
 
     from preopen.calendar import ExchangeCalendar
@@ -118,6 +120,23 @@ class Cycle:
     def has_failures(self) -> bool:
         """The load is done and some keys failed."""
         return self.load is not None and self.load.done and bool(self.load.failures)
+
+    @property
+    def busy(self) -> bool:
+        """A load, a listing or an activation is unanswered."""
+        return (
+            self.listing is not None
+            or (self.load is not None and not self.load.done)
+            or self.pending is not None
+        )
+
+    def refreeze_due(self, wanted: Collection[str]) -> bool:
+        """Whether the wanted symbols the done load holds are not the snapshot's (freeze again)."""
+        load, snapshot = self.load, self.snapshot
+        if load is None or not load.done or snapshot is None:
+            return False
+        present = {symbol for symbol, _ in load.data(wanted)}
+        return present != set(snapshot.symbols)
 
     def freeze(self, data: dict[Key, Bars], calendar: ExchangeCalendar,
                built_at: pendulum.DateTime) -> SessionSnapshot:
