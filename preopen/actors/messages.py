@@ -134,7 +134,7 @@ class LoadFailed:
 
     - ``transient``: the same call may succeed later;
     - ``store_wide``: the store failed, not one symbol (never split the
-      batch; see :class:`~preopen.actors.prefetch.Prefetch`); a failure that
+      batch; see :class:`~preopen.planning.prefetch.Prefetch`); a failure that
       is neither may be one poisoned symbol (split the batch and retry);
     - ``error``: ``"Type: message"``; ``error_type``: the exception's class name;
     - ``seconds``: wall-clock time the call took before it failed.
