@@ -8,8 +8,10 @@
                      ▲ Tick(now) from the clock
 
 Each actor is thin: its decisions live in plain objects tested on their own
-(:class:`Planner`, :class:`Prefetch`, :class:`RestartPolicy`). Messages are
-frozen dataclasses (:mod:`preopen.actors.messages`). :func:`build_tree` wires
+(:class:`RestartPolicy` here; the scheduler's :class:`Planner`, with its
+:class:`Prefetch`, in :mod:`preopen.planning`, the plain layer the actors sit
+on; its names are exported here too). Messages are frozen dataclasses
+(:mod:`preopen.actors.messages`). :func:`build_tree` wires
 one tree; :class:`preopen.runtime.Runtime` is the host's handle on it.
 """
 
@@ -28,12 +30,11 @@ from preopen.actors.child import (
     ThreadLedger,
 )
 from preopen.actors.loader import LoaderActor, LoaderWiring
-from preopen.actors.planner import Planner
-from preopen.actors.prefetch import Batch, Cycle, LoadSpec, Prefetch, load_spec
 from preopen.actors.scheduler import SchedulerActor, SchedulerWiring
 from preopen.actors.session_data import SessionDataActor, SessionDataWiring
 from preopen.actors.supervisor import ChildSpec, RestartPolicy, Supervisor
 from preopen.actors.tree import Board, CalendarState, Cell, SessionState, Shutdown, Tree, build_tree
+from preopen.planning import Batch, Cycle, LoadSpec, Planner, Prefetch, load_spec
 
 __all__ = [
     "Address",

@@ -1,5 +1,9 @@
 """A supervised child: its key, its address, and how it reports its death.
 
+A child is named by a :class:`ChildKey` (a :class:`Role` and an index),
+defined with the planner's orders in :mod:`preopen.planning.orders`, since
+the planner addresses its orders with it too.
+
 Every message to a child goes through its :class:`Address`, which numbers it
 in the tree's :class:`Outstanding` ledger before telling the child's current
 incarnation; the child strikes it off once handled. A message told to a
@@ -28,7 +32,6 @@ records its thread in the runtime's ledger, so that ``stop`` joins them all.
 from __future__ import annotations
 
 import contextlib
-import enum
 import itertools
 import logging
 import threading
@@ -40,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import pykka
 
 from preopen.actors.messages import ChildFailed, Numbered
+from preopen.planning.orders import ChildKey, Role
 from preopen.status import ErrorInfo
 
 if TYPE_CHECKING:
@@ -61,33 +65,6 @@ __all__ = [
 W = TypeVar("W")
 
 logger = logging.getLogger(__name__)
-
-
-class Role(enum.StrEnum):
-    """The roles of preopen's children."""
-
-    SUPERVISOR = "supervisor"
-    CALENDAR = "calendar"
-    SESSION_DATA = "session_data"
-    LOADER = "loader"
-    SCHEDULER = "scheduler"
-
-
-@dataclass(frozen=True, slots=True)
-class ChildKey:
-    """Which child: a role, and an index for the roles with several children (loaders)."""
-
-    role: str
-    index: int | None = None
-
-    @property
-    def name(self) -> str:
-        """``role``, or ``role-index`` ("loader-0")."""
-        return self.role if self.index is None else f"{self.role}-{self.index}"
-
-    def __str__(self) -> str:
-        """The name."""
-        return self.name
 
 
 def describe(error: BaseException | None) -> str:

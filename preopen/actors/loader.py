@@ -12,6 +12,11 @@ one actor that calls foreign code that may not return (a store call that
 ignores cancellation). The runtime's stop interrupts the store and reports
 such a thread by name; being a daemon, it does not keep the process alive.
 Once the tree is stopping, a loader starts no new store call.
+
+What a loader does with a :class:`~preopen.actors.messages.LoadBatch` is
+:func:`load_batch`: the store's bars, after checking the reused bars of an
+incremental prefetch against the store when the batch carries a
+``ReuseCheck`` (``verify_reused``; see :mod:`preopen.planning.incremental`).
 """
 
 from __future__ import annotations
@@ -23,16 +28,17 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from preopen.actors.child import SupervisedActor, describe
-from preopen.actors.incremental import load_batch
 from preopen.actors.messages import ListSymbols, LoadBatch, Loaded, LoadFailed, SymbolsListed
 from preopen.errors import is_store_wide, is_transient
 from preopen.status import ErrorInfo
+from preopen.store import fingerprints_of
 
 if TYPE_CHECKING:
     from preopen.actors.child import Address
+    from preopen.model import Bars
     from preopen.store import BarStore
 
-__all__ = ["LoaderActor", "LoaderWiring", "is_transient", "load_failed"]
+__all__ = ["LoaderActor", "LoaderWiring", "is_transient", "load_batch", "load_failed"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +49,31 @@ def load_failed(request_id: int, error: BaseException, seconds: float = 0.0, *,
     return LoadFailed(request_id, describe(error), is_transient(error),
                       store_wide=is_store_wide(error), error_type=type(error).__name__,
                       seconds=seconds, failure=ErrorInfo.of(error, where))
+
+
+def load_batch(store: BarStore, request: LoadBatch) -> tuple[dict[str, Bars], frozenset[str]]:
+    """What a loader does with a LoadBatch: its bars, and the symbols reloaded in full.
+
+    With a ``check`` (``verify_reused``) and a store that has
+    ``fingerprints``, the store's fingerprints of ``[full_start, start)``
+    are compared with the reused bars' (one aggregate query for the batch);
+    the symbols that differ (a correction to a past session) are loaded from
+    ``full_start``, and named in the second value.
+    """
+    batch = request.batch
+    bars = store.load(batch.symbols, batch.interval, request.start, request.end)
+    check = request.check
+    fingerprints = getattr(store, "fingerprints", None)  # a host's store may not have it
+    if check is None or not callable(fingerprints):
+        return bars, frozenset()
+    symbols = [s for s in batch.symbols if s in check.reused]
+    ranges = [(check.full_start, request.start)]
+    found = fingerprints(symbols, batch.interval, ranges)
+    changed = [s for s in symbols
+               if tuple(found.get(s, ())) != fingerprints_of(check.reused[s], ranges)]
+    if changed:
+        bars = {**bars, **store.load(changed, batch.interval, check.full_start, request.end)}
+    return bars, frozenset(changed)
 
 
 @dataclass(frozen=True, slots=True)

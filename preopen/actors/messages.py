@@ -15,12 +15,20 @@ Between actors preopen ``tell``s; a request that someone waits on carries
 its ``reply``. Messages told through an address travel wrapped in
 :class:`Numbered`, so that one told to a child as it dies is re-sent to the
 next incarnation (see :mod:`preopen.actors.child`).
+
+The orders the planner leaves in its outbox (:class:`LoadBatch` with its
+:class:`ReuseCheck` and :class:`ListSymbols` for a loader, :class:`Activate`
+and :class:`Retire` for the SessionDataActor) are defined beside it, in
+:mod:`preopen.planning.orders` (the planner is plain logic below the
+actors); they are part of this protocol and importable from here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from preopen.planning.orders import Activate, ListSymbols, LoadBatch, Retire, ReuseCheck
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -29,10 +37,10 @@ if TYPE_CHECKING:
 
     import pendulum
 
-    from preopen.actors.child import Address, ChildKey
-    from preopen.actors.prefetch import Batch
+    from preopen.actors.child import Address
     from preopen.calendar import ExchangeCalendar
     from preopen.model import Bars, SessionSnapshot
+    from preopen.planning.orders import ChildKey
     from preopen.status import ErrorInfo
 
 __all__ = [
@@ -126,7 +134,7 @@ class LoadFailed:
 
     - ``transient``: the same call may succeed later;
     - ``store_wide``: the store failed, not one symbol (never split the
-      batch; see :class:`~preopen.actors.prefetch.Prefetch`); a failure that
+      batch; see :class:`~preopen.planning.prefetch.Prefetch`); a failure that
       is neither may be one poisoned symbol (split the batch and retry);
     - ``error``: ``"Type: message"``; ``error_type``: the exception's class name;
     - ``seconds``: wall-clock time the call took before it failed.
@@ -221,66 +229,16 @@ class PublishFailed:
 
 
 # --- to a LoaderActor ------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LoadBatch:
-    """Load ``batch`` over ``[start, end)``; the answer goes to the scheduler."""
-
-    batch: Batch
-    start: pendulum.DateTime
-    end: pendulum.DateTime
-    check: ReuseCheck | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReuseCheck:
-    """With a :class:`LoadBatch` of reused keys: first check the reused bars against the store.
-
-    The loader compares the store's fingerprints of ``[full_start, start)``
-    with those of ``reused`` (the served bars, read-only views) and loads the
-    symbols that differ from ``full_start`` (``Loaded.reloaded`` names them).
-    """
-
-    full_start: pendulum.DateTime
-    reused: Mapping[str, Bars]
-
-
-@dataclass(frozen=True, slots=True)
-class ListSymbols:
-    """List the store's symbols; the answer (:class:`SymbolsListed`) goes to the scheduler."""
-
-    request_id: int
+# LoadBatch (with its ReuseCheck) and ListSymbols: see preopen.planning.orders.
 
 
 # --- to the SessionDataActor -----------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Activate:
-    """Serve ``snapshot`` from now on (refused if it is not today's session).
-
-    ``sent_at`` is the scheduler's ``time.perf_counter()`` when it started
-    handling the event that led to the activation; ``symbols`` is how many
-    symbols the snapshot holds, counted when it was frozen (so that nothing
-    proportional to the symbol count runs after the swap).
-    """
-
-    snapshot: SessionSnapshot
-    sent_at: float
-    symbols: int
+# Activate and Retire: see preopen.planning.orders.
 
 
 @dataclass(frozen=True, slots=True)
 class Release:
     """Let go of the snapshots replaced by the last activations (after it was answered)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Retire:
-    """Stop serving a snapshot older than ``session`` (which opened without data)."""
-
-    session: dt.date
 
 
 @dataclass(frozen=True, slots=True)

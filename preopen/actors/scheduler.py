@@ -1,6 +1,6 @@
 """The SchedulerActor: turns ticks and replies into loads and activations.
 
-A thin actor around :class:`~preopen.actors.planner.Planner`: each message is
+A thin actor around :class:`~preopen.planning.planner.Planner`: each message is
 handed to the planner, then the messages it leaves are told to their
 children (an activation first, so that the open tick's swap is not queued
 behind anything), the clock's alarm is set to the planner's next wake-up,
@@ -43,8 +43,8 @@ from preopen.actors.messages import (
     SymbolsListed,
     Tick,
 )
-from preopen.actors.planner import Planner
 from preopen.errors import PreopenError, RuntimeStoppedError
+from preopen.planning import Planner
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from support.week import NY, XNYS
 
 from preopen.actors import Planner
-from preopen.actors.incremental import load_batch
+from preopen.actors.loader import load_batch
 from preopen.actors.messages import Activate, ListSymbols, LoadBatch, Retire
 from preopen.model import Bars
 from preopen.settings import Settings

@@ -1,4 +1,5 @@
-"""Incremental prefetch: what the second session loads, and the model side of reuse."""
+"""Incremental prefetch: what the second session loads, the model side of reuse, and the
+planner's side (IncrementalPrefetch) on its own."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import pytest
 from support.week import NY, TRAILING_5, XNYS, at, grid_bars
 
 from preopen.actors import Planner
-from preopen.actors.incremental import load_batch
+from preopen.actors.loader import load_batch
 from preopen.actors.messages import Activate, LoadBatch
 from preopen.errors import BarsError, SettingsError
 from preopen.model import Bars, BarTable, SessionSnapshot, assemble_tables, reuse_bars, to_ns
+from preopen.planning import Cycle, IncrementalPrefetch, Prefetch, load_spec
 from preopen.settings import Settings
 from preopen.status import EventKind
 from preopen.store import fingerprints_of
@@ -225,3 +227,106 @@ def test_a_store_without_fingerprints_is_not_checked():
     run(planner, store, pendulum.datetime(2024, 11, 24, 12, 0, tz=NY), at(NOV25, "16:30"))
     second = run(planner, store, at(NOV25, "16:30"), at(NOV26, "10:00"))
     assert second[0].report.complete
+
+
+# --- the planner's side, on its own: IncrementalPrefetch -------------------------
+
+
+def _served_cycle(store, day, symbols=SYMBOLS):
+    """A closing cycle of ``day`` that froze and served the store's bars of ``symbols``."""
+    spec = load_spec(XNYS, day, 5, ("1m", "1d"))
+    data = {(s, i): store.data[s, i].between(spec.start, spec.end)
+            for s in symbols for i in spec.intervals}
+    cycle = Cycle(spec, XNYS.open_at(day))
+    cycle.served = SessionSnapshot.assemble(day, spec.open, spec.close, data, XNYS,
+                                            spec.trailing, spec.intervals, spec.open)
+    return cycle
+
+
+def _next_cycle(day=NOV26):
+    return Cycle(load_spec(XNYS, day, 5, ("1m", "1d")), XNYS.open_at(day))
+
+
+def test_the_served_snapshot_is_remembered_for_the_next_load_only():
+    store = CountingStore(SYMBOLS)
+    incremental = IncrementalPrefetch(enabled=True, verify=False)
+    incremental.remember(_served_cycle(store, NOV25))
+    cycle = _next_cycle()
+    incremental.plan(cycle, SYMBOLS)
+    assert cycle.reuse is not None
+    assert cycle.reuse.split == XNYS.close_at(TRAILING_5[NOV25][-1])
+    assert cycle.reuse.keys == 2 * len(SYMBOLS)
+    assert cycle.reuse.sessions == TRAILING_5[NOV26][:-1]
+    later = _next_cycle()
+    incremental.plan(later, SYMBOLS)  # used once: a second load of the cycle starts in full
+    assert later.reuse is None
+
+
+@pytest.mark.parametrize("case", ["full", "adopted", "not served"])
+def test_nothing_is_reused_with_refresh_full_or_from_an_adopted_or_unserved_snapshot(case):
+    store = CountingStore(SYMBOLS)
+    incremental = IncrementalPrefetch(enabled=case != "full", verify=False)
+    closing = _served_cycle(store, NOV25)
+    closing.adopted = case == "adopted"
+    if case == "not served":
+        closing.served = None
+    incremental.remember(closing)
+    cycle = _next_cycle()
+    incremental.plan(cycle, SYMBOLS)
+    assert cycle.reuse is None
+
+
+def test_reused_keys_are_queued_from_the_split_and_others_in_full():
+    store = CountingStore((*SYMBOLS, "DDD"))
+    incremental = IncrementalPrefetch(enabled=True, verify=False)
+    incremental.remember(_served_cycle(store, NOV25))
+    cycle = _next_cycle()
+    wanted = (*SYMBOLS, "DDD")
+    incremental.plan(cycle, wanted)
+    load = Prefetch(loaders=1, batch_size=10, max_attempts=1, empty=Bars.empty, per_loader=8)
+    assert incremental.add(cycle, load, wanted) == 8
+    starts = {(b.interval, b.symbols): b.start for _, b in load.dispatch()}
+    split = cycle.reuse.split
+    assert starts == {("1m", SYMBOLS): split, ("1d", SYMBOLS): split,
+                      ("1m", ("DDD",)): None, ("1d", ("DDD",)): None}
+    plain = Prefetch(loaders=1, batch_size=10, max_attempts=1, empty=Bars.empty, per_loader=8)
+    assert incremental.add(_next_cycle(), plain, wanted) == 8  # no reuse: all in full
+    assert {b.start for _, b in plain.dispatch()} == {None}
+
+
+def test_a_batch_of_reused_keys_carries_a_check_only_with_verify_reused():
+    store = CountingStore((*SYMBOLS, "DDD"))
+    checking = IncrementalPrefetch(enabled=True, verify=True)
+    checking.remember(_served_cycle(store, NOV25))
+    cycle = _next_cycle()
+    checking.plan(cycle, (*SYMBOLS, "DDD"))
+    load = Prefetch(loaders=1, batch_size=10, max_attempts=1, empty=Bars.empty, per_loader=8)
+    checking.add(cycle, load, (*SYMBOLS, "DDD"))
+    batches = {(b.interval, b.symbols): b for _, b in load.dispatch()}
+    check = checking.check(cycle, batches["1m", SYMBOLS])
+    assert check is not None
+    assert check.full_start == cycle.spec.start
+    assert sorted(check.reused) == list(SYMBOLS)
+    assert check.reused["AAA"] is cycle.reuse.bars["AAA", "1m"]
+    assert checking.check(cycle, batches["1m", ("DDD",)]) is None  # loaded in full
+    unchecked = IncrementalPrefetch(enabled=True, verify=False)
+    assert unchecked.check(cycle, batches["1m", SYMBOLS]) is None
+
+
+def test_symbols_found_corrected_lose_their_reused_bars():
+    store = CountingStore(SYMBOLS)
+    incremental = IncrementalPrefetch(enabled=True, verify=True)
+    incremental.remember(_served_cycle(store, NOV25))
+    cycle = _next_cycle()
+    incremental.plan(cycle, SYMBOLS)
+    cycle.load = load = Prefetch(loaders=1, batch_size=10, max_attempts=1, empty=Bars.empty,
+                                 per_loader=8)
+    incremental.add(cycle, load, SYMBOLS)
+    batches = {b.interval: b for _, b in load.dispatch()}
+    incremental.drop(cycle, batches["1m"].request_id, frozenset())  # nothing reloaded
+    assert cycle.reuse.corrected == 0
+    incremental.drop(cycle, batches["1m"].request_id, frozenset({"BBB"}))
+    assert ("BBB", "1m") not in cycle.reuse.bars
+    assert ("BBB", "1d") in cycle.reuse.bars
+    assert cycle.reuse.corrected == 1
+    assert "1 corrected in the store" in cycle.reuse.describe()

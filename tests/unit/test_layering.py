@@ -1,7 +1,8 @@
-"""The dependency direction: calendar, model <- store <- actors <- runtime <- cli.
+"""The dependency direction: calendar, model <- store <- planning <- actors <- runtime <- cli.
 
 A module may import preopen modules of its own layer or a lower one, never a
-higher one; calendar and model import no actor library and no database driver;
+higher one; calendar, model and planning (the scheduler's plain decisions)
+import no actor library and no database driver;
 no module imports another package's private module (``preopen.x._y``): it
 imports from that package's ``__init__`` (examples and run.py included).
 """
@@ -24,9 +25,10 @@ PACKAGE = Path(__file__).parents[2] / "preopen"
 # bridge) and the asyncio face sit with the runtime.
 LAYER = {
     "errors": 0, "backoff": 0, "symbols": 0, "storeurl": 0, "calendar": 1, "model": 1, "shard": 1,
-    "settings": 2, "clock": 2, "status": 2, "store": 3, "actors": 4, "runtime": 5, "hub": 5,
-    "_checks": 5, "_requests": 5, "_lifecycle": 5, "_loopbridge": 5, "aio": 5, "eventqueue": 5,
-    "cli": 6,
+    "settings": 2, "clock": 2, "status": 2, "store": 3, "planning": 4, "actors": 5,
+    "runtime": 6, "hub": 6,
+    "_checks": 6, "_requests": 6, "_lifecycle": 6, "_loopbridge": 6, "aio": 6, "eventqueue": 6,
+    "cli": 7,
 }
 ROOT = PACKAGE.parent
 FORBIDDEN_IN_CORE = ("pykka", "psycopg", "psycopg_pool", "sqlite3")
@@ -65,7 +67,7 @@ def test_imports_only_go_down(module, path):
         other = part_of(name)
         if other in LAYER:
             assert LAYER[other] <= LAYER[mine], f"{module} imports {name} (a higher layer)"
-        if mine in ("calendar", "model"):
+        if mine in ("calendar", "model", "planning"):
             assert name.split(".")[0] not in FORBIDDEN_IN_CORE, f"{module} imports {name}"
 
 
@@ -112,7 +114,7 @@ def test_clock_and_status_load_no_actor_library_in_a_fresh_process():
     assert done.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("package", ["preopen.calendar", "preopen.model"])
+@pytest.mark.parametrize("package", ["preopen.calendar", "preopen.model", "preopen.planning"])
 def test_core_packages_load_no_actor_or_driver_in_a_fresh_process(package):
     code = (
         f"import sys, {package}; "

@@ -31,8 +31,9 @@ WALK = [
     "actors/tree.py",  # the tree's delivery tells the scheduler's address
     "actors/child.py",  # the address numbers the message; the child unwraps it
     "actors/scheduler.py",  # the scheduler hands the tick to its planner
-    "actors/planner.py",  # the planner sees the open and leaves an Activate
-    "actors/prefetch.py",  # the session's cycle: its load is complete
+    "planning/planner.py",  # the planner sees the open and leaves an Activate
+    "planning/cycle.py",  # the session's cycle: the open resets its backoff
+    "planning/prefetch.py",  # the cycle's load: complete
     "actors/session_data.py",  # the swap
 ]
 

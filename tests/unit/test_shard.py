@@ -74,7 +74,7 @@ def test_setting_default_is_every_symbol_and_value_is_checked(tmp_path):
 
 
 def test_a_load_takes_only_the_shards_symbols():
-    from preopen.actors.prefetch import Prefetch  # noqa: PLC0415 - the filter's one place
+    from preopen.planning.prefetch import Prefetch  # noqa: PLC0415 - the filter's one place
 
     shard = Shard(1, 3)
     symbols = [f"S{i:03d}" for i in range(90)]

@@ -1,16 +1,11 @@
-"""One session's prefetch: what to load, its cycle, and the bookkeeping of its batches.
+"""The bookkeeping of one session's load: its batches, across a pool of loaders.
 
-:class:`LoadSpec` says what to load for a session (:func:`load_spec`);
-:class:`Cycle` is the planner's state for one target session (its load, its
-snapshot, whether it opened, its retry schedule); :class:`Prefetch` is the
-bookkeeping of its batches.
-
-:class:`Prefetch` is plain, single-threaded logic owned by the SchedulerActor
-(and tested on its own). It cuts the wanted ``(symbol, interval)`` keys into
-batches of ``batch_size`` symbols of one interval, hands them to loaders with
-at most ``per_loader`` in flight on each (so a loader always has its next
-batch queued, and no loader hoards the work), collects the replies, and
-retries failures:
+:class:`Prefetch` is plain, single-threaded logic, tested on its own; each
+:class:`~preopen.planning.cycle.Cycle` of the planner holds one. It cuts the
+wanted ``(symbol, interval)`` keys into batches of ``batch_size`` symbols of
+one interval, hands them to loaders with at most ``per_loader`` in flight on
+each (so a loader always has its next batch queued, and no loader hoards the
+work), collects the replies, and retries failures:
 
 - a *store-wide* failure (:func:`preopen.errors.is_store_wide`: connection,
   missing table, locked, timed out...) is never split, since every batch
@@ -36,14 +31,11 @@ Every key is in exactly one of: pending, in flight, done, failed; so
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-from preopen.backoff import Backoff
-from preopen.model import Bars, SessionSnapshot, drop_closed_days
 from preopen.status import Progress
 
 if TYPE_CHECKING:
@@ -51,10 +43,7 @@ if TYPE_CHECKING:
 
     import pendulum
 
-    from preopen.actors.incremental import Reuse
-    from preopen.calendar import ExchangeCalendar
-
-__all__ = ["RETRY_BASE", "Batch", "Cycle", "LoadSpec", "Prefetch", "SizedBars", "load_spec"]
+__all__ = ["Batch", "Key", "Prefetch", "SizedBars"]
 
 
 class SizedBars(Protocol):
@@ -72,29 +61,6 @@ class SizedBars(Protocol):
 
 B = TypeVar("B", bound=SizedBars)
 Key = tuple[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class LoadSpec:
-    """What to load for one session.
-
-    Attributes:
-        session: the session the snapshot is for.
-        open: its open.
-        close: its close.
-        trailing: the trailing sessions whose bars are loaded, oldest first.
-        start: the open of the oldest trailing session.
-        end: the close of the newest trailing session (exclusive).
-        intervals: the bar intervals to load.
-    """
-
-    session: dt.date
-    open: pendulum.DateTime
-    close: pendulum.DateTime
-    trailing: tuple[dt.date, ...]
-    start: pendulum.DateTime
-    end: pendulum.DateTime
-    intervals: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,126 +437,3 @@ class Prefetch(Generic[B]):
         if symbols is None:
             return dict(self._bars)
         return {key: bars for key, bars in self._bars.items() if key[0] in symbols}
-
-
-#: The first retry of a failed load waits this long; each next one twice as
-#: long, up to the check interval (a store that is down is not hammered, and
-#: one that comes back is found again within seconds).
-RETRY_BASE = dt.timedelta(seconds=1)
-
-
-def load_spec(calendar: ExchangeCalendar, session: dt.date, trailing_days: int,
-              intervals: tuple[str, ...]) -> LoadSpec:
-    """What to load for ``session``.
-
-    The bars of its trailing sessions, from the open of the first to the
-    close of the last, at every interval (daily bars too: one per session).
-    """
-    trailing = calendar.trailing_sessions(session, trailing_days)
-    return LoadSpec(
-        session=session,
-        open=calendar.open_at(session),
-        close=calendar.close_at(session),
-        trailing=trailing,
-        start=calendar.open_at(trailing[0]),
-        end=calendar.close_at(trailing[-1]),
-        intervals=intervals,
-    )
-
-
-class Cycle:
-    """One target session's state, and its retry schedule."""
-
-    def __init__(self, spec: LoadSpec, starts: pendulum.DateTime) -> None:
-        """Plan ``spec``'s session, its prefetch starting at ``starts``."""
-        self.spec = spec
-        self.prefetch_start = starts
-        self.load: Prefetch[Bars] | None = None
-        self.listing: int | None = None
-        self.opened = False
-        self.open_perf: float | None = None
-        self.load_started: float | None = None
-        self.snapshot: SessionSnapshot | None = None
-        self.symbol_count = 0  # the snapshot's, counted when it was frozen
-        self.closed_days_dropped = 0  # bars on non-session days dropped at the last freeze
-        self.pending: SessionSnapshot | None = None  # activation sent, unanswered
-        self.served: SessionSnapshot | None = None
-        self.fallback = False
-        # Incremental prefetch: the served snapshot's bars this load reuses,
-        # and whether the cycle adopted a snapshot (never reused: its range
-        # is an earlier incarnation's).
-        self.reuse: Reuse | None = None
-        self.adopted = False
-        # Backoff between retries of failed keys (or of a failed listing).
-        self.retries = 0
-        self.retry_at: pendulum.DateTime | None = None
-
-    @property
-    def session(self) -> dt.date:
-        """The session this cycle prepares."""
-        return self.spec.session
-
-    @property
-    def idle(self) -> bool:
-        """Neither a load nor a listing is started."""
-        return self.load is None and self.listing is None
-
-    @property
-    def has_failures(self) -> bool:
-        """The load is done and some keys failed."""
-        return self.load is not None and self.load.done and bool(self.load.failures)
-
-    def freeze(self, data: dict[Key, Bars], calendar: ExchangeCalendar,
-               built_at: pendulum.DateTime) -> SessionSnapshot:
-        """Validate ``data`` and freeze it as the session's snapshot, counting its symbols."""
-        spec = self.spec
-        # Each column is copied once, into its interval's table; the loaders'
-        # Bars can be dropped afterwards.
-        reuse = self.reuse
-        snapshot = SessionSnapshot.assemble(
-            spec.session, spec.open, spec.close, data, calendar, spec.trailing,
-            spec.intervals, built_at, reused=reuse.bars if reuse is not None else None,
-        )
-        self.snapshot = self._without_closed_days(snapshot, calendar)
-        self.symbol_count = len(self.snapshot.symbols)
-        return self.snapshot
-
-    def _without_closed_days(self, snapshot: SessionSnapshot,
-                             calendar: ExchangeCalendar) -> SessionSnapshot:
-        """Drop bars on days the calendar (amended since they were stored) says were closed.
-
-        See :func:`preopen.model.drop_closed_days`; the count is kept in
-        ``closed_days_dropped`` for the planner's event.
-        """
-        snapshot, self.closed_days_dropped = drop_closed_days(
-            snapshot, calendar, self.spec.trailing, self.spec.intervals)
-        return snapshot
-
-    def retry_due(self, now: pendulum.DateTime) -> bool:
-        """Whether a retry may start at ``now`` (no backoff pending)."""
-        return self.retry_at is None or now >= self.retry_at
-
-    def back_off(self, now: pendulum.DateTime, longest: dt.timedelta) -> pendulum.DateTime:
-        """Schedule the next retry: ``RETRY_BASE`` doubling per retry, at most ``longest``."""
-        cap = longest.total_seconds()
-        backoff = Backoff(initial=min(RETRY_BASE.total_seconds(), cap), cap=cap, jitter=0.0)
-        self.retries += 1
-        self.retry_at = now + dt.timedelta(seconds=backoff.delay(self.retries))
-        return self.retry_at
-
-    def reset_backoff(self) -> None:
-        """Forget the retries so far (the load succeeded, or the session opened)."""
-        self.retries, self.retry_at = 0, None
-
-    def why_not_ready(self, *, enabled: bool) -> str:
-        """Why the session opens without a complete prefetch, in words."""
-        if not enabled:
-            return "prefetch disabled: loading at the open"
-        load = self.load
-        if load is None:
-            return "prefetch not started before the open: loading now"
-        progress = load.progress
-        if not load.done:
-            return (f"prefetch incomplete at the open ({progress.done}/{progress.total} keys): "
-                    "finishing the load now")
-        return f"prefetch failed for {progress.failed} keys: retrying them at the open"

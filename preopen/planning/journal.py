@@ -1,6 +1,6 @@
 """The scheduler's record: status counters and event history, as a plain object.
 
-:class:`Journal` is what the :class:`~preopen.actors.planner.Planner` knows
+:class:`Journal` is what the :class:`~preopen.planning.planner.Planner` knows
 of the past: the counters of the last published status (carried over a
 restart of the scheduler), the bars of loads already closed, and the last
 events. It builds the :class:`~preopen.status.RuntimeStatus` the
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
     import pendulum
 
-    from preopen.actors.prefetch import Cycle
     from preopen.calendar import ExchangeCalendar
+    from preopen.planning.cycle import Cycle
 
 __all__ = ["HISTORY", "Journal"]
 

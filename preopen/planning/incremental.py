@@ -1,7 +1,7 @@
 """Incremental prefetch: the next cycle's load reuses what the served snapshot holds.
 
 With ``refresh = "incremental"`` (the default) the planner remembers the
-snapshot it served together with the :class:`~preopen.actors.prefetch.LoadSpec`
+snapshot it served together with the :class:`~preopen.planning.cycle.LoadSpec`
 it was loaded for (:class:`Served`). When the next cycle starts its load,
 :meth:`Reuse.plan` works out the range both snapshots cover,
 ``[spec.start, served.end)``: for each wanted key the served snapshot holds,
@@ -23,15 +23,21 @@ Nothing is reused (a full load) when no snapshot frozen by an earlier cycle
 of this planner is served: on the first start, after a restart of the
 scheduler or the runtime (the settings may have changed), or when the
 ranges do not overlap (a long gap, ``trailing_days`` of 1).
+
+:class:`IncrementalPrefetch` is the planner's side of it: it remembers the
+served snapshot when a cycle closes, plans each cycle's :class:`Reuse`,
+queues its keys, and tells what a loader checks first (``verify_reused``:
+the loader's side is :func:`preopen.actors.loader.load_batch`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from preopen.model import reuse_bars
-from preopen.store import fingerprints_of
+from preopen.planning.orders import ReuseCheck
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -39,12 +45,11 @@ if TYPE_CHECKING:
 
     import pendulum
 
-    from preopen.actors.messages import LoadBatch
-    from preopen.actors.prefetch import LoadSpec, Prefetch
     from preopen.model import Bars, SessionSnapshot
-    from preopen.store import BarStore
+    from preopen.planning.cycle import Cycle, LoadSpec
+    from preopen.planning.prefetch import Batch, Prefetch
 
-__all__ = ["Reuse", "Served", "load_batch", "reuse_range"]
+__all__ = ["IncrementalPrefetch", "Reuse", "Served", "reuse_range"]
 
 Key = tuple[str, str]
 
@@ -68,31 +73,6 @@ def reuse_range(
     if served.start <= spec.start < served.end <= spec.end:
         return spec.start, served.end
     return None
-
-
-def load_batch(store: BarStore, request: LoadBatch) -> tuple[dict[str, Bars], frozenset[str]]:
-    """What a loader does with a LoadBatch: its bars, and the symbols reloaded in full.
-
-    With a ``check`` (``verify_reused``) and a store that has
-    ``fingerprints``, the store's fingerprints of ``[full_start, start)``
-    are compared with the reused bars' (one aggregate query for the batch);
-    the symbols that differ (a correction to a past session) are loaded from
-    ``full_start``, and named in the second value.
-    """
-    batch = request.batch
-    bars = store.load(batch.symbols, batch.interval, request.start, request.end)
-    check = request.check
-    fingerprints = getattr(store, "fingerprints", None)  # a host's store may not have it
-    if check is None or not callable(fingerprints):
-        return bars, frozenset()
-    symbols = [s for s in batch.symbols if s in check.reused]
-    ranges = [(check.full_start, request.start)]
-    found = fingerprints(symbols, batch.interval, ranges)
-    changed = [s for s in symbols
-               if tuple(found.get(s, ())) != fingerprints_of(check.reused[s], ranges)]
-    if changed:
-        bars = {**bars, **store.load(changed, batch.interval, check.full_start, request.end)}
-    return bars, frozenset(changed)
 
 
 class Reuse:
@@ -174,3 +154,65 @@ class Reuse:
         span = f" ({sessions[0]}..{sessions[-1]})" if sessions else ""
         fixed = f", {self.corrected} corrected in the store" if self.corrected else ""
         return f"{self.nbars} reused of {self.keys} keys{span}{fixed}"
+
+
+class IncrementalPrefetch:
+    """The planner's incremental prefetch: what each cycle's load reuses of the served snapshot.
+
+    Args:
+        enabled: ``refresh == "incremental"``; when False every load is full.
+        verify: ``verify_reused``: each batch of reused keys carries a
+            :class:`~preopen.planning.orders.ReuseCheck` for its loader.
+    """
+
+    def __init__(self, *, enabled: bool, verify: bool) -> None:
+        """Remember nothing yet: the first load is full."""
+        self._enabled = enabled
+        self._verify = verify
+        # The snapshot the last cycle froze and served, for the next one to reuse.
+        self._served: Served | None = None
+
+    def remember(self, cycle: Cycle) -> None:
+        """Keep the snapshot a closing cycle froze and served, for the next cycle to reuse.
+
+        A cycle that adopted its snapshot (from an earlier incarnation) has
+        nothing to offer: its range is that incarnation's.
+        """
+        served = cycle.served
+        if served is None or cycle.adopted or not self._enabled:
+            return
+        self._served = Served(cycle.spec, served)
+
+    def plan(self, cycle: Cycle, symbols: Collection[str]) -> None:
+        """Decide, as a cycle's load starts, what it reuses of the served snapshot (used once)."""
+        served, self._served = self._served, None
+        if cycle.adopted or not self._enabled:
+            return
+        cycle.reuse = Reuse.plan(served, cycle.spec, symbols)
+
+    @staticmethod
+    def add(cycle: Cycle, load: Prefetch[Bars], symbols: Collection[str]) -> int:
+        """Queue ``symbols``' keys, from the split for those whose older bars are reused."""
+        reuse = cycle.reuse
+        if reuse is None:
+            return load.add(symbols, cycle.spec.intervals)
+        return reuse.add(load, symbols, cycle.spec.intervals)
+
+    def check(self, cycle: Cycle, batch: Batch) -> ReuseCheck | None:
+        """With ``verify_reused``: what a loader checks before the batch's reused bars are kept."""
+        reuse = cycle.reuse
+        if not self._verify or reuse is None or batch.start is None:
+            return None
+        reused = {s: reuse.bars[s, batch.interval] for s in batch.symbols
+                  if (s, batch.interval) in reuse.bars}
+        return ReuseCheck(cycle.spec.start, MappingProxyType(reused)) if reused else None
+
+    @staticmethod
+    def drop(cycle: Cycle, request_id: int, reloaded: frozenset[str]) -> None:
+        """Forget the reused bars of symbols a loader found corrected and loaded in full."""
+        reuse, load = cycle.reuse, cycle.load
+        if not reloaded or reuse is None or load is None:
+            return
+        interval = load.interval_of(request_id)
+        if interval is not None:
+            reuse.drop(reloaded, interval)
