@@ -66,11 +66,14 @@ def test_on_frozen_gets_each_snapshot_and_its_failure_is_recorded_not_raised(cap
 def test_the_publisher_s_reports_are_counted_with_an_event():
     journal = Journal(RuntimeStatus(last_error="a load failed"))
     publishing = Publishing(journal, publish=True)
-    publishing.published(DAY, "2024-11-27.1", 4096, 0.0123, NOW)
+    publishing.published(DAY, "2024-11-27.1", 4096, 0.0123, NOW, current=False)
+    assert journal.status.snapshots_published == 0  # staged: not current yet
+    publishing.published(DAY, "2024-11-27.1", 4096, 0.0125, NOW)
     publishing.published(DAY, "2024-11-27.2", 8192, 0.5, NOW)
     assert journal.status.snapshots_published == 2
     assert [e.detail for e in events(journal, EventKind.PUBLISHED)] == [
-        "2024-11-27.1: 4096 bytes in 0.012 sec", "2024-11-27.2: 8192 bytes in 0.500 sec"]
+        "2024-11-27.1: 4096 bytes staged in 0.012 sec, current at the open",
+        "2024-11-27.1: current", "2024-11-27.2: current"]
     publishing.failed(DAY, "OSError: disk full", NOW)
     assert journal.status.publish_failures == 1
     [failed] = events(journal, EventKind.PUBLISH_FAILED)
