@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from concurrent.futures import Future
 from dataclasses import replace
 from types import MappingProxyType
@@ -75,6 +76,7 @@ class Runtime:
         self._calendar = tree.calendar
         self._board = tree.board
         self._ledger = tree.ledger
+        self._outstanding = tree.outstanding
         self._requests = TreeRequests(tree)
         self._stop = RuntimeStop(tree, store, owns_store=owns_store)
 
@@ -176,6 +178,11 @@ class Runtime:
             NoSnapshotError: none is served (none activated yet, or the
                 session opened without data and its load is not done).
         """
+        if not self._outstanding.idle:
+            # The runtime is handling something (the open tick, perhaps): give
+            # its threads the interpreter, or a host polling in a tight loop
+            # would make each hand-over wait for a forced switch (5 ms).
+            time.sleep(0)
         snapshot = self._session.state.snapshot
         if snapshot is not None:
             return snapshot

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pykka
 
-from preopen.actors.messages import ChildFailed, Numbered
+from preopen.actors.messages import ChildFailed
 from preopen.planning.orders import ChildKey, Role
 from preopen.status import ErrorInfo
 
@@ -54,6 +54,7 @@ __all__ = [
     "Address",
     "ChildContext",
     "ChildKey",
+    "Numbered",
     "Outstanding",
     "Role",
     "SupervisedActor",
@@ -272,6 +273,39 @@ class ChildContext:
     ledger: ThreadLedger
 
 
+class Numbered:
+    """A message told through an address, numbered in the tree's ledger of outstanding ones.
+
+    The envelope, not the message, is emptied by its receiver (:meth:`take`):
+    pykka's inbox loop keeps the last envelope it got until the next one
+    arrives, so a handled message's payload (a batch of 500 symbols' bars)
+    would otherwise be freed when the next message comes, which may be the
+    open tick (measured: 0.6-1.0 ms of deallocation before the scheduler saw
+    the open at 10,000 symbols). The message itself stays immutable.
+    """
+
+    __slots__ = ("_message", "seq")
+
+    def __init__(self, seq: int, message: object) -> None:
+        """Wrap ``message`` as number ``seq``."""
+        self.seq = seq
+        self._message: object = message
+
+    @property
+    def message(self) -> object:
+        """The message (None once taken)."""
+        return self._message
+
+    def take(self) -> object:
+        """The message, leaving the envelope empty."""
+        message, self._message = self._message, None
+        return message
+
+    def __repr__(self) -> str:
+        """Number and message."""
+        return f"Numbered({self.seq}, {self._message!r})"
+
+
 def receive(outstanding: Outstanding, message: object,
             handle: Callable[[object], object]) -> tuple[int | None, object]:
     """Unwrap a numbered message and handle it once; return its number and the answer.
@@ -285,7 +319,8 @@ def receive(outstanding: Outstanding, message: object,
         return None, handle(message)
     if not outstanding.outstanding(message.seq):
         return None, None
-    answer = handle(message.message)
+    # Taken out of the envelope pykka keeps: freed here, when handled (see Numbered).
+    answer = handle(message.take())
     outstanding.done(message.seq)
     return message.seq, answer
 

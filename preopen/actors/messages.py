@@ -13,8 +13,11 @@ two deliberate exceptions, both reply channels rather than data:
 
 Between actors preopen ``tell``s; a request that someone waits on carries
 its ``reply``. Messages told through an address travel wrapped in
-:class:`Numbered`, so that one told to a child as it dies is re-sent to the
-next incarnation (see :mod:`preopen.actors.child`).
+:class:`~preopen.actors.child.Numbered`, so that one told to a child as it
+dies is re-sent to the next incarnation (see :mod:`preopen.actors.child`).
+That envelope is the one thing that is not frozen: its receiver takes the
+message out of it, so that pykka's loop, which keeps the last envelope until
+the next one arrives, does not keep the handled message alive.
 
 The orders the planner leaves in its outbox (:class:`LoadBatch` with its
 :class:`ReuseCheck` and :class:`ListSymbols` for a loader, :class:`Activate`
@@ -58,7 +61,6 @@ __all__ = [
     "LoadBatch",
     "LoadFailed",
     "Loaded",
-    "Numbered",
     "OnActivated",
     "OnFailure",
     "PublishFailed",
@@ -72,14 +74,6 @@ __all__ = [
     "SymbolsListed",
     "Tick",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Numbered:
-    """A message told through an address, numbered in the tree's ledger of outstanding ones."""
-
-    seq: int
-    message: object
 
 
 # --- to the SchedulerActor -------------------------------------------------

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from preopen.backoff import Backoff
-from preopen.model import Bars, SessionSnapshot, drop_closed_days
+from preopen.model import (
+    Bars,
+    ColumnReservation,
+    SessionSnapshot,
+    drop_closed_days,
+    expected_count,
+    session_grid,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -43,6 +50,8 @@ class LoadSpec:
         start: the open of the oldest trailing session.
         end: the close of the newest trailing session (exclusive).
         intervals: the bar intervals to load.
+        expected: per interval (in ``intervals`` order), the bars the
+            calendar expects of one symbol over the trailing sessions.
     """
 
     session: dt.date
@@ -52,6 +61,7 @@ class LoadSpec:
     start: pendulum.DateTime
     end: pendulum.DateTime
     intervals: tuple[str, ...]
+    expected: tuple[int, ...] = ()
 
 
 #: The first retry of a failed load waits this long; each next one twice as
@@ -76,6 +86,9 @@ def load_spec(calendar: ExchangeCalendar, session: dt.date, trailing_days: int,
         start=calendar.open_at(trailing[0]),
         end=calendar.close_at(trailing[-1]),
         intervals=intervals,
+        expected=tuple(
+            expected_count(session_grid(calendar, trailing, interval)) for interval in intervals
+        ),
     )
 
 
@@ -101,6 +114,8 @@ class Cycle:
         # and whether the cycle adopted a snapshot (never reused: its range
         # is an earlier incarnation's).
         self.reuse: Reuse | None = None
+        # Each interval's table memory, reserved as the load starts (see reserve).
+        self.reserved: dict[str, ColumnReservation] = {}
         self.adopted = False
         # Backoff between retries of failed keys (or of a failed listing).
         self.retries = 0
@@ -145,13 +160,27 @@ class Cycle:
         # Each column is copied once, into its interval's table; the loaders'
         # Bars can be dropped afterwards.
         reuse = self.reuse
+        reserved, self.reserved = self.reserved, {}
         snapshot = SessionSnapshot.assemble(
             spec.session, spec.open, spec.close, data, calendar, spec.trailing,
             spec.intervals, built_at, reused=reuse.bars if reuse is not None else None,
+            reserved=reserved,
         )
         self.snapshot = self._without_closed_days(snapshot, calendar)
         self.symbol_count = len(self.snapshot.symbols)
         return self.snapshot
+
+    def reserve(self, symbols: int) -> None:
+        """Reserve each interval's table memory for ``symbols`` symbols, faulted in as they load.
+
+        The capacity is what the calendar expects of that many symbols plus
+        1% (a table that turns out larger is allocated at the freeze, as
+        without a reservation). See :class:`~preopen.model.ColumnReservation`.
+        """
+        self.reserved = {
+            interval: ColumnReservation(symbols * expected + symbols * expected // 100)
+            for interval, expected in zip(self.spec.intervals, self.spec.expected, strict=True)
+        }
 
     def _without_closed_days(self, snapshot: SessionSnapshot,
                              calendar: ExchangeCalendar) -> SessionSnapshot:

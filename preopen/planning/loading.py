@@ -205,6 +205,9 @@ class Loading:
         if fresh:
             self._incremental.plan(cycle, symbols)
         added = self._incremental.add(cycle, load, symbols)
+        if fresh and added:
+            # The keys queued are the shard's symbols at every interval.
+            cycle.reserve(added // max(1, len(cycle.spec.intervals)))
         # Done at once: nothing to load at all (an empty set), unless the load
         # was adopted from a served snapshot that already has everything.
         if load.done and (added or cycle.served is None):
