@@ -308,3 +308,28 @@ def test_the_ledger_is_idle_only_when_everything_told_is_handled(tree_factory):
     assert tree.next("echo") == ("echo", "a", 1, "one")
     assert idle.result(timeout=WAIT) is None
     assert tree.outstanding.idle
+
+
+def test_a_handled_message_is_not_kept_alive_by_its_envelope():
+    # pykka's loop keeps the last envelope until the next message: the payload
+    # must be gone once handled, or its freeing lands on the next message (the open).
+    import weakref  # noqa: PLC0415
+
+    from preopen.actors.child import ChildKey, Numbered, Outstanding, Role, receive  # noqa: PLC0415
+
+    class Payload:
+        pass
+
+    outstanding = Outstanding()
+    payload = Payload()
+    gone = weakref.ref(payload)
+    seq = outstanding.post(ChildKey(Role.SCHEDULER), payload)
+    envelope = Numbered(seq, payload)
+    del payload
+    handled = []
+    assert receive(outstanding, envelope, handled.append) == (seq, None)
+    assert len(handled) == 1
+    handled.clear()
+    assert gone() is None  # the envelope, still held, no longer keeps it
+    assert envelope.message is None
+    assert outstanding.idle
