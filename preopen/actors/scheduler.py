@@ -15,7 +15,6 @@ scheduler's business: the tree's ledger of outstanding messages tells (see
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import logging
 import queue
 import threading
@@ -361,12 +360,6 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
         if released:
             # The activation is answered: the snapshot it replaced may go now.
             wiring.session_data.tell(Release())
-        if planner.collect:
-            # A snapshot was frozen in the window: its allocations (thousands of
-            # Bars and arrays) would otherwise trigger a full collection later,
-            # possibly at the open, in the middle of the swap. Do it now.
-            planner.collect = False
-            gc.collect()
 
     def _hand_to_publisher(self, planner: Planner) -> None:
         """Pass frozen snapshots to the publisher's thread (after any activation was answered)."""

@@ -89,9 +89,6 @@ class Planner:
         self.calendar: ExchangeCalendar | None = None
         self.cycle: Cycle | None = None
         self.outbox: list[tuple[ChildKey, object]] = []
-        # Set when a snapshot was frozen before its open: the actor then runs
-        # a full garbage collection, so that none is pending at the open.
-        self.collect = False
         self.now: pendulum.DateTime | None = None
         self._served = served
         serving = served.session if served is not None else None
@@ -356,7 +353,6 @@ class Planner:
                         f"{cycle.closed_days_dropped} bars on days the calendar closes "
                         "(an ad-hoc closure or amendment) dropped from the snapshot")
         self._publishing.frozen(snapshot, now)
-        self.collect = self.collect or not cycle.opened
         progress = load.progress
         seconds = perf - cycle.load_started if cycle.load_started is not None else None
         self._journal.update(prefetch_seconds=seconds)
