@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from concurrent.futures import Future
 from dataclasses import replace
 from types import MappingProxyType
@@ -54,6 +53,10 @@ __all__ = ["Runtime", "RuntimeStatus"]
 logger = logging.getLogger(__name__)
 
 _DEFAULT_TIMEOUT = 10.0
+#: How long a host's read waits for the swap while a tick or an activation is
+#: being handled (woken by the swap; a tick that is not the open ends the wait
+#: by being handled within about this long).
+URGENT_WAIT_S = 0.002
 
 
 class Runtime:
@@ -77,6 +80,7 @@ class Runtime:
         self._board = tree.board
         self._ledger = tree.ledger
         self._outstanding = tree.outstanding
+        self._swapped = tree.swapped
         self._requests = TreeRequests(tree)
         self._stop = RuntimeStop(tree, store, owns_store=owns_store)
 
@@ -178,11 +182,13 @@ class Runtime:
             NoSnapshotError: none is served (none activated yet, or the
                 session opened without data and its load is not done).
         """
-        if not self._outstanding.idle:
-            # The runtime is handling something (the open tick, perhaps): give
-            # its threads the interpreter, or a host polling in a tight loop
-            # would make each hand-over wait for a forced switch (5 ms).
-            time.sleep(0)
+        if self._outstanding.urgent and not self._requests.in_tree_thread():
+            # A tick (the open, perhaps) or an activation is being handled: wait
+            # for the swap, a little, without the interpreter. A host polling in
+            # a tight loop would otherwise hold it, and each hand-over on the
+            # way to the swap would wait for a forced switch (5 ms).
+            with self._swapped:
+                self._swapped.wait(URGENT_WAIT_S)
         snapshot = self._session.state.snapshot
         if snapshot is not None:
             return snapshot

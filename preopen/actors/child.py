@@ -38,11 +38,12 @@ import threading
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import pykka
 
-from preopen.actors.messages import ChildFailed
+from preopen.actors.messages import ChildFailed, Tick
+from preopen.planning import Activate
 from preopen.planning.orders import ChildKey, Role
 from preopen.status import ErrorInfo
 
@@ -64,6 +65,9 @@ __all__ = [
 ]
 
 W = TypeVar("W")
+
+#: The messages on the open's path (see :attr:`Outstanding.urgent`).
+URGENT: Final = (Tick, Activate)
 
 logger = logging.getLogger(__name__)
 
@@ -89,19 +93,28 @@ class Outstanding:
     """The messages told through the tree's addresses and not yet handled.
 
     Lock-free: numbers come from ``itertools.count`` and the ledger is a dict
-    whose single-key operations (set, pop, copy) are atomic in CPython.
+    whose single-key operations (set, pop, copy) are atomic in CPython (as
+    are a set's add and discard, for the urgent ones).
+
+    *Urgent* messages are the open's path: a :class:`Tick` (the clock's
+    wake-up, which may be the open) and an :class:`Activate`. While one is
+    outstanding a host's read gives the runtime's threads the interpreter
+    (see ``Runtime.snapshot``).
     """
 
     def __init__(self) -> None:
         """Create an empty ledger."""
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[ChildKey, object]] = {}
+        self._urgent: set[int] = set()
         self._idle: deque[Future[None]] = deque()
         self._closed: BaseException | None = None
 
     def post(self, key: ChildKey, message: object) -> int:
         """Number ``message`` for ``key``'s child and keep it until :meth:`done`."""
         seq = next(self._ids)
+        if isinstance(message, URGENT):
+            self._urgent.add(seq)
         self._pending[seq] = (key, message)
         return seq
 
@@ -112,6 +125,7 @@ class Outstanding:
     def done(self, seq: int) -> None:
         """Strike off message ``seq``; wake the idle waiters if nothing is left."""
         self._pending.pop(seq, None)
+        self._urgent.discard(seq)
         if not self._pending:
             self._wake()
 
@@ -124,6 +138,11 @@ class Outstanding:
     def idle(self) -> bool:
         """Nothing told is left to handle."""
         return not self._pending
+
+    @property
+    def urgent(self) -> bool:
+        """A tick or an activation is still to be handled."""
+        return bool(self._urgent)
 
     @property
     def closed(self) -> bool:

@@ -186,6 +186,7 @@ class Tree:
         board: the published status.
         outstanding: the messages told and not yet handled.
         ledger: every thread the tree started.
+        swapped: notified by the SessionDataActor right after each swap.
     """
 
     clock: Clock
@@ -200,6 +201,7 @@ class Tree:
     board: Board
     outstanding: Outstanding
     ledger: ThreadLedger
+    swapped: threading.Condition
 
     def address(self, key: ChildKey) -> Address:
         """The address of ``key``'s child.
@@ -262,6 +264,7 @@ def build_tree(settings: Settings, clock: Clock, store: BarStore,
     """
     ledger = ThreadLedger()
     outstanding = Outstanding()
+    swapped = threading.Condition()
     board = Board(RuntimeStatus())
     calendar_cell = Cell(CalendarState(calendar))
     symbols = frozenset(settings.symbols) if settings.symbols else None
@@ -288,7 +291,8 @@ def build_tree(settings: Settings, clock: Clock, store: BarStore,
         ledger.record(thread)
     calendar_spec = ChildSpec(calendar_address, CalendarActor, CalendarWiring(calendar_cell))
     session_spec = ChildSpec(session_address, SessionDataActor,
-                             SessionDataWiring(session_cell, calendar_cell, clock, scheduler))
+                             SessionDataWiring(session_cell, calendar_cell, clock, scheduler,
+                                               swapped))
     loader_specs = tuple(ChildSpec(address, LoaderActor, LoaderWiring(store, scheduler))
                          for address in loaders)
     scheduler_spec = ChildSpec(scheduler, SchedulerActor, SchedulerWiring(
@@ -310,7 +314,7 @@ def build_tree(settings: Settings, clock: Clock, store: BarStore,
     return Tree(clock=clock, alarm=alarm, supervisor=supervisor, scheduler=scheduler,
                 session_data=session_address, calendar_actor=calendar_address,
                 loaders=loaders, session=session_cell, calendar=calendar_cell, board=board,
-                outstanding=outstanding, ledger=ledger)
+                outstanding=outstanding, ledger=ledger, swapped=swapped)
 
 
 #: The store's calls are interrupted again after this long if threads are left.
