@@ -26,9 +26,13 @@ if TYPE_CHECKING:
     from preopen.actors import Address, Tree
     from preopen.status import RuntimeStatus
 
-__all__ = ["TreeRequests", "wait_reply"]
+__all__ = ["URGENT_WAIT_S", "TreeRequests", "wait_reply"]
 
 T = TypeVar("T")
+
+#: How long a host's read waits for the swap while a tick or an activation is
+#: handled (the swap wakes it; a tick that is not the open is handled sooner).
+URGENT_WAIT_S = 0.0005
 
 
 def wait_reply(reply: Future[T], timeout: float, what: str) -> T:
@@ -56,6 +60,20 @@ class TreeRequests:
     def in_tree_thread(self) -> bool:
         """Whether the caller runs in one of the tree's threads (a callback)."""
         return threading.current_thread() in self._tree.ledger
+
+    def let_the_open_through(self) -> None:
+        """While a tick (the open, perhaps) or an activation is handled, wait a little for the swap.
+
+        The wait is without the interpreter and ends at the swap, or after
+        :data:`URGENT_WAIT_S`. A host polling ``snapshot()`` in a tight loop
+        would otherwise hold the interpreter, and each hand-over on the way to
+        the swap would wait for a forced switch (5 ms). Nothing waits when
+        nothing urgent is outstanding, nor in the tree's own threads.
+        """
+        tree = self._tree
+        if tree.outstanding.urgent and not self.in_tree_thread():
+            with tree.swapped:
+                tree.swapped.wait(URGENT_WAIT_S)
 
     @staticmethod
     def submit(address: Address, message: Callable[[Future[T]], object],

@@ -11,7 +11,9 @@
 The host's reads (:meth:`Runtime.snapshot`, :meth:`Runtime.status`) send no
 message and take no lock: they read a reference that its single owner
 replaces atomically (the SessionDataActor for the snapshot, the scheduler
-for the status). Everything else goes to the actors, with a timeout.
+for the status); only while the open is being handled does ``snapshot()``
+wait for the swap, at most half a millisecond. Everything else goes to the
+actors, with a timeout.
 """
 
 from __future__ import annotations
@@ -53,10 +55,6 @@ __all__ = ["Runtime", "RuntimeStatus"]
 logger = logging.getLogger(__name__)
 
 _DEFAULT_TIMEOUT = 10.0
-#: How long a host's read waits for the swap while a tick or an activation is
-#: being handled (woken by the swap; a tick that is not the open ends the wait
-#: by being handled within about this long).
-URGENT_WAIT_S = 0.002
 
 
 class Runtime:
@@ -79,8 +77,6 @@ class Runtime:
         self._calendar = tree.calendar
         self._board = tree.board
         self._ledger = tree.ledger
-        self._outstanding = tree.outstanding
-        self._swapped = tree.swapped
         self._requests = TreeRequests(tree)
         self._stop = RuntimeStop(tree, store, owns_store=owns_store)
 
@@ -159,13 +155,10 @@ class Runtime:
     def submit_ready(self) -> Future[None]:
         """A future set once the actors are up and the scheduler has planned once.
 
-        Children are started in the supervisor's on_start: its first answer
-        comes after them. The scheduler has planned once the calendar it
-        subscribed to has reached it and it published a status. On a
-        simulated clock the future also waits for all that caused (loads
-        included), so that a simulated run is deterministic from its start;
-        on a real clock a load started by the first plan may take as long as
-        the store does, and start does not wait for it.
+        On a simulated clock the future also waits for all the first plan
+        caused (loads included), so that a simulated run is deterministic from
+        its start; on a real clock a load may take as long as the store does,
+        and start does not wait for it.
         """
         return self._requests.ready()
 
@@ -182,13 +175,7 @@ class Runtime:
             NoSnapshotError: none is served (none activated yet, or the
                 session opened without data and its load is not done).
         """
-        if self._outstanding.urgent and not self._requests.in_tree_thread():
-            # A tick (the open, perhaps) or an activation is being handled: wait
-            # for the swap, a little, without the interpreter. A host polling in
-            # a tight loop would otherwise hold it, and each hand-over on the
-            # way to the swap would wait for a forced switch (5 ms).
-            with self._swapped:
-                self._swapped.wait(URGENT_WAIT_S)
+        self._requests.let_the_open_through()
         snapshot = self._session.state.snapshot
         if snapshot is not None:
             return snapshot
