@@ -72,8 +72,8 @@ class TreeRequests:
         """
         tree = self._tree
         if tree.outstanding.urgent and not self.in_tree_thread():
-            with tree.swapped:
-                tree.swapped.wait(URGENT_WAIT_S)
+            with contextlib.suppress(TimeoutError):
+                tree.swaps.next.result(timeout=URGENT_WAIT_S)
 
     @staticmethod
     def submit(address: Address, message: Callable[[Future[T]], object],

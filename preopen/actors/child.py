@@ -144,6 +144,10 @@ class Outstanding:
         """A tick or an activation is still to be handled."""
         return bool(self._urgent)
 
+    def settled(self, seq: int) -> None:
+        """Message ``seq`` is no longer urgent: an activation whose swap is done."""
+        self._urgent.discard(seq)
+
     @property
     def closed(self) -> bool:
         """The tree is stopping or stopped: work not yet begun is not begun."""

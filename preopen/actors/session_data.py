@@ -38,10 +38,8 @@ from preopen.actors.messages import (
 from preopen.status import ErrorInfo
 
 if TYPE_CHECKING:
-    import threading
-
     from preopen.actors.child import Address
-    from preopen.actors.tree import CalendarState, Cell, SessionState
+    from preopen.actors.tree import CalendarState, Cell, SessionState, Swaps
     from preopen.clock import Clock
     from preopen.model import SessionSnapshot
 
@@ -60,15 +58,15 @@ class SessionDataWiring:
         calendar: the CalendarActor's cell, read for the session in progress.
         clock: the runtime's clock.
         scheduler: where activations and symbol changes are reported.
-        swapped: notified right after each swap (a host's read waiting on
-            an open in progress wakes on it).
+        swaps: set right after each swap (a host's read waiting on an open
+            in progress wakes on it).
     """
 
     cell: Cell[SessionState]
     calendar: Cell[CalendarState]
     clock: Clock
     scheduler: Address
-    swapped: threading.Condition
+    swaps: Swaps
 
 
 class SessionDataActor(SupervisedActor[SessionDataWiring]):
@@ -113,8 +111,9 @@ class SessionDataActor(SupervisedActor[SessionDataWiring]):
         # The swap: one reference, read by the host without a lock.
         wiring.cell.state = replace(state, snapshot=snapshot)
         latency = time.perf_counter() - sent_at
-        with wiring.swapped:
-            wiring.swapped.notify_all()
+        wiring.swaps.swapped()
+        if self._current is not None:  # the hosts' reads need not wait for the rest
+            self.context.address.outstanding.settled(self._current)
         if state.snapshot is not None:
             self._replaced.append(state.snapshot)  # let go of on Release, off the critical path
         wiring.scheduler.tell(Activated(snapshot.session, symbols, latency))
