@@ -115,22 +115,33 @@ class TreeRequests:
         """
         tree = self._tree
         ready: Future[None] = Future()
+        # The scheduler subscribes to the calendar from its own thread once it
+        # runs, possibly after the supervisor answered: wait for its first
+        # plan (a status with a time) rather than for an idle ledger alone,
+        # which may be idle before the subscription is even told.
+        planned_once: Future[None] = Future()
 
         def planned(status: RuntimeStatus) -> None:
-            if (status.now is not None or not status.running) and not ready.done():
+            if (status.now is not None or not status.running) and not planned_once.done():
                 with contextlib.suppress(InvalidStateError):  # two publishes may race here
+                    planned_once.set_result(None)
+
+        def after_plan(_: Future[None]) -> None:
+            if isinstance(tree.clock, SimulatedClock):
+                tree.outstanding.when_idle(ready)  # and all the first plan caused
+            elif not ready.done():
+                with contextlib.suppress(InvalidStateError):
                     ready.set_result(None)
 
         def children_up(children: Future[Any]) -> None:
             error = children.exception()
             if error is not None:
                 ready.set_exception(error)
-            elif isinstance(tree.clock, SimulatedClock):
-                tree.outstanding.when_idle(ready)
-            else:
-                unsubscribe = tree.board.subscribe(planned)
-                ready.add_done_callback(lambda _: unsubscribe())
-                planned(tree.board.status)
+                return
+            unsubscribe = tree.board.subscribe(planned)
+            planned_once.add_done_callback(lambda _: unsubscribe())
+            planned_once.add_done_callback(after_plan)
+            planned(tree.board.status)
 
         self.submit(tree.supervisor, Children, "starting the actors").add_done_callback(
             children_up)

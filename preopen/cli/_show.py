@@ -39,6 +39,8 @@ def show(
         snapshot = follower.snapshot()
         manifest = follower.manifest
         verified = follower.verify() if verify else None
+        follower.prepare()  # a publication staged for the next open, if any
+        staged = follower.staged
     if manifest is None:  # pragma: no cover - snapshot() sets it
         raise BadInputError("--attach", attach, "a directory holding a published snapshot")
     report = snapshot.report
@@ -68,6 +70,9 @@ def show(
         "found": report.found,
         "failed_symbols": list(report.failed_symbols),
         "verified_bytes": verified,
+        "staged": None if staged is None else {
+            "publication": staged.name, "session": staged.session.isoformat(),
+        },
     }
     if as_json:
         print_json(summary)
@@ -89,4 +94,6 @@ def show(
     table.add_row("failed symbols", shown or "none")
     if verified is not None:
         table.add_row("checksums", f"ok ({verified:,} bytes verified)")
+    if staged is not None:
+        table.add_row("staged", f"{staged.name} ({staged.session}): current at its open")
     console.print(table)

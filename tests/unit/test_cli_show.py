@@ -8,7 +8,7 @@ import pytest
 
 from preopen.calendar import get_calendar
 from preopen.cli import main
-from preopen.model import SessionSnapshot, publish_snapshot
+from preopen.model import SessionSnapshot, attach, publish_snapshot, stage_snapshot
 from preopen.store.synthetic import synthetic_bars
 
 pytest.importorskip("pyarrow")
@@ -44,6 +44,21 @@ def test_show_json(published, capsys):
     assert shown["tables"]["1d"]["bars"] == 6
     assert shown["complete"] is True
     assert shown["failed_symbols"] == []
+    assert shown["staged"] is None
+
+
+def test_show_names_a_publication_staged_for_the_next_open(published, capsys):
+    current = attach(published)
+    nxt = XNYS.next_session(DAY)
+    staged = SessionSnapshot(nxt, XNYS.open_at(nxt), XNYS.close_at(nxt), report=current.report,
+                             built_at=current.built_at, tables=current.tables)
+    stage_snapshot(staged, published)
+    assert main(["show", "--attach", str(published), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["session"] == "2024-07-10"  # still the current one
+    assert shown["staged"] == {"publication": "00000002-2024-07-11", "session": "2024-07-11"}
+    assert main(["show", "--attach", str(published)]) == 0
+    assert "00000002-2024-07-11 (2024-07-11): current at its open" in capsys.readouterr().out
 
 
 def test_a_directory_without_a_publication_is_bad_input(tmp_path, capsys):

@@ -337,3 +337,31 @@ def test_the_replaced_snapshot_is_let_go_of_after_the_activation_not_during_it(
     assert runtime.snapshot().session == second
     assert alive_at_swap == [True]  # kept through the swap and the callbacks...
     assert seen[first]() is None  # ...and gone once advance_to has returned
+
+
+def test_start_returns_only_once_the_scheduler_has_planned_even_if_its_thread_is_slow(
+        store_url, store, started, monkeypatch):
+    # The scheduler subscribes to the calendar from its own thread, which may
+    # run after the supervisor has answered: start must not take the ledger's
+    # emptiness before that for readiness, or a host moving the clock at once
+    # skips the window (found as a flaky example: planned at the open, no prefetch).
+    from preopen.actors import scheduler as scheduler_module  # noqa: PLC0415
+
+    gate = threading.Event()
+    real = scheduler_module.SchedulerActor.started
+
+    def slow_started(self):
+        gate.wait(0.5)  # a scheduler thread that runs late (bounded: never hangs)
+        real(self)
+
+    monkeypatch.setattr(scheduler_module.SchedulerActor, "started", slow_started)
+    day = dt.date(2024, 11, 26)
+    clock = SimulatedClock(at(day, "07:00"))
+    runtime = started(settings(store_url), clock=clock, store=store)
+    status = runtime.status()
+    assert status.now is not None  # planned before start returned
+    assert status.now == clock.now()
+    clock.advance_to(XNYS.open_at(day))
+    events = [e.kind for e in runtime.status().events]
+    assert EventKind.PREFETCH_STARTED in events  # the window was not skipped
+    assert runtime.snapshot(timeout=10).session == day
