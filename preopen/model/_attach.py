@@ -289,8 +289,11 @@ class SnapshotFollower:
         cannot be attached is left for the flip to report.
         """
         stamp = _stamp(self._staged_path)
-        if stamp is None or stamp == self._staged_seen:
-            return self._staged is not None and stamp is not None
+        if stamp is None:  # nothing staged (made current, or never): forget a stale one
+            self._staged_seen = self._staged = None
+            return False
+        if stamp == self._staged_seen:
+            return self._staged is not None
         self._staged_seen, self._staged = stamp, None
         try:
             data = self._staged_path.read_bytes()

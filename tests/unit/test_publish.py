@@ -329,6 +329,8 @@ def test_a_newer_staging_supersedes_an_older_one(tmp_path):
         make_current(newer)
         # the follower had mapped the older one: the bytes differ, so it attaches the newer
         assert follower.snapshot().symbols == ("S000", "S001", "S002", "S003")
+        assert follower.snapshot().symbols == ("S000", "S001", "S002", "S003")
+        assert follower.staged is None  # nothing is staged any more: the older is forgotten
     assert attach(tmp_path).symbols == ("S000", "S001", "S002", "S003")
 
 
