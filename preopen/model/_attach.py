@@ -27,6 +27,7 @@ from preopen.model._manifest import (
     Manifest,
     parse_manifest,
     read_manifest,
+    read_manifest_bytes,
     sha256_of,
 )
 from preopen.model._report import COUNT_FIELDS, ValidationReport
@@ -317,11 +318,7 @@ class SnapshotFollower:
             self.prepare()
             return self._current
         for attempt in range(2):
-            try:
-                data = self._manifest_path.read_bytes()
-            except OSError:
-                read_manifest(self._manifest_path)  # raises the error naming the file
-                raise
+            data = read_manifest_bytes(self._manifest_path)
             if data == self._manifest_bytes and self._current is not None:
                 self._seen = stamp  # the same publication, replaced by a copy of itself
                 return self._current

@@ -32,6 +32,7 @@ __all__ = [
     "Manifest",
     "parse_manifest",
     "read_manifest",
+    "read_manifest_bytes",
     "sha256_of",
 ]
 
@@ -165,13 +166,21 @@ def read_manifest(path: Path) -> Manifest:
     Raises:
         SnapshotFileError: the file is missing, not JSON, or not a manifest.
     """
+    return parse_manifest(read_manifest_bytes(path), path)
+
+
+def read_manifest_bytes(path: Path) -> bytes:
+    """A manifest file's bytes, unparsed (a follower compares them with the staged ones).
+
+    Raises:
+        SnapshotFileError: the file is missing or cannot be read.
+    """
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise SnapshotFileError(str(path), "no such file: nothing is published there") from None
     except OSError as exc:
         raise SnapshotFileError(str(path), f"cannot be read: {exc.strerror or exc}") from None
-    return parse_manifest(data, path)
 
 
 def parse_manifest(data: bytes, path: Path) -> Manifest:

@@ -9,20 +9,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from support.calendars import ENDS_SOON
 
 from preopen.calendar import get_calendar
 from preopen.calendar.timing import horizon_warning, sessions_before_horizon
 from preopen.errors import CalendarError, DateOutOfRangeError, NotASessionError
-
-ENDS_SOON = """
-name = "SOON"
-timezone = "Europe/Paris"
-open = "09:00"
-close = "17:30"
-first_year = 2026
-last_year = 2027
-horizon = "2027-01-29"
-"""
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import logging
 
 import numpy as np
 import pytest
+from support.calendars import ENDS_SOON
 from support.week import TRAILING_5, XNYS, at, grid_bars
 
 from preopen.actors import Planner
@@ -184,16 +185,6 @@ def test_an_error_one_symbol_can_cause_is_still_bisected():
 
 
 # --- the horizon -------------------------------------------------------------------
-
-ENDS_SOON = """
-name = "SOON"
-timezone = "Europe/Paris"
-open = "09:00"
-close = "17:30"
-first_year = 2026
-last_year = 2027
-horizon = "2027-01-29"
-"""
 
 
 def paris(day, hour, minute=0):

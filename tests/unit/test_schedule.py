@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 
 import pendulum
+from support.calendars import ENDS_SOON
 from support.week import TRAILING_5, XNYS, at
 
 from preopen.calendar import get_calendar
@@ -19,16 +20,6 @@ from preopen.settings import Settings
 from preopen.status import EventKind, RuntimeStatus
 
 DAY = dt.date(2024, 11, 27)
-
-ENDS_SOON = """
-name = "SOON"
-timezone = "Europe/Paris"
-open = "09:00"
-close = "17:30"
-first_year = 2026
-last_year = 2027
-horizon = "2027-01-29"
-"""
 
 
 def settings(**overrides):
