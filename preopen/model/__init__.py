@@ -24,8 +24,8 @@ from preopen.model._publish import (
     stage_snapshot,
 )
 from preopen.model._report import COUNT_FIELDS, SymbolReport, ValidationReport
-from preopen.model._reserve import ColumnReservation
-from preopen.model._reuse import assemble_tables, reuse_bars
+from preopen.model._reserve import ColumnReservation, TableMemory
+from preopen.model._reuse import assemble_tables, clean_keys, known_heads, reuse_bars
 from preopen.model._snapshot import SessionSnapshot
 from preopen.model._table import BarTable
 from preopen.model._validate import (
@@ -58,18 +58,21 @@ __all__ = [
     "SnapshotFollower",
     "Staged",
     "SymbolReport",
+    "TableMemory",
     "ValidationReport",
     "assemble_tables",
     "attach",
     "check_bars",
     "check_join",
     "check_table",
+    "clean_keys",
     "closed_day_spans",
     "drop_closed_days",
     "expected_count",
     "handoff",
     "handoffs",
     "join_live",
+    "known_heads",
     "make_current",
     "parse_interval",
     "publish_snapshot",

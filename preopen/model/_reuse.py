@@ -6,7 +6,12 @@ the sessions both snapshots cover, and loads only the rest.
 views (a ``searchsorted`` on each symbol's ts, no copy);
 :func:`assemble_tables` concatenates, per symbol, the reused view and the
 freshly loaded bars straight into the new interval table, so each column is
-copied once, as a full load's assembly copies it.
+copied once, as a full load's assembly copies it. A reused key whose
+served entry was clean (:func:`clean_keys`: complete, no finding at all)
+need not be checked again: :func:`known_heads` tells the validation how
+many leading bars of each row it may take as checked (see
+:func:`~preopen.model.validate_tables`), so a day-over-day prefetch checks
+the new session's bars, not the whole range again.
 
 A symbol whose served bars were repaired when loaded (duplicates dropped,
 sorted) is not reused: its repair counts describe the whole served range,
@@ -17,22 +22,27 @@ Pure: numpy only, no actor, no store.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from preopen.errors import BarsError
 from preopen.model._bars import Bars, to_ns
+from preopen.model._report import COUNT_FIELDS
 from preopen.model._table import BarTable, _concat_columns
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Collection, Mapping
+    from collections.abc import Collection, Iterable, Mapping
 
+    from numpy.typing import NDArray
+
+    from preopen.model._report import ValidationReport
     from preopen.model._reserve import ColumnReservation
     from preopen.model._snapshot import SessionSnapshot
 
-__all__ = ["assemble_tables", "reuse_bars"]
+__all__ = ["assemble_tables", "clean_keys", "known_heads", "reuse_bars"]
 
 Key = tuple[str, str]
 
@@ -79,6 +89,41 @@ def reuse_bars(
                 table.low[a:b], table.close[a:b], table.volume[a:b],
             )
             out[symbol, interval] = Bars(symbol, interval, columns)
+    return out
+
+
+def clean_keys(report: ValidationReport, keys: Iterable[Key]) -> frozenset[Key]:
+    """The keys whose entry in ``report`` is complete and has no finding, repaired or not."""
+    counts = report.counts
+    fields = {name: i for i, name in enumerate(COUNT_FIELDS)}
+    expected, found = counts[:, :, fields["expected"]], counts[:, :, fields["found"]]
+    others = [i for name, i in fields.items() if name not in {"expected", "found"}]
+    clean = (expected > 0) & (found == expected) & ~np.any(counts[:, :, others] != 0, axis=2)
+    symbols, intervals = report.symbols, report.intervals
+    out = []
+    for symbol, interval in keys:
+        i = bisect_left(symbols, symbol)
+        if interval in intervals and i < len(symbols) and symbols[i] == symbol \
+                and clean[intervals.index(interval), i]:
+            out.append((symbol, interval))
+    return frozenset(out)
+
+
+def known_heads(
+    tables: Mapping[str, BarTable], reused: Mapping[Key, Bars], clean: Collection[Key]
+) -> dict[str, NDArray[np.int64]]:
+    """Per interval, per row of its table: the reused bars it starts with if clean, else 0.
+
+    What :func:`~preopen.model.validate_tables` takes as ``known``: those
+    bars were found clean when the served snapshot was checked, and were
+    copied unchanged.
+    """
+    out = {}
+    for interval, table in tables.items():
+        out[interval] = np.fromiter(
+            (len(reused[symbol, interval]) if (symbol, interval) in clean
+             and (symbol, interval) in reused else 0 for symbol in table.symbols),
+            np.int64, len(table.symbols))
     return out
 
 

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, Final
 from preopen.errors import BarsError
 from preopen.model._bars import Bars
 from preopen.model._report import ValidationReport
-from preopen.model._reuse import assemble_tables
+from preopen.model._reuse import assemble_tables, known_heads
 from preopen.model._table import BarTable
 from preopen.model._validate import validate_tables
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from preopen.calendar import ExchangeCalendar
     from preopen.model._reserve import ColumnReservation
@@ -137,6 +137,8 @@ class SessionSnapshot:
         built_at: dt.datetime,
         *,
         reused: Mapping[tuple[str, str], Bars] | None = None,
+        clean: Collection[tuple[str, str]] = (),
+        reused_sessions: int = 0,
         reserved: Mapping[str, ColumnReservation] | None = None,
     ) -> SessionSnapshot:
         """Concatenate loaded Bars into one table per interval, validate, and freeze.
@@ -156,15 +158,24 @@ class SessionSnapshot:
             reused: (symbol, interval) -> bars kept from the served snapshot
                 (:func:`~preopen.model.reuse_bars`): each goes before the
                 loaded bars of its key, copied once into the table.
+            clean: reused keys whose served entry was clean
+                (:func:`~preopen.model.clean_keys`): their reused bars are
+                not checked again, only the bars after them.
+            reused_sessions: how many of the (sorted) ``trailing`` sessions
+                the reused bars cover.
             reserved: per interval, memory reserved for the table while the
                 bars loaded (:class:`~preopen.model.ColumnReservation`).
         """
+        known = None
         if reused:
             tables = assemble_tables(data, reused, reserved)
+            if clean and reused_sessions:
+                known = known_heads(tables, reused, clean)
         else:
             tables = _tables_of(data, reserved or {})
         symbols = _union(list(tables.values()))
-        report = validate_tables(tables, calendar, trailing, intervals, symbols)
+        report = validate_tables(tables, calendar, trailing, intervals, symbols,
+                                 known=known, known_sessions=reused_sessions)
         return cls(session, open, close, report=report, built_at=built_at, tables=tables)
 
     def __setattr__(self, name: str, value: object) -> None:

@@ -21,6 +21,7 @@ from preopen.model import (
     Bars,
     ColumnReservation,
     SessionSnapshot,
+    TableMemory,
     drop_closed_days,
     expected_count,
     session_grid,
@@ -164,22 +165,32 @@ class Cycle:
         snapshot = SessionSnapshot.assemble(
             spec.session, spec.open, spec.close, data, calendar, spec.trailing,
             spec.intervals, built_at, reused=reuse.bars if reuse is not None else None,
+            clean=reuse.clean if reuse is not None else (),
+            reused_sessions=len(reuse.sessions) if reuse is not None else 0,
             reserved=reserved,
         )
         self.snapshot = self._without_closed_days(snapshot, calendar)
         self.symbol_count = len(self.snapshot.symbols)
         return self.snapshot
 
-    def reserve(self, symbols: int) -> None:
+    def reserve(self, symbols: int, memory: TableMemory | None = None) -> None:
         """Reserve each interval's table memory for ``symbols`` symbols, faulted in as they load.
 
         The capacity is what the calendar expects of that many symbols plus
         1% (a table that turns out larger is allocated at the freeze, as
-        without a reservation). See :class:`~preopen.model.ColumnReservation`.
+        without a reservation). ``memory``: the planner's kept table memory,
+        reused when nothing views it any more. See
+        :class:`~preopen.model.ColumnReservation` and
+        :class:`~preopen.model.TableMemory`.
         """
-        self.reserved = {
-            interval: ColumnReservation(symbols * expected + symbols * expected // 100)
+        capacities = {
+            interval: symbols * expected + symbols * expected // 100
             for interval, expected in zip(self.spec.intervals, self.spec.expected, strict=True)
+        }
+        self.reserved = {
+            interval: memory.reserve(capacity) if memory is not None
+            else ColumnReservation(capacity)
+            for interval, capacity in capacities.items()
         }
 
     def _without_closed_days(self, snapshot: SessionSnapshot,

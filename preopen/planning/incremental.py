@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from preopen.model import reuse_bars
+from preopen.model import clean_keys, reuse_bars
 from preopen.planning.orders import ReuseCheck
 
 if TYPE_CHECKING:
@@ -83,18 +83,21 @@ class Reuse:
         bars: (symbol, interval) -> reused bars (views of the served tables)
             not yet copied into a snapshot of this cycle.
         sessions: the trailing sessions whose bars are reused.
+        clean: reused keys whose served entry was clean: their reused bars
+            are not validated again (only the new sessions' bars).
         keys: how many keys reuse bars (counted when planned).
         nbars: how many bars are reused (counted when planned).
     """
 
-    __slots__ = ("bars", "corrected", "keys", "nbars", "sessions", "split")
+    __slots__ = ("bars", "clean", "corrected", "keys", "nbars", "sessions", "split")
 
     def __init__(self, split: pendulum.DateTime, bars: dict[Key, Bars],
-                 sessions: tuple[dt.date, ...]) -> None:
+                 sessions: tuple[dt.date, ...], clean: frozenset[Key] = frozenset()) -> None:
         """Hold the reused bars, loads of their keys starting at ``split``."""
         self.split = split
         self.bars = bars
         self.sessions = sessions
+        self.clean = clean
         self.keys = len(bars)
         self.nbars = sum(len(b) for b in bars.values())
         self.corrected = 0  # keys found corrected in the store and loaded in full
@@ -114,7 +117,7 @@ class Reuse:
         if not bars:
             return None
         sessions = tuple(d for d in spec.trailing if d in served.spec.trailing)
-        return cls(split, bars, sessions)
+        return cls(split, bars, sessions, clean_keys(served.snapshot.report, bars))
 
     def add(self, load: Prefetch[Bars], symbols: Collection[str],
             intervals: Collection[str]) -> int:

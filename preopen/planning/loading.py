@@ -24,7 +24,7 @@ import itertools
 import time
 from typing import TYPE_CHECKING
 
-from preopen.model import Bars
+from preopen.model import Bars, TableMemory
 from preopen.planning.orders import ChildKey, ListSymbols, LoadBatch, Role
 from preopen.planning.prefetch import Prefetch
 from preopen.status import EventKind
@@ -78,6 +78,9 @@ class Loading:
         # reply to an earlier one is never taken for a newer one's.
         self._ids = itertools.count(1)
         self._listers = itertools.cycle(range(settings.loaders))
+        # The memory of the tables built, reused by later cycles' tables (the
+        # served snapshot's, and the one before it, which the next cycle takes).
+        self._memory = TableMemory(keep=2 * len(settings.intervals))
         #: The store's symbols, as last listed (the wanted ones when the active set is every one).
         self.listed: tuple[str, ...] | None = None
 
@@ -207,7 +210,7 @@ class Loading:
         added = self._incremental.add(cycle, load, symbols)
         if fresh and added:
             # The keys queued are the shard's symbols at every interval.
-            cycle.reserve(added // max(1, len(cycle.spec.intervals)))
+            cycle.reserve(added // max(1, len(cycle.spec.intervals)), self._memory)
         # Done at once: nothing to load at all (an empty set), unless the load
         # was adopted from a served snapshot that already has everything.
         if load.done and (added or cycle.served is None):

@@ -98,7 +98,7 @@ def stores(draw):
                     bars = [o]
                 else:
                     bars = list(range(o, c, HALF_HOUR))
-                    if draw(st.booleans()):
+                    if draw(st.integers(0, 3)) == 0:
                         drop = draw(st.integers(0, len(bars) - 1))
                         bars.pop(drop)  # a missing bar inside the session
                     if draw(st.integers(0, 4)) == 0:

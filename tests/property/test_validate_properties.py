@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from preopen.calendar import get_calendar
-from preopen.model import INTERVALS, validate
+from preopen.model import INTERVALS, assemble_tables, known_heads, validate, validate_tables
 from preopen.store.synthetic import Defect, plant, synthetic_bars
 
 XNYS = get_calendar("XNYS")
@@ -89,3 +89,40 @@ def test_validate_flags_exactly_what_was_planted(args):
         got = {key: getattr(entry, key) for key in (*FIELDS, "found")}
         assert got == answers[name], name
         assert entry.expected == expected_bars(interval, days)
+
+
+@st.composite
+def split_case(draw):
+    interval = draw(st.sampled_from(sorted(INTERVALS)))
+    days = sorted(draw(st.lists(st.sampled_from(SESSIONS), min_size=2, max_size=4,
+                                unique=True)))
+    known = draw(st.integers(1, len(days) - 1))
+    plan = draw(st.lists(st.sampled_from([*Defect, None]), min_size=1, max_size=4))
+    counts = [draw(st.integers(1, 4)) for _ in plan]
+    clean = [draw(st.booleans()) for _ in plan]
+    return interval, days, known, plan, counts, clean, draw(st.integers(0, 2**16))
+
+
+@settings(max_examples=150, deadline=None)
+@given(split_case())
+def test_known_clean_heads_change_nothing_in_the_report(args):
+    # Each symbol: clean bars of the first sessions (reused, taken as known or
+    # not) followed by the later sessions' bars, with one planted defect.
+    interval, days, known, plan, counts, clean, seed = args
+    names = [f"S{i}" for i in range(len(plan))]
+    heads = synthetic_bars(names, XNYS, days[:known], interval, seed=seed)
+    tails = synthetic_bars(names, XNYS, days[known:], interval, seed=seed + 1)
+    n = len(tails[names[0]])
+    loaded = {}
+    for name, planned, wanted in zip(names, plan, counts, strict=True):
+        defect, count = _feasible(planned, wanted, interval, n, len(days) - known)
+        bars = tails[name] if defect is None else plant(tails[name], defect, count, seed=seed)
+        loaded[name, interval] = bars
+    reused = {(name, interval): heads[name] for name in names}
+    tables = assemble_tables(loaded, reused)
+    vouched = frozenset(k for k, ok in zip(reused, clean, strict=True) if ok)
+    symbols = tables[interval].symbols
+    whole = validate_tables(tables, XNYS, days, [interval], symbols)
+    fast = validate_tables(tables, XNYS, days, [interval], symbols,
+                           known=known_heads(tables, reused, vouched), known_sessions=known)
+    assert fast == whole

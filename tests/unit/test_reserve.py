@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from support.week import XNYS
 
-from preopen.model import BarTable, ColumnReservation, SessionSnapshot
+from preopen.model import BarTable, ColumnReservation, SessionSnapshot, TableMemory
 from preopen.store.synthetic import symbol_names, synthetic_bars
 
 WAIT = 10.0
@@ -65,3 +65,71 @@ def test_a_negative_capacity_is_refused_naming_it():
     with pytest.raises(ValueError, match="capacity -1 is not accepted"):
         ColumnReservation(-1)
     assert ColumnReservation(0).take(0) is None
+
+
+def address(table):
+    return table.ts.ctypes.data
+
+
+def table_in(memory, bars):
+    total = sum(len(b) for b in bars.values())
+    reservation = memory.reserve(total)
+    assert reservation.faulted.wait(WAIT)
+    return BarTable.from_bars("1m", bars, reservation)
+
+
+def test_kept_memory_is_reused_once_nothing_views_it():
+    memory = TableMemory(keep=2)
+    bars = bars_of(20)
+    first = table_in(memory, bars)
+    where = address(first)
+    view = first.bars("S0001").close  # a host still holds one column's view
+    expected = view.copy()
+    del first
+    second = table_in(memory, bars_of(20, sessions=1))  # needs less: would fit in the first's
+    assert address(second) != where  # not reused: a view of it is alive
+    assert np.array_equal(view, expected)  # and what it shows never changed
+    assert repr(memory) == "TableMemory(2 kept, 0 idle, keep=2)"
+    del view
+    assert memory.idle == 1
+    third = table_in(memory, bars_of(20, sessions=1))
+    assert address(third) == where  # the first table's memory, as it was
+    assert np.array_equal(third.columns[4], BarTable.from_bars("1m", bars_of(20, 1)).close)
+
+
+def test_an_arrow_buffer_keeps_the_memory_from_being_reused():
+    pa = pytest.importorskip("pyarrow")
+    memory = TableMemory(keep=2)
+    first = table_in(memory, bars_of(10))
+    where = address(first)
+    exported = pa.py_buffer(first.close)
+    del first
+    assert memory.idle == 0
+    other = table_in(memory, bars_of(10))
+    assert address(other) != where
+    del exported
+    assert memory.idle == 1
+
+
+def test_at_most_keep_mappings_are_kept():
+    memory = TableMemory(keep=1)
+    first = table_in(memory, bars_of(5))
+    second = table_in(memory, bars_of(5))
+    where = address(first)
+    del first, second
+    assert memory.idle == 1  # the first was let go when the second was kept
+    assert address(table_in(memory, bars_of(5))) != where
+
+
+def test_a_smaller_idle_mapping_grows_and_a_much_larger_one_is_passed_over():
+    memory = TableMemory(keep=2)
+    small = table_in(memory, bars_of(5, sessions=1))
+    del small
+    grown = table_in(memory, bars_of(5, sessions=2))  # twice as many bars: mremap'd
+    assert np.array_equal(grown.ts, BarTable.from_bars("1m", bars_of(5, sessions=2)).ts)
+    where = address(grown)
+    del grown
+    tiny = memory.reserve(10)  # far less than the idle mapping holds
+    assert tiny.capacity == 10
+    assert memory.idle == 1
+    assert address(table_in(memory, bars_of(5, sessions=2))) == where
