@@ -139,11 +139,14 @@ class Reuse:
         is frozen (it can be freed after the swap), and a later re-freeze of
         this cycle finds each key's whole range in the load.
         """
-        data = snapshot.data
-        frozen = {key: data[key] for key in self.bars if key in data}
+        reused, frozen = self.bars, {}
+        for interval, table in snapshot.tables.items():
+            # Walk each table once (no lookup per key): the reused keys it holds.
+            for symbol, bars in zip(table.symbols, table, strict=True):
+                if (symbol, interval) in reused:
+                    frozen[symbol, interval] = bars
         load.rebase(frozen)
-        for key in frozen:
-            del self.bars[key]
+        self.bars = {key: bars for key, bars in reused.items() if key not in frozen}
 
     def drop(self, symbols: Collection[str], interval: str) -> None:
         """Keep none of these symbols' reused bars at ``interval`` (loaded in full instead)."""

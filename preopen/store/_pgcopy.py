@@ -16,6 +16,7 @@ Two tuple shapes are read:
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import TYPE_CHECKING, Final
 
@@ -64,6 +65,8 @@ _INT32 = struct.Struct(">i")
 _ARRAY_HEADER = struct.Struct(">iii")
 _DIMENSION = struct.Struct(">ii")
 _INDEX_FIELD = struct.Struct(">ii")
+#: Field count, the index field, then the first array's length and header.
+_REGULAR_HEAD = struct.Struct(">hiiiiiIii")
 
 
 
@@ -145,11 +148,66 @@ class ArrayTupleReader:
             return offset + _INT16.size, None
         if nfields != _NFIELDS:
             raise _schema_error(f"a tuple has {nfields} fields, expected {_NFIELDS}")
+        whole = _decode_regular(data, offset)
+        if whole is not None:
+            return whole if whole[1] is not None else None
         fields = _field_bounds(data, offset + _INT16.size)
         if fields is None:
             return None
         end, bounds = fields
         return end, _decode(data, bounds)
+
+
+def _decode_regular(
+    data: memoryview, offset: int
+) -> tuple[int, tuple[int, Columns] | None] | None:
+    """The common tuple, six one-dimensional arrays of n elements, in a few numpy calls.
+
+    Every array field of such a tuple takes ``4 + 20 + 12 n`` bytes, so the
+    six are one strided (6, n) view: one byteswapping copy makes the six
+    native columns (rows of one block). Returns (end, (index, columns)),
+    (offset, None) while the tuple is incomplete, or None for any other
+    tuple (NULLs, empty arrays, other sizes), which the general path reads
+    and checks field by field.
+    """
+    if len(data) - offset < _REGULAR_HEAD.size:
+        return offset, None
+    _nfields, len_index, index, _length, ndim, _nulls, _oid, n, _lower = (
+        _REGULAR_HEAD.unpack_from(data, offset))
+    if len_index != _INT4 or ndim != 1 or n < 1:
+        return None
+    field = _INT4 + 20 + 12 * n
+    first = offset + _INT16.size + 2 * _INT4
+    end = first + len(FIELDS) * field
+    if end > len(data):
+        return offset, None
+    fields = np.frombuffer(data, _regular_field(n), len(FIELDS), first)
+    ok = (fields["length"] == field - _INT4) & (fields["ndim"] == 1) & (fields["nulls"] == 0)
+    ok &= fields["size"] == n
+    elements = fields["elements"]
+    if not (bool(ok.all()) and bool((elements["length"] == _FLOAT8).all())):
+        return None
+    block = elements["value"].astype(np.int64)
+    del fields, elements  # no view of ``data`` outlives the call (its buffer is released)
+    ts = block[0]
+    ts += PG_EPOCH_US
+    ts *= 1000
+    if n > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+        # The set shape aggregates in scan order: put the bars in ts order.
+        block = np.ascontiguousarray(block[:, np.argsort(ts, kind="stable")])
+    # A fresh native block no one else holds: read-only, Bars takes its rows as they are.
+    block.flags.writeable = False
+    prices = [block[k].view(np.float64) for k in range(1, len(FIELDS))]
+    return end, (index, (block[0], *prices))
+
+
+@functools.cache
+def _regular_field(n: int) -> np.dtype[np.void]:
+    """One array field of ``n`` 8-byte elements: its length, header and elements."""
+    return np.dtype([
+        ("length", ">i4"), ("ndim", ">i4"), ("nulls", ">i4"), ("oid", ">u4"), ("size", ">i4"),
+        ("lower", ">i4"), ("elements", [("length", ">i4"), ("value", ">i8")], (n,)),
+    ])
 
 
 def _field_bounds(data: memoryview, position: int) -> tuple[int, list[tuple[int, int]]] | None:
@@ -181,7 +239,9 @@ def _decode(data: memoryview, bounds: list[tuple[int, int]]) -> tuple[int, Colum
     ]
     if len({column.shape[0] for column in columns}) != 1:
         raise _schema_error("the arrays of one symbol differ in length")
-    ts = (columns[0].astype(np.int64) + PG_EPOCH_US) * 1000
+    ts = columns[0].astype(np.int64)
+    ts += PG_EPOCH_US
+    ts *= 1000
     prices = [column.astype(np.float64) for column in columns[1:]]
     if ts.shape[0] > 1 and not bool(np.all(ts[1:] > ts[:-1])):
         # The set shape aggregates in scan order: put the bars in ts order
@@ -189,6 +249,9 @@ def _decode(data: memoryview, bounds: list[tuple[int, int]]) -> tuple[int, Colum
         order = np.argsort(ts, kind="stable")
         ts = ts[order]
         prices = [column[order] for column in prices]
+    # Fresh native copies no one else holds: read-only, Bars takes them as they are.
+    for column in (ts, *prices):
+        column.flags.writeable = False
     return index, (ts, *prices)
 
 
