@@ -15,8 +15,9 @@ Each prefetch after the first is timed from the tick that starts it to the
 frozen snapshot (loads, reuse, assembly, validation): ``seconds`` is the
 day-over-day figure of a running host (2024-12-05's: the memory of the
 snapshot before last is reused), ``first_day_after_start_s`` the one after
-a start (2024-12-04's: fresh memory, faulted in while loading). The host
-(this child) keeps no snapshot it is not serving. Peak RSS is the process's
+a start (2024-12-04's: fresh memory, faulted in while loading). The child
+holds the snapshot being served until the next open, as the
+SessionDataActor does, and keeps no other. Peak RSS is the process's
 VmHWM, reset (``/proc/self/clear_refs``) just before the timed prefetch, so
 it is the peak while the served snapshot and the next coexist. The
 incremental child also times the correction check: ``fingerprints`` of the
@@ -27,6 +28,8 @@ is shared: figures are noisy).
 
     PYTHONPATH=. python bench/prefetch.py                 # 10,000 symbols (slow to seed)
     PYTHONPATH=. python bench/prefetch.py --symbols 1000
+    # again on stores an earlier run seeded (the seven sessions, 10,000 symbols):
+    PYTHONPATH=. python bench/prefetch.py --sqlite-file /tmp/bars.db --postgres-table s.bars
 """
 
 from __future__ import annotations
@@ -122,11 +125,13 @@ def child(url: str, table: str | None, mode: str, count: int) -> dict[str, Any]:
         start = prefetch_start(CALENDAR, FIRST, settings.window)
         planner.set_calendar(CALENDAR, start)
         drive(planner, store, pool, start)
+        serving = None
         for day, following in ((FIRST, SECOND), (SECOND, THIRD)):
             served = drive(planner, store, pool, CALENDAR.open_at(day))
             assert [s.session for s in served] == [day], "not activated"  # noqa: S101 - the check
-            out["served_mib"] = round(served[0].nbytes / 2**20, 1)
-            del served  # the host keeps only what it is served
+            # As the SessionDataActor does: hold what is served, let go of what it replaced.
+            serving = served.pop()
+            out["served_mib"] = round(serving.nbytes / 2**20, 1)
             drive(planner, store, pool, CALENDAR.close_at(day).add(minutes=1))
             out["rss_before_mib"] = round(vm_hwm_mib(), 1)
             out["hwm_reset"] = reset_hwm()
@@ -136,6 +141,7 @@ def child(url: str, table: str | None, mode: str, count: int) -> dict[str, Any]:
             seconds = round(time.perf_counter() - began, 3)
             out["first_day_after_start_s" if day == FIRST else "seconds"] = seconds
         out["peak_rss_mib"] = round(vm_hwm_mib(), 1)
+        del serving
         cycle = planner.cycle
         snapshot = cycle.snapshot if cycle is not None else None
         assert snapshot is not None  # noqa: S101
@@ -188,6 +194,9 @@ def main() -> None:
     parser.add_argument("--child", choices=("full", "incremental"))
     parser.add_argument("--url")
     parser.add_argument("--table")
+    parser.add_argument("--sqlite-file", help="a SQLite file seeded by an earlier run: reused")
+    parser.add_argument("--postgres-table", help="a table (schema.table) seeded by an earlier "
+                        "run: reused, never dropped")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
@@ -199,7 +208,9 @@ def main() -> None:
         "bench": "prefetch", "symbols": args.symbols, "interval": "1m",
         "sessions": TRAILING, "loaders": LOADERS, "loadavg_before": loadavg(),
     }
-    if not args.skip_sqlite:
+    if not args.skip_sqlite and args.sqlite_file:
+        result["sqlite"] = compare(f"sqlite:///{args.sqlite_file}", None, args.symbols)
+    elif not args.skip_sqlite:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{tmp}/bars.db"
             writer = open_store(url, create=True)
@@ -208,7 +219,9 @@ def main() -> None:
             writer.close()
             result["sqlite_seed_s"] = round(time.perf_counter() - began, 1)
             result["sqlite"] = compare(url, None, args.symbols)
-    if not args.skip_postgres:
+    if not args.skip_postgres and args.postgres_table:
+        result["postgres"] = compare(DSN, args.postgres_table, args.symbols)
+    elif not args.skip_postgres:
         schema = f"preopen_bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(DSN, autocommit=True) as conn:
             conn.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
