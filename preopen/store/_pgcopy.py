@@ -11,7 +11,11 @@ Two tuple shapes are read:
 - rows: ``(int4 symbol index, timestamptz, 5 x float8)``, one tuple a bar,
   all 82 bytes: one fixed-width big-endian record dtype parses a whole block.
 - arrays: ``(int4 symbol index, timestamptz[], 5 x float8[])``, one tuple a
-  symbol: a few struct reads a tuple, numpy for the elements.
+  symbol: one struct read for its head, then, when its six arrays are
+  one-dimensional and equally long (every tuple a load sends), one
+  structured view of the six fields and one byteswapping copy into a (6, n)
+  native block whose rows are the Bars' columns; any other tuple is read
+  field by field and checked.
 """
 
 from __future__ import annotations
@@ -166,9 +170,9 @@ def _decode_regular(
     Every array field of such a tuple takes ``4 + 20 + 12 n`` bytes, so the
     six are one strided (6, n) view: one byteswapping copy makes the six
     native columns (rows of one block). Returns (end, (index, columns)),
-    (offset, None) while the tuple is incomplete, or None for any other
-    tuple (NULLs, empty arrays, other sizes), which the general path reads
-    and checks field by field.
+    (offset, None) while not even the head is there, or None for any other
+    tuple (NULLs, empty arrays, other sizes, one not wholly received yet),
+    which the general path reads and checks field by field.
     """
     if len(data) - offset < _REGULAR_HEAD.size:
         return offset, None
@@ -180,7 +184,7 @@ def _decode_regular(
     first = offset + _INT16.size + 2 * _INT4
     end = first + len(FIELDS) * field
     if end > len(data):
-        return offset, None
+        return None  # the general path knows whether the tuple is incomplete or malformed
     fields = np.frombuffer(data, _regular_field(n), len(FIELDS), first)
     ok = (fields["length"] == field - _INT4) & (fields["ndim"] == 1) & (fields["nulls"] == 0)
     ok &= fields["size"] == n
@@ -334,6 +338,8 @@ def read_arrays(
             if columns and columns[0].shape[0]:
                 symbol = symbols[index - 1]
                 out[symbol] = Bars.from_arrays(symbol, interval, *columns)
+    if not reader.finished:
+        raise _schema_error("the stream ended inside a tuple or without its trailer")
     return out
 
 
