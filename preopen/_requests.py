@@ -30,9 +30,12 @@ __all__ = ["URGENT_WAIT_S", "TreeRequests", "wait_reply"]
 
 T = TypeVar("T")
 
-#: How long a host's read waits for the swap while a tick or an activation is
-#: handled (the swap wakes it; a tick that is not the open is handled sooner).
-URGENT_WAIT_S = 0.0005
+#: The longest a host's read waits while a tick or an activation is handled:
+#: CPython's default switch interval, what a reader spinning with the
+#: interpreter would make each hand-over on the way to the swap wait anyway.
+#: The wait ends as soon as nothing urgent is left (the swap done, the tick
+#: handled), so it is that long only when the handling is.
+URGENT_WAIT_S = 0.005
 
 
 def wait_reply(reply: Future[T], timeout: float, what: str) -> T:
@@ -62,18 +65,20 @@ class TreeRequests:
         return threading.current_thread() in self._tree.ledger
 
     def let_the_open_through(self) -> None:
-        """While a tick (the open, perhaps) or an activation is handled, wait a little for the swap.
+        """While a tick (the open, perhaps) or an activation is handled, wait for it.
 
-        The wait is without the interpreter and ends at the swap, or after
-        :data:`URGENT_WAIT_S`. A host polling ``snapshot()`` in a tight loop
-        would otherwise hold the interpreter, and each hand-over on the way to
-        the swap would wait for a forced switch (5 ms). Nothing waits when
-        nothing urgent is outstanding, nor in the tree's own threads.
+        The wait is without the interpreter and ends once nothing urgent is
+        left (an open's swap is done, or a tick that was not the open is
+        handled), or after :data:`URGENT_WAIT_S`. A host polling
+        ``snapshot()`` in a tight loop would otherwise hold the interpreter,
+        and each hand-over on the way to the swap would wait for a forced
+        switch (5 ms). Nothing waits when nothing urgent is outstanding, nor
+        in the tree's own threads.
         """
-        tree = self._tree
-        if tree.outstanding.urgent and not self.in_tree_thread():
+        calm = self._tree.outstanding.calm
+        if not calm.done() and not self.in_tree_thread():
             with contextlib.suppress(TimeoutError):
-                tree.swaps.next.result(timeout=URGENT_WAIT_S)
+                calm.result(timeout=URGENT_WAIT_S)
 
     @staticmethod
     def submit(address: Address, message: Callable[[Future[T]], object],

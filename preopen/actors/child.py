@@ -99,7 +99,14 @@ class Outstanding:
     *Urgent* messages are the open's path: a :class:`Tick` (the clock's
     wake-up, which may be the open) and an :class:`Activate`. While one is
     outstanding a host's read gives the runtime's threads the interpreter
-    (see ``Runtime.snapshot``).
+    (see ``Runtime.snapshot``), waiting on :attr:`calm`.
+
+    Invariant of :attr:`calm` (no lock): it is resolved by whichever thread
+    strikes off the last urgent message, after that message's effect (the
+    swap, for an activation) is visible, and replaced by a pending one when
+    an urgent message is posted while it is resolved. A post racing the
+    last strike-off can leave a waiter woken early or a pending future with
+    nothing urgent behind it: the waiter's own timeout bounds either.
     """
 
     def __init__(self) -> None:
@@ -107,6 +114,8 @@ class Outstanding:
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[ChildKey, object]] = {}
         self._urgent: set[int] = set()
+        self._calm: Future[None] = Future()
+        self._calm.set_result(None)  # nothing urgent yet
         self._idle: deque[Future[None]] = deque()
         self._closed: BaseException | None = None
 
@@ -115,6 +124,8 @@ class Outstanding:
         seq = next(self._ids)
         if isinstance(message, URGENT):
             self._urgent.add(seq)
+            if self._calm.done():
+                self._calm = Future()
         self._pending[seq] = (key, message)
         return seq
 
@@ -126,6 +137,7 @@ class Outstanding:
         """Strike off message ``seq``; wake the idle waiters if nothing is left."""
         self._pending.pop(seq, None)
         self._urgent.discard(seq)
+        self._calm_if_nothing_urgent()
         if not self._pending:
             self._wake()
 
@@ -144,9 +156,24 @@ class Outstanding:
         """A tick or an activation is still to be handled."""
         return bool(self._urgent)
 
+    @property
+    def calm(self) -> Future[None]:
+        """Resolved once no tick or activation is left to handle (take it, then wait on it)."""
+        return self._calm
+
     def settled(self, seq: int) -> None:
         """Message ``seq`` is no longer urgent: an activation whose swap is done."""
         self._urgent.discard(seq)
+        self._calm_if_nothing_urgent()
+
+    def _calm_if_nothing_urgent(self) -> None:
+        calm = self._calm
+        if self._urgent or calm.done():
+            return
+        with contextlib.suppress(InvalidStateError):  # resolved by a racing strike-off
+            calm.set_result(None)
+        if self._urgent and self._calm is calm:
+            self._calm = Future()  # a post raced in: its waiters need a pending one
 
     @property
     def closed(self) -> bool:

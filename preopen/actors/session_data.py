@@ -38,8 +38,10 @@ from preopen.actors.messages import (
 from preopen.status import ErrorInfo
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from preopen.actors.child import Address
-    from preopen.actors.tree import CalendarState, Cell, SessionState, Swaps
+    from preopen.actors.tree import CalendarState, Cell, SessionState
     from preopen.clock import Clock
     from preopen.model import SessionSnapshot
 
@@ -58,15 +60,12 @@ class SessionDataWiring:
         calendar: the CalendarActor's cell, read for the session in progress.
         clock: the runtime's clock.
         scheduler: where activations and symbol changes are reported.
-        swaps: set right after each swap (a host's read waiting on an open
-            in progress wakes on it).
     """
 
     cell: Cell[SessionState]
     calendar: Cell[CalendarState]
     clock: Clock
     scheduler: Address
-    swaps: Swaps
 
 
 class SessionDataActor(SupervisedActor[SessionDataWiring]):
@@ -111,13 +110,20 @@ class SessionDataActor(SupervisedActor[SessionDataWiring]):
         # The swap: one reference, read by the host without a lock.
         wiring.cell.state = replace(state, snapshot=snapshot)
         latency = time.perf_counter() - sent_at
-        wiring.swaps.swapped()
         if self._current is not None:  # the hosts' reads need not wait for the rest
             self.context.address.outstanding.settled(self._current)
         if state.snapshot is not None:
             self._replaced.append(state.snapshot)  # let go of on Release, off the critical path
+        self._call_back(state.callbacks, snapshot)
+        # Only now wake the scheduler: its bookkeeping would compete with the
+        # host's first reads (callbacks, or a reader woken by the settle above)
+        # for the interpreter.
         wiring.scheduler.tell(Activated(snapshot.session, symbols, latency))
-        for callback in state.callbacks:
+
+    def _call_back(self, callbacks: tuple[Callable[[SessionSnapshot], object], ...],
+                   snapshot: SessionSnapshot) -> None:
+        wiring = self.wiring
+        for callback in callbacks:
             try:
                 callback(snapshot)
             except Exception as exc:

@@ -99,24 +99,6 @@ class CalendarState:
     subscribers: tuple[tuple[Address, bool], ...] = ()
 
 
-class Swaps:
-    """Where a host's read waits for the next swap: a one-shot future, replaced at each swap.
-
-    Single writer (the SessionDataActor), no lock, as :class:`Board`: the
-    swap stores the snapshot *before* it replaces and sets the future, and a
-    reader takes the future *before* it reads the snapshot.
-    """
-
-    def __init__(self) -> None:
-        """No swap yet."""
-        self.next: Future[None] = Future()
-
-    def swapped(self) -> None:
-        """A swap happened: wake whoever waits on it (the single writer's call)."""
-        done, self.next = self.next, Future()
-        done.set_result(None)
-
-
 class Board:
     """The status's cell, and where the host waits on it.
 
@@ -204,7 +186,6 @@ class Tree:
         board: the published status.
         outstanding: the messages told and not yet handled.
         ledger: every thread the tree started.
-        swaps: set by the SessionDataActor right after each swap.
     """
 
     clock: Clock
@@ -219,7 +200,6 @@ class Tree:
     board: Board
     outstanding: Outstanding
     ledger: ThreadLedger
-    swaps: Swaps
 
     def address(self, key: ChildKey) -> Address:
         """The address of ``key``'s child.
@@ -282,7 +262,6 @@ def build_tree(settings: Settings, clock: Clock, store: BarStore,
     """
     ledger = ThreadLedger()
     outstanding = Outstanding()
-    swaps = Swaps()
     board = Board(RuntimeStatus())
     calendar_cell = Cell(CalendarState(calendar))
     symbols = frozenset(settings.symbols) if settings.symbols else None
@@ -309,8 +288,7 @@ def build_tree(settings: Settings, clock: Clock, store: BarStore,
         ledger.record(thread)
     calendar_spec = ChildSpec(calendar_address, CalendarActor, CalendarWiring(calendar_cell))
     session_spec = ChildSpec(session_address, SessionDataActor,
-                             SessionDataWiring(session_cell, calendar_cell, clock, scheduler,
-                                               swaps))
+                             SessionDataWiring(session_cell, calendar_cell, clock, scheduler))
     loader_specs = tuple(ChildSpec(address, LoaderActor, LoaderWiring(store, scheduler))
                          for address in loaders)
     scheduler_spec = ChildSpec(scheduler, SchedulerActor, SchedulerWiring(
@@ -332,7 +310,7 @@ def build_tree(settings: Settings, clock: Clock, store: BarStore,
     return Tree(clock=clock, alarm=alarm, supervisor=supervisor, scheduler=scheduler,
                 session_data=session_address, calendar_actor=calendar_address,
                 loaders=loaders, session=session_cell, calendar=calendar_cell, board=board,
-                outstanding=outstanding, ledger=ledger, swaps=swaps)
+                outstanding=outstanding, ledger=ledger)
 
 
 #: The store's calls are interrupted again after this long if threads are left.
