@@ -10,7 +10,10 @@ restarts at its end (Tokyo at 1h: 09:00, 10:00, 11:00, then 12:30, 13:30,
 14:30); a bar stamped inside the break is outside the session's trading. Every check is a numpy pass
 over a whole :class:`~preopen.model.BarTable` (searchsorted against the grid,
 per-symbol counts by ``bincount``), in slices of about a million bars to
-bound the temporaries: no Python work per bar, nor per symbol.
+bound the temporaries: no Python work per bar, nor per symbol. Bars an
+earlier check found clean and that were copied unchanged (the reused part
+of a day-over-day snapshot) can be taken as known (``validate_tables``'s
+``known``): only the bars after them are checked.
 """
 
 from __future__ import annotations
