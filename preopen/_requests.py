@@ -75,10 +75,11 @@ class TreeRequests:
         switch (5 ms). Nothing waits when nothing urgent is outstanding, nor
         in the tree's own threads.
         """
-        calm = self._tree.outstanding.calm
-        if not calm.done() and not self.in_tree_thread():
+        outstanding = self._tree.outstanding
+        # Every read passes here: the set's truth first (no lock), the future only then.
+        if outstanding.urgent and not self.in_tree_thread():
             with contextlib.suppress(TimeoutError):
-                calm.result(timeout=URGENT_WAIT_S)
+                outstanding.calm.result(timeout=URGENT_WAIT_S)
 
     @staticmethod
     def submit(address: Address, message: Callable[[Future[T]], object],

@@ -153,7 +153,7 @@ class Outstanding:
 
     @property
     def urgent(self) -> bool:
-        """A tick or an activation is still to be handled."""
+        """A tick or an activation is still to be handled (a set's truth: no lock)."""
         return bool(self._urgent)
 
     @property

@@ -215,9 +215,8 @@ def _check_known(  # noqa: PLR0917 - the table, its grid, and what is known of i
         rows = rows[ends]
     after = offsets[rows] + size
     has_more = after < offsets[rows + 1]
-    late = table.ts[after[has_more]] >= int(head_grid.closes.max())
-    keep = np.ones(rows.shape[0], dtype=bool)
-    keep[np.flatnonzero(has_more)[~late]] = False
+    keep = ~has_more  # a row that is all head keeps it; the others if their next bar is late
+    keep[has_more] = table.ts[after[has_more]] >= int(head_grid.closes.max())
     rows = rows[keep]
     whole = np.setdiff1d(np.arange(len(table.symbols), dtype=np.intp), rows)
     out = np.empty((len(table.symbols), len(COUNT_FIELDS)), np.int64)

@@ -173,24 +173,19 @@ class Cycle:
         self.symbol_count = len(self.snapshot.symbols)
         return self.snapshot
 
-    def reserve(self, symbols: int, memory: TableMemory | None = None) -> None:
+    def reserve(self, symbols: int, memory: TableMemory) -> None:
         """Reserve each interval's table memory for ``symbols`` symbols, faulted in as they load.
 
         The capacity is what the calendar expects of that many symbols plus
         1% (a table that turns out larger is allocated at the freeze, as
-        without a reservation). ``memory``: the planner's kept table memory,
-        reused when nothing views it any more. See
+        without a reservation); ``memory`` (the planner's kept table memory)
+        reuses a kept mapping when nothing views it any more. See
         :class:`~preopen.model.ColumnReservation` and
         :class:`~preopen.model.TableMemory`.
         """
-        capacities = {
-            interval: symbols * expected + symbols * expected // 100
-            for interval, expected in zip(self.spec.intervals, self.spec.expected, strict=True)
-        }
         self.reserved = {
-            interval: memory.reserve(capacity) if memory is not None
-            else ColumnReservation(capacity)
-            for interval, capacity in capacities.items()
+            interval: memory.reserve(symbols * expected + symbols * expected // 100)
+            for interval, expected in zip(self.spec.intervals, self.spec.expected, strict=True)
         }
 
     def _without_closed_days(self, snapshot: SessionSnapshot,
