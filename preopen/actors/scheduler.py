@@ -63,6 +63,10 @@ __all__ = ["Publisher", "SchedulerActor", "SchedulerWiring"]
 
 log = logging.getLogger("preopen")
 
+#: How long a stopping scheduler waits for a table's fault-in thread to end
+#: (it stops within one 32 MiB chunk, tens of milliseconds).
+FAULT_IN_STOP_S = 1.0
+
 
 # --- the publisher -------------------------------------------------------------
 #
@@ -394,16 +398,20 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        """End the publisher (the next incarnation starts its own), then report the death."""
+        """End the publisher and the fault-in (the next incarnation starts its own); report."""
         publisher = getattr(self, "_publisher", None)
         if publisher is not None:
             publisher.close(timeout=0.0)
+        planner = getattr(self, "_planner", None)
+        if planner is not None:
+            planner.close(timeout=0.0)  # told to end: it does within one chunk
         super().on_failure(exception_type, exception_value, traceback)
 
     def on_stop(self) -> None:
-        """End the publisher; fail the replies still waited on: nobody will set them now."""
+        """End the publisher and the fault-in; fail the replies still waited on."""
         if self._publisher is not None:
             self._publisher.close(timeout=0.5)
+        self._planner.close(timeout=FAULT_IN_STOP_S)
         error = RuntimeStoppedError("the runtime stopped before this was handled")
         replies, self._replies = self._replies, []
         for future, _ in replies:

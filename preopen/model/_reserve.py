@@ -59,6 +59,8 @@ BAR_BYTES: Final = 8 * len(FIELDS)
 _MADV_POPULATE_WRITE: Final = 23
 #: The longest :meth:`ColumnReservation.take` waits for the fault-in (then the copy faults).
 FAULT_WAIT_S: Final = 10.0
+#: Bytes faulted in by one madvise call (about 10-60 ms here): how soon a close ends the thread.
+_CHUNK: Final = 32 << 20
 
 
 def _madvise() -> Any:  # noqa: ANN401 - a ctypes function, or None
@@ -94,12 +96,22 @@ def _fault_in(
     address: int,
     size: int,
     done: threading.Event,
+    cancelled: threading.Event,
 ) -> None:
-    """Fault ``size`` bytes in from ``address``, in ``buffer`` (the GIL released)."""
+    """Fault ``size`` bytes in from ``address``, in ``buffer`` (the GIL released).
+
+    In chunks of :data:`_CHUNK` bytes, so that :meth:`ColumnReservation.close`
+    ends the thread within one chunk.
+    """
     try:
-        if _MADVISE is not None and _MADVISE(address, size, _MADV_POPULATE_WRITE) != 0:
-            log.debug("madvise(MADV_POPULATE_WRITE) failed (errno %d): pages fault on use",
-                      ctypes.get_errno())
+        for offset in range(0, size, _CHUNK):
+            if cancelled.is_set():
+                return
+            length = min(_CHUNK, size - offset)
+            if _MADVISE(address + offset, length, _MADV_POPULATE_WRITE) != 0:
+                log.debug("madvise(MADV_POPULATE_WRITE) failed (errno %d): pages fault on use",
+                          ctypes.get_errno())
+                return
     finally:
         done.set()
 
@@ -142,6 +154,8 @@ class ColumnReservation:
             self._buffer = _map(BAR_BYTES * capacity) if capacity else None
             faulted_from = 0
         self.faulted = threading.Event()
+        self._cancelled = threading.Event()
+        self._thread: threading.Thread | None = None
         buffer = self._buffer
         if buffer is None or not prefault or _MADVISE is None or faulted_from >= len(buffer):
             self.faulted.set()
@@ -149,11 +163,26 @@ class ColumnReservation:
         view = ctypes.c_char.from_buffer(buffer)
         address = ctypes.addressof(view)
         del view  # the export ends here: the buffer is held by the thread, not pinned
-        threading.Thread(
+        self._thread = threading.Thread(
             target=_fault_in,
-            args=(buffer, address + faulted_from, len(buffer) - faulted_from, self.faulted),
+            args=(buffer, address + faulted_from, len(buffer) - faulted_from, self.faulted,
+                  self._cancelled),
             name="preopen-reserve", daemon=True,
-        ).start()
+        )
+        self._thread.start()
+
+    def close(self, timeout: float) -> bool:
+        """Stop faulting in and wait (at most ``timeout`` s) for the thread to end; whether it did.
+
+        For a reservation that will not be used (the runtime stops): no
+        thread is left behind. The memory is freed with the reservation.
+        """
+        self._cancelled.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
 
     def take(self, total: int) -> list[NDArray[Any]] | None:
         """The six columns of a ``total``-bar table in this memory, once; None if it does not fit.

@@ -188,6 +188,12 @@ class Cycle:
             for interval, expected in zip(self.spec.intervals, self.spec.expected, strict=True)
         }
 
+    def close(self, timeout: float) -> None:
+        """Give up the reserved memory: end its fault-in threads (each within ``timeout`` s)."""
+        reserved, self.reserved = self.reserved, {}
+        for reservation in reserved.values():
+            reservation.close(timeout)
+
     def _without_closed_days(self, snapshot: SessionSnapshot,
                              calendar: ExchangeCalendar) -> SessionSnapshot:
         """Drop bars on days the calendar (amended since they were stored) says were closed.

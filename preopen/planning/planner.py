@@ -146,6 +146,11 @@ class Planner:
             self._in_window(cycle, now)
         self._watch.check(now, self.cycle)
 
+    def close(self, timeout: float) -> None:
+        """The runtime stops: end the current cycle's fault-in threads (see Cycle.close)."""
+        if self.cycle is not None:
+            self.cycle.close(timeout)
+
     def symbols_changed(self, symbols: frozenset[str] | None, now: pendulum.DateTime) -> None:
         """Take a new active set; load what the current cycle lacks."""
         self.symbols = symbols

@@ -133,3 +133,10 @@ def test_a_smaller_idle_mapping_grows_and_a_much_larger_one_is_passed_over():
     assert tiny.capacity == 10
     assert memory.idle == 1
     assert address(table_in(memory, bars_of(5, sessions=2))) == where
+
+
+def test_close_ends_the_fault_in_thread_of_a_reservation_given_up():
+    reservation = ColumnReservation(4_000_000)  # 192 MB: several chunks to fault in
+    assert reservation.close(WAIT)  # the thread ended (within one chunk of being told)
+    assert reservation.faulted.is_set()
+    assert ColumnReservation(0).close(WAIT)  # nothing to end
