@@ -7,22 +7,24 @@ driven through ``--activations`` consecutive sessions (plus one warm-up
 open, not counted: it replaces no snapshot), and the row gives p50/p99/max
 in microseconds of:
 
-- ``host_us``: from the instant the open tick is delivered to the runtime
-  (the clock calls the runtime's delivery function: ``perf_counter`` read
-  just before it, on the thread driving the clock) to the instant the host
-  has read the last close of one symbol of the new session
-  (``snapshot.bars(symbol, "1m").close[-1]``; ``perf_counter`` read just
-  after). This covers the scheduler's handling of the tick, the hand-over
-  to the SessionDataActor, the swap, and the host's wake-up and read, with
-  every thread switch between them. It does not cover how late an OS timer
-  wakes: on a :class:`~preopen.clock.SystemClock` the timer thread's own
-  lateness comes before the tick is delivered. The clock is a
+- ``host_us``: from the instant the clock reaches the open
+  (``perf_counter`` read just before the SimulatedClock is moved to it, on
+  the thread driving the clock; the open tick is delivered in that move) to
+  the instant the host has read the last close of one symbol of the new
+  session (``snapshot.bars(symbol, "1m").close[-1]``; ``perf_counter`` read
+  just after). This covers whatever runs before the host's read: for a
+  snapshot armed before its open, a polling host's read compares the clock
+  with the open and needs no thread; an ``on_activated`` callback runs
+  after the SessionDataActor, woken by the tick, has swapped. It does not
+  cover how late an OS timer wakes: on a
+  :class:`~preopen.clock.SystemClock` a poll is served at the open by the
+  clock itself, a callback after the timer thread wakes. The clock is a
   SimulatedClock (each session's prefetch runs to its end before the open
   tick, and the clock waits for the open's acknowledgement before the next
   session), so hundreds of consecutive opens take minutes, not days.
 - ``swap_us``: the runtime's own activation latency
-  (``RuntimeStatus.activation_latency_s``: from the scheduler's handling of
-  the open tick to the SessionDataActor serving the new snapshot).
+  (``RuntimeStatus.activation_latency_s``: from the open tick's delivery
+  to the SessionDataActor serving the armed snapshot).
 
 The host keeps only the current snapshot: on reading a new session it
 drops its reference to the previous one (after the timed read), as a host
@@ -158,12 +160,18 @@ class SharedStore:
 
 
 class StampedClock(SimulatedClock):
-    """A SimulatedClock that notes when it hands each tick to the runtime."""
+    """A SimulatedClock that notes when it is moved and when it hands each tick over."""
 
     def __init__(self, start: dt.datetime) -> None:
         """Start at ``start``; wait at most WAIT_S for each acknowledgement."""
         super().__init__(start, settle_timeout=WAIT_S)
         self.delivered: tuple[pendulum.DateTime, float] | None = None
+        self.moved = 0.0
+
+    def advance_to(self, instant: dt.datetime, *, max_ticks: int = 100_000) -> int:
+        """Note ``perf_counter`` just before the clock moves, then move it."""
+        self.moved = time.perf_counter()
+        return super().advance_to(instant, max_ticks=max_ticks)
 
     def alarm(self, deliver: Deliver, *, name: str = "alarm") -> Alarm:
         """The runtime's alarm, with ``perf_counter`` read just before each delivery."""
@@ -347,10 +355,10 @@ def host_seen(size: int, mode: str, activations: int, poll_sleep_s: float | None
                     raise RuntimeError(msg)
                 if i == 0:
                     continue  # the warm-up open: it replaces no snapshot
-                host_s.append(read[1] - tick[1])
+                host_s.append(read[1] - clock.moved)
                 swap_s.append(status.activation_latency_s or 0.0)
                 prefetch_s.append(status.prefetch_seconds or 0.0)
-                gc_in_open.extend(gc_watch.within(tick[1], read[1]))
+                gc_in_open.extend(gc_watch.within(clock.moved, read[1]))
         finally:
             host.stop_polling()
         snapshot_mb = runtime.snapshot().nbytes / 1e6

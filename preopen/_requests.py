@@ -64,22 +64,26 @@ class TreeRequests:
         """Whether the caller runs in one of the tree's threads (a callback)."""
         return threading.current_thread() in self._tree.ledger
 
+    def open_in_flight(self) -> bool:
+        """Whether a tick (the open, perhaps) or an activation is being handled.
+
+        Every read asks: the set's truth (no lock), and never in the tree's
+        own threads (a callback must not wait for its own thread).
+        """
+        return self._tree.outstanding.urgent and not self.in_tree_thread()
+
     def let_the_open_through(self) -> None:
-        """While a tick (the open, perhaps) or an activation is handled, wait for it.
+        """Wait until nothing urgent is left (see :meth:`open_in_flight`).
 
         The wait is without the interpreter and ends once nothing urgent is
         left (an open's swap is done, or a tick that was not the open is
         handled), or after :data:`URGENT_WAIT_S`. A host polling
         ``snapshot()`` in a tight loop would otherwise hold the interpreter,
         and each hand-over on the way to the swap would wait for a forced
-        switch (5 ms). Nothing waits when nothing urgent is outstanding, nor
-        in the tree's own threads.
+        switch (5 ms).
         """
-        outstanding = self._tree.outstanding
-        # Every read passes here: the set's truth first (no lock), the future only then.
-        if outstanding.urgent and not self.in_tree_thread():
-            with contextlib.suppress(TimeoutError):
-                outstanding.calm.result(timeout=URGENT_WAIT_S)
+        with contextlib.suppress(TimeoutError):
+            self._tree.outstanding.calm.result(timeout=URGENT_WAIT_S)
 
     @staticmethod
     def submit(address: Address, message: Callable[[Future[T]], object],

@@ -29,6 +29,7 @@ from preopen._checks import check_start_arguments, check_symbols, check_timeout,
 from preopen._lifecycle import RuntimeStop, launch_tree
 from preopen._requests import TreeRequests, wait_reply
 from preopen.actors.messages import ActivateNow, Amend, OnActivated, OnFailure, SetSymbols
+from preopen.clock import seconds_reader
 from preopen.errors import (
     NoSnapshotError,
     PreopenTimeoutError,
@@ -74,6 +75,7 @@ class Runtime:
         self._tree = tree
         self._alarm = tree.alarm
         self._session = tree.session
+        self._seconds = seconds_reader(tree.clock)
         self._calendar = tree.calendar
         self._board = tree.board
         self._ledger = tree.ledger
@@ -167,6 +169,10 @@ class Runtime:
     def snapshot(self, *, timeout: float = 0.0) -> SessionSnapshot:
         """The snapshot served now: the session in progress, or the last one.
 
+        From the open of a session whose snapshot was ready before it, that
+        snapshot is answered at once (the clock is compared with the open),
+        even while the runtime's threads are still handling the open tick.
+
         Args:
             timeout: how long to wait for one when none is served yet (not
                 from inside a callback: there it answers at once).
@@ -175,7 +181,16 @@ class Runtime:
             NoSnapshotError: none is served (none activated yet, or the
                 session opened without data and its load is not done).
         """
-        self._requests.let_the_open_through()
+        early = self._armed_and_due()
+        if early is not None:
+            return early  # its open has come: served before any thread runs
+        requests = self._requests
+        if requests.open_in_flight():
+            # An Open is told after the clock reached it: the armed snapshot is due now.
+            early = self._armed_and_due()
+            if early is not None:
+                return early
+            requests.let_the_open_through()
         snapshot = self._session.state.snapshot
         if snapshot is not None:
             return snapshot
@@ -192,6 +207,19 @@ class Runtime:
             detail = (f"the next activation is at the open {status.session_open.isoformat()}"
                       if status.serving != status.session else "")
         raise NoSnapshotError(status.phase.value, status.session, detail)
+
+    def _armed_and_due(self) -> SessionSnapshot | None:
+        """The armed snapshot, if its open has come and its session is in progress.
+
+        A read between an armed open and its swap serves what the
+        SessionDataActor is about to swap in, by the same test.
+        """
+        armed = self._session.state.armed
+        if armed is None or not armed.due(self._seconds()):
+            return None
+        if not armed.in_progress(self._calendar.state.calendar, self.clock.now):
+            return None
+        return armed.snapshot
 
     def status(self) -> RuntimeStatus:
         """The runtime at a glance (an immutable value)."""

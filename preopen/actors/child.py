@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import pykka
 
-from preopen.actors.messages import ChildFailed, Tick
+from preopen.actors.messages import ChildFailed, Open, Tick
 from preopen.planning import Activate
 from preopen.planning.orders import ChildKey, Role
 from preopen.status import ErrorInfo
@@ -67,9 +67,23 @@ __all__ = [
 W = TypeVar("W")
 
 #: The messages on the open's path (see :attr:`Outstanding.urgent`).
-URGENT: Final = (Tick, Activate)
+URGENT: Final = (Tick, Open, Activate)
 
 logger = logging.getLogger(__name__)
+
+
+def is_urgent(message: object) -> bool:
+    """Whether a host's read waits for ``message`` (see :attr:`Outstanding.urgent`).
+
+    A tick or an open may be the open; an activation is a swap. Not urgent:
+    what follows a swap already done at an armed open (the scheduler's tick
+    and its confirming activation): the host reads the new snapshot already.
+    """
+    match message:
+        case Tick(swapped=True) | Activate(armed=True):
+            return False
+        case _:
+            return isinstance(message, URGENT)
 
 
 def describe(error: BaseException | None) -> str:
@@ -96,8 +110,9 @@ class Outstanding:
     whose single-key operations (set, pop, copy) are atomic in CPython (as
     are a set's add and discard, for the urgent ones).
 
-    *Urgent* messages are the open's path: a :class:`Tick` (the clock's
-    wake-up, which may be the open) and an :class:`Activate`. While one is
+    *Urgent* messages are the open's path (:func:`is_urgent`): a
+    :class:`Tick` (the clock's wake-up, which may be the open), an
+    :class:`Open` and an :class:`Activate`. While one is
     outstanding a host's read gives the runtime's threads the interpreter
     (see ``Runtime.snapshot``), waiting on :attr:`calm`.
 
@@ -122,7 +137,7 @@ class Outstanding:
     def post(self, key: ChildKey, message: object) -> int:
         """Number ``message`` for ``key``'s child and keep it until :meth:`done`."""
         seq = next(self._ids)
-        if isinstance(message, URGENT):
+        if is_urgent(message):
             self._urgent.add(seq)
             if self._calm.done():
                 self._calm = Future()

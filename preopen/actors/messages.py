@@ -20,10 +20,11 @@ message out of it, so that pykka's loop, which keeps the last envelope until
 the next one arrives, does not keep the handled message alive.
 
 The orders the planner leaves in its outbox (:class:`LoadBatch` with its
-:class:`ReuseCheck` and :class:`ListSymbols` for a loader, :class:`Activate`
-and :class:`Retire` for the SessionDataActor) are defined beside it, in
-:mod:`preopen.planning.orders` (the planner is plain logic below the
-actors); they are part of this protocol and importable from here.
+:class:`ReuseCheck` and :class:`ListSymbols` for a loader, :class:`Activate`,
+:class:`Arm`, :class:`Disarm` and :class:`Retire` for the SessionDataActor)
+are defined beside it, in :mod:`preopen.planning.orders` (the planner is
+plain logic below the actors); they are part of this protocol and
+importable from here.
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from preopen.planning.orders import Activate, ListSymbols, LoadBatch, Retire, ReuseCheck
+from preopen.planning.orders import (
+    Activate,
+    Arm,
+    Disarm,
+    ListSymbols,
+    LoadBatch,
+    Retire,
+    ReuseCheck,
+)
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -52,17 +61,20 @@ __all__ = [
     "Activated",
     "ActivationRefused",
     "Amend",
+    "Arm",
     "CalendarChanged",
     "CallbackFailed",
     "ChildFailed",
     "ChildRestarted",
     "Children",
+    "Disarm",
     "ListSymbols",
     "LoadBatch",
     "LoadFailed",
     "Loaded",
     "OnActivated",
     "OnFailure",
+    "Open",
     "PublishFailed",
     "Published",
     "Release",
@@ -81,9 +93,28 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """The clock's wake-up: something may be due at ``now``."""
+    """The clock's wake-up: something may be due at ``now``.
+
+    ``swapped``: told by the SessionDataActor after an :class:`Open` swapped
+    the armed snapshot in; nothing a host reads waits for it (not urgent).
+    """
 
     now: pendulum.DateTime
+    swapped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Open:
+    """The open tick of an armed session, to the SessionDataActor first.
+
+    It swaps the armed snapshot in (if it is still due and the session is
+    in progress), runs the host's callbacks, then tells the scheduler the
+    :class:`Tick`. ``delivered_at``: ``time.perf_counter()`` when the clock
+    delivered the tick (the activation's latency counts from it).
+    """
+
+    now: pendulum.DateTime
+    delivered_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +258,7 @@ class PublishFailed:
 
 
 # --- to the SessionDataActor -----------------------------------------------
-# Activate and Retire: see preopen.planning.orders.
+# Activate, Arm, Disarm and Retire: see preopen.planning.orders.
 
 
 @dataclass(frozen=True, slots=True)

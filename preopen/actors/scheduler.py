@@ -32,6 +32,7 @@ from preopen.actors.messages import (
     CalendarChanged,
     CallbackFailed,
     ChildRestarted,
+    Disarm,
     Loaded,
     LoadFailed,
     Published,
@@ -264,6 +265,8 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
         self._publisher = self._start_publisher()
         # The last exception met (status.last_failure), carried over a restart.
         self._failure: ErrorInfo | None = previous.last_failure
+        if state.armed is not None:  # armed by an earlier incarnation: this one plans afresh
+            wiring.session_data.tell(Disarm(None))
         wiring.calendar.tell(Subscribe(self.context.address, acknowledges=True))
 
     def _start_publisher(self) -> Publisher | None:
@@ -376,6 +379,7 @@ class SchedulerActor(SupervisedActor[SchedulerWiring]):
         """Tell the planner's messages; whether one was an activation."""
         activating = False
         wiring = self.wiring
+        planner.review_arm()
         for key, message in planner.outbox:
             if isinstance(message, Activate):
                 activating = True

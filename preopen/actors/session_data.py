@@ -14,6 +14,16 @@ acknowledged the clock, and let go of on :class:`Release`.
 A snapshot is served only during its own session: an ``Activate`` for any
 other date than the session in progress (by the runtime's clock and the
 current calendar) is refused as stale, and the scheduler re-fetches.
+
+The armed open: a snapshot frozen complete before its session opens is
+armed here (:class:`~preopen.planning.Arm`). From its open on a host's read
+finds it in the cell before any thread has run (the runtime compares the
+clock with the armed open), and the open tick comes here first
+(:class:`Open`): the swap and the host's callbacks run, then the scheduler
+is told the tick. The scheduler's :class:`Activate` of that same snapshot
+then only confirms it (``Activated``, with the latency from the tick's
+delivery); callbacks run once. Invariant: ``_opened`` is the snapshot an
+Open swapped in that no Activate has confirmed yet, or ``None``.
 """
 
 from __future__ import annotations
@@ -28,17 +38,24 @@ from preopen.actors.messages import (
     Activate,
     Activated,
     ActivationRefused,
+    Arm,
     CallbackFailed,
+    Disarm,
     OnActivated,
+    Open,
     Release,
     Retire,
     SetSymbols,
     SymbolsChanged,
+    Tick,
 )
 from preopen.status import ErrorInfo
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Callable
+
+    import pendulum
 
     from preopen.actors.child import Address
     from preopen.actors.tree import CalendarState, Cell, SessionState
@@ -72,8 +89,15 @@ class SessionDataActor(SupervisedActor[SessionDataWiring]):
     """Serves the current snapshot; owns the active symbol set."""
 
     def started(self) -> None:
-        """Nothing replaced yet."""
+        """Nothing replaced yet, nothing opened unconfirmed."""
         self._replaced: list[SessionSnapshot] = []
+        self._opened: tuple[SessionSnapshot, SessionSnapshot | None, float] | None = None
+
+    def on_stop(self) -> None:
+        """A stopped runtime opens nothing: the armed snapshot is withdrawn."""
+        cell = self.wiring.cell
+        if cell.state.armed is not None:
+            cell.state = replace(cell.state, armed=None)
 
     def handle(self, message: object) -> object:
         """Handle one message."""
@@ -82,6 +106,12 @@ class SessionDataActor(SupervisedActor[SessionDataWiring]):
         match message:
             case Activate(snapshot=snapshot, sent_at=sent_at, symbols=symbols):
                 self._activate(snapshot, sent_at, symbols)
+            case Open(now=now, delivered_at=delivered_at):
+                self._on_open(now, delivered_at, state.callbacks)
+            case Arm() as armed:
+                cell.state = replace(state, armed=armed)
+            case Disarm(session=session):
+                self._disarm(session)
             case Release():
                 self._replaced.clear()
             case Retire(session=session):
@@ -97,9 +127,55 @@ class SessionDataActor(SupervisedActor[SessionDataWiring]):
                 return super().handle(message)
         return None
 
+    def _on_open(self, now: pendulum.DateTime, delivered_at: float,
+                 callbacks: tuple[Callable[[SessionSnapshot], object], ...]) -> None:
+        opened = None
+        try:
+            opened = self._open(now, delivered_at)
+        finally:  # the scheduler gets its tick whatever happened here
+            self.wiring.scheduler.tell(Tick(now, swapped=opened is not None))
+        if opened is not None:  # after the tick: a callback finds the session open
+            self._call_back(callbacks, opened)
+
+    def _open(self, now: pendulum.DateTime, delivered_at: float) -> SessionSnapshot | None:
+        """Swap the armed snapshot in, if it is due and its session is in progress; return it."""
+        wiring = self.wiring
+        state = wiring.cell.state
+        armed = state.armed
+        if armed is None or not armed.opens_at <= now < armed.closes_at:
+            return None  # withdrawn or replaced since the clock looked: the scheduler decides
+        if not armed.in_progress(wiring.calendar.state.calendar, lambda: now):
+            wiring.cell.state = replace(state, armed=None)  # the calendar changed: stale
+            return None
+        snapshot = armed.snapshot
+        wiring.cell.state = replace(state, snapshot=snapshot, armed=None)
+        self._opened = (snapshot, state.snapshot, time.perf_counter() - delivered_at)
+        if self._current is not None:  # the hosts' reads need not wait for the rest
+            self.context.address.outstanding.settled(self._current)
+        if state.snapshot is not None:
+            self._replaced.append(state.snapshot)
+        return snapshot
+
+    def _disarm(self, session: dt.date | None) -> None:
+        cell = self.wiring.cell
+        state = cell.state
+        if state.armed is not None and session in (None, state.armed.snapshot.session):
+            cell.state = state = replace(state, armed=None)
+        opened = self._opened
+        if opened is not None and session is not None and opened[0].session == session:
+            # Opened, but the plan that armed it is gone: what was served comes back.
+            self._opened = None
+            if state.snapshot is opened[0]:
+                cell.state = replace(state, snapshot=opened[1])
+
     def _activate(self, snapshot: SessionSnapshot, sent_at: float, symbols: int) -> None:
         wiring = self.wiring
         state = wiring.cell.state
+        opened, self._opened = self._opened, None
+        if opened is not None and opened[0] is snapshot and state.snapshot is snapshot:
+            # The open swapped it in already (callbacks run): confirm it.
+            wiring.scheduler.tell(Activated(snapshot.session, symbols, opened[2]))
+            return
         in_progress = wiring.calendar.state.calendar.session_at(wiring.clock.now())
         if snapshot.session != in_progress:
             where = in_progress.isoformat() if in_progress else "no session"
@@ -108,7 +184,7 @@ class SessionDataActor(SupervisedActor[SessionDataWiring]):
             wiring.scheduler.tell(ActivationRefused(snapshot.session, in_progress, reason))
             return
         # The swap: one reference, read by the host without a lock.
-        wiring.cell.state = replace(state, snapshot=snapshot)
+        wiring.cell.state = replace(state, snapshot=snapshot, armed=None)
         latency = time.perf_counter() - sent_at
         if self._current is not None:  # the hosts' reads need not wait for the rest
             self.context.address.outstanding.settled(self._current)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from preopen.actors.calendar_actor import CalendarActor, CalendarWiring
 from preopen.actors.child import Address, ChildKey, Outstanding, Role, ThreadLedger
 from preopen.actors.loader import LoaderActor, LoaderWiring
-from preopen.actors.messages import Tick
+from preopen.actors.messages import Open, Tick
 from preopen.actors.scheduler import SchedulerActor, SchedulerWiring
 from preopen.actors.session_data import SessionDataActor, SessionDataWiring
 from preopen.actors.supervisor import ChildSpec, RestartPolicy, Supervisor
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from preopen.calendar import ExchangeCalendar
     from preopen.clock import Alarm, Clock
     from preopen.model import SessionSnapshot
+    from preopen.planning import Arm
     from preopen.settings import Settings
     from preopen.store import BarStore
 
@@ -84,11 +85,14 @@ class SessionState:
         snapshot: the snapshot served to the host, if any.
         symbols: the active symbol set (``None``: every symbol in the store).
         callbacks: called after each activation.
+        armed: the next session's snapshot, served from its open on (see
+            :class:`~preopen.planning.Arm`), until an activation swaps it in.
     """
 
     snapshot: SessionSnapshot | None = None
     symbols: frozenset[str] | None = None
     callbacks: tuple[Callable[[SessionSnapshot], object], ...] = ()
+    armed: Arm | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,8 +279,15 @@ def build_tree(settings: Settings, clock: Clock, store: BarStore,
 
     def deliver(now: pendulum.DateTime, ack: Future[None] | None) -> None:
         # Everything the tick starts goes through the addresses: the tick is
-        # handled, with all it caused, once nothing is outstanding.
-        if not scheduler.tell(Tick(now)):
+        # handled, with all it caused, once nothing is outstanding. An armed
+        # open goes to the SessionDataActor first (it swaps, then tells the
+        # scheduler the tick): one thread woken before the host's read, not two.
+        armed = session_cell.state.armed
+        if armed is not None and armed.opens_at <= now < armed.closes_at:
+            told = session_address.tell(Open(now, time.perf_counter()))
+        else:
+            told = scheduler.tell(Tick(now))
+        if not told:
             if ack is not None:
                 ack.set_exception(RuntimeStoppedError("the runtime is stopped"))
         elif ack is not None:

@@ -22,7 +22,9 @@ from preopen.planning.journal import HISTORY, Journal
 from preopen.planning.loading import PER_LOADER, Loading
 from preopen.planning.orders import (
     Activate,
+    Arm,
     ChildKey,
+    Disarm,
     ListSymbols,
     LoadBatch,
     Retire,
@@ -40,9 +42,11 @@ __all__ = [
     "PER_LOADER",
     "RETRY_BASE",
     "Activate",
+    "Arm",
     "Batch",
     "ChildKey",
     "Cycle",
+    "Disarm",
     "IncrementalPrefetch",
     "Journal",
     "ListSymbols",

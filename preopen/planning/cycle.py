@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from preopen.calendar import ExchangeCalendar
     from preopen.planning.incremental import Reuse
+    from preopen.planning.orders import Arm
     from preopen.planning.prefetch import Key, Prefetch
 
 __all__ = ["RETRY_BASE", "Cycle", "LoadSpec", "load_spec"]
@@ -109,6 +110,8 @@ class Cycle:
         self.symbol_count = 0  # the snapshot's, counted when it was frozen
         self.closed_days_dropped = 0  # bars on non-session days dropped at the last freeze
         self.pending: SessionSnapshot | None = None  # activation sent, unanswered
+        # The Arm told and not withdrawn (see preopen.planning.orders.Arm).
+        self.armed: Arm | None = None
         self.served: SessionSnapshot | None = None
         self.fallback = False
         # Incremental prefetch: the served snapshot's bars this load reuses,

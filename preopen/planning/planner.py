@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from preopen.planning.incremental import IncrementalPrefetch
 from preopen.planning.journal import Journal
 from preopen.planning.loading import Loading
-from preopen.planning.orders import Activate, ChildKey, Retire, Role
+from preopen.planning.orders import Activate, Arm, ChildKey, Disarm, Retire, Role
 from preopen.planning.publishing import Publishing
 from preopen.planning.schedule import Schedule
 from preopen.planning.watch import LoadWatch
@@ -243,6 +243,32 @@ class Planner:
 
     # --- outputs ---------------------------------------------------------------
 
+    def review_arm(self) -> None:
+        """Arm the cycle's snapshot once it is ready before the open; withdraw it once not.
+
+        Ready: frozen from a complete load, ``auto_activate`` on. Called before
+        the outbox is sent, whatever was handled: a symbol added before the
+        open makes the load incomplete again, and the armed snapshot (which
+        lacks it) is withdrawn in the same breath; the refreeze arms anew.
+        """
+        cycle = self.cycle
+        if cycle is None or cycle.opened:
+            return
+        load, calendar, armed = cycle.load, self.calendar, cycle.armed
+        ready = (self.settings.auto_activate and load is not None and load.complete
+                 and not cycle.adopted and calendar is not None)
+        snapshot = cycle.snapshot if ready else None
+        if snapshot is None or calendar is None:
+            if armed is not None:
+                self.outbox.append((SESSION_DATA, Disarm(cycle.session)))
+                cycle.armed = None
+            return
+        if armed is not None and armed.snapshot is snapshot and armed.calendar is calendar:
+            return
+        spec = cycle.spec
+        cycle.armed = Arm(snapshot, spec.open, spec.close, cycle.symbol_count, calendar)
+        self.outbox.append((SESSION_DATA, cycle.armed))
+
     @property
     def busy(self) -> bool:
         """A load, a listing or an activation is unanswered."""
@@ -271,6 +297,8 @@ class Planner:
 
     def _close_cycle(self) -> None:
         if self.cycle is not None:
+            if self.cycle.armed is not None and not self.cycle.opened:
+                self.outbox.append((SESSION_DATA, Disarm(self.cycle.session)))
             self._incremental.remember(self.cycle)
             self._journal.close(self.cycle)
         self.cycle = None
@@ -384,7 +412,8 @@ class Planner:
     def _activate(self, cycle: Cycle, snapshot: SessionSnapshot, perf: float) -> None:
         cycle.pending = snapshot
         count = cycle.symbol_count if snapshot is cycle.snapshot else len(snapshot.symbols)
-        self.outbox.append((SESSION_DATA, Activate(snapshot, perf, count)))
+        armed = cycle.armed is not None and snapshot is cycle.armed.snapshot
+        self.outbox.append((SESSION_DATA, Activate(snapshot, perf, count, armed=armed)))
 
     # --- publishing (see preopen.planning.publishing) ---------------------------
 

@@ -1,0 +1,267 @@
+"""Benchmark the open as the host sees it in real time: from the open instant to the host's read.
+
+Prints one JSON line. ``bench/activation.py`` drives a SimulatedClock, whose
+driving thread must take the interpreter from a polling host to move the
+clock; a host on the system clock has no such thread: the open comes when
+the wall clock reaches it. Here the clock is the system clock shifted by an
+offset that the bench moves between sessions (:class:`JumpClock`): for each
+of ``--activations`` consecutive sessions (plus one warm-up open, not
+counted: it replaces no snapshot) it jumps to 30 minutes before the open
+(inside the prefetch window), waits for the prefetch to finish, pauses
+``--settle-ms``, jumps to ``--lead-ms`` before the open and lets real time
+run across it. Each row gives p50/p99/max in microseconds of:
+
+- ``host_us``: from the open instant to the instant the host has read the
+  last close of one symbol of the new session (the clock's seconds, read
+  just after the read). ``poll``: a host thread polling
+  ``runtime.snapshot()`` in a tight loop from ``--lead-ms`` before the open;
+  ``callback``: the host reads in ``on_activated``.
+- ``tick_late_us``: how late the clock's timer thread delivered the open
+  tick (an OS timer's lateness: a callback comes after it, a poll does not
+  wait for it).
+- ``swap_us``: ``RuntimeStatus.activation_latency_s``.
+
+Data: every symbol has 1m bars over 5 trailing sessions (10,000 symbols:
+19.5 M bars, 936 MB), views of one synthetic array (``SharedStore`` of
+``bench/activation.py``); each snapshot is assembled and validated as in
+production. The host keeps only the current snapshot. The load average is
+printed at the start and the end of each row.
+
+    python bench/open_realtime.py --sizes 10000 --activations 60
+    python bench/open_realtime.py --sizes 1000 --activations 10 --modes poll   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pendulum
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from activation import CAL, FIRST_DAY, INTERVAL, LAST_DAY, MODES, TRAILING, Host, SharedStore
+
+from preopen.clock import as_utc
+from preopen.runtime import Runtime
+from preopen.settings import Settings
+from preopen.store.synthetic import symbol_names
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from preopen.clock import Deliver
+    from preopen.model import SessionSnapshot
+
+WAIT_S = 120.0
+
+
+class JumpClock:
+    """The system clock plus an offset the bench moves forward (:meth:`jump_to`)."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        """Read ``start`` now."""
+        self._offset = as_utc(start).timestamp() - time.time()
+        self._alarms: list[JumpAlarm] = []
+        self.opens: list[tuple[pendulum.DateTime, float]] = []  # tick, seconds at delivery
+
+    def seconds(self) -> float:
+        """The shifted time as POSIX seconds."""
+        return time.time() + self._offset
+
+    def now(self) -> pendulum.DateTime:
+        """The shifted time."""
+        return pendulum.from_timestamp(self.seconds(), tz="UTC")
+
+    def alarm(self, deliver: Deliver, *, name: str = "alarm") -> JumpAlarm:
+        """An alarm with its own timer thread."""
+        def noted(now: pendulum.DateTime, ack: Future[None] | None) -> None:
+            self.opens.append((now, self.seconds()))
+            deliver(now, ack)
+
+        alarm = JumpAlarm(self, noted, name)
+        self._alarms.append(alarm)
+        return alarm
+
+    def jump_to(self, instant: dt.datetime) -> None:
+        """Move the shifted time forward to ``instant``; alarms due on the way ring."""
+        target = as_utc(instant).timestamp()
+        if target < self.seconds():
+            msg = f"jump to {instant} is backwards: a clock only moves forward"
+            raise ValueError(msg)
+        self._offset = target - time.time()
+        for alarm in self._alarms:
+            alarm.poke()
+
+
+class JumpAlarm:
+    """One timer thread that delivers the pending wake-up when the clock reaches it."""
+
+    def __init__(self, clock: JumpClock, deliver: Deliver, name: str) -> None:
+        """Start the thread."""
+        self._clock = clock
+        self._deliver = deliver
+        self._due: float | None = None
+        self._stopped = False
+        self._changed = threading.Condition()
+        self.thread = threading.Thread(target=self._run, name=f"bench-{name}", daemon=True)
+        self.thread.start()
+
+    def wake_at(self, instant: dt.datetime) -> None:
+        """Ring at ``instant`` (replaces the pending wake-up)."""
+        with self._changed:
+            self._due = as_utc(instant).timestamp()
+            self._changed.notify()
+
+    def poke(self) -> None:
+        """The clock jumped: look at the pending wake-up again."""
+        with self._changed:
+            self._changed.notify()
+
+    def cancel(self, timeout: float = 5.0) -> None:
+        """End the thread."""
+        with self._changed:
+            self._stopped = True
+            self._changed.notify()
+        if self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._stopped:
+                    due = self._due
+                    left = None if due is None else due - self._clock.seconds()
+                    if left is not None and left <= 0:
+                        break
+                    self._changed.wait(min(left, 60.0) if left is not None else 60.0)
+                if self._stopped:
+                    return
+                self._due = None
+            self._deliver(self._clock.now(), None)
+
+
+class ClockHost(Host):
+    """The bench's host, timing its read on the clock."""
+
+    def __init__(self, runtime: Runtime, symbol: str, clock: JumpClock) -> None:
+        """Poll in a tight loop when polling."""
+        super().__init__(runtime, symbol, None)
+        self.clock = clock
+
+    def _read(self, snapshot: SessionSnapshot) -> None:
+        float(snapshot.bars(self.symbol, INTERVAL).close[-1])
+        read_at = self.clock.seconds()
+        self.current = snapshot
+        self.reads.put((snapshot.session, read_at))
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {"p50": round(statistics.median(ordered) * 1e6, 1),
+            "p99": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e6, 1),
+            "max": round(ordered[-1] * 1e6, 1)}
+
+
+def _loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def opens(size: int, mode: str, activations: int, *, lead_s: float,
+          settle_s: float) -> dict[str, Any]:
+    """Drive ``activations`` + 1 opens in real time; time each from the open to the read."""
+    began, load_start = time.perf_counter(), _loadavg()
+    sessions = CAL.sessions(FIRST_DAY, LAST_DAY)
+    targets = sessions[TRAILING + 1:TRAILING + 2 + activations]
+    names = symbol_names(size)
+    store = SharedStore(names, sessions[:TRAILING + 2 + activations])
+    clock = JumpClock(CAL.close_at(sessions[TRAILING]))
+    settings = Settings(store="sqlite:///unused.db", intervals=(INTERVAL,), loaders=2,
+                        batch_size=500, check_interval_minutes=60, trailing_days=TRAILING,
+                        symbols=tuple(names))
+    host_s: list[float] = []
+    late_s: list[float] = []
+    swap_s: list[float] = []
+    with Runtime.start(settings, clock=clock, store=store, timeout=WAIT_S) as runtime:
+        host = ClockHost(runtime, names[len(names) // 2], clock)
+        if mode == "callback":
+            runtime.on_activated(host.on_activated)
+        else:
+            host.start_polling()
+        try:
+            for i, session in enumerate(targets):
+                opening = CAL.open_at(session)
+                clock.jump_to(opening - dt.timedelta(minutes=30))
+                runtime.wait_for(lambda s, day=session: s.session == day and s.progress.total > 0
+                                 and s.progress.done == s.progress.total, timeout=WAIT_S)
+                time.sleep(settle_s)
+                clock.jump_to(opening - dt.timedelta(seconds=lead_s))
+                if mode == "poll":
+                    host.arm(session)
+                read = host.reads.get(timeout=WAIT_S)
+                if isinstance(read, BaseException):
+                    raise read
+                runtime.wait_for(lambda s, day=session: s.serving == day, timeout=WAIT_S)
+                status = runtime.status()
+                if read[0] != session or status.fallbacks:
+                    msg = f"session {session} not activated from the prefetch: {status.last_error}"
+                    raise RuntimeError(msg)
+                if i == 0:
+                    continue  # the warm-up open: it replaces no snapshot
+                tick = next(at for when, at in clock.opens if when >= opening)
+                host_s.append(read[1] - opening.timestamp())
+                late_s.append(tick - opening.timestamp())
+                swap_s.append(status.activation_latency_s or 0.0)
+        finally:
+            host.stop_polling()
+    return {"symbols": size, "interval": INTERVAL, "sessions": TRAILING, "mode": mode,
+            "activations": len(host_s), "host_us": _percentiles(host_s),
+            "tick_late_us": _percentiles(late_s), "swap_us": _percentiles(swap_s),
+            "wall_s": round(time.perf_counter() - began, 1), "loadavg_start": load_start,
+            "loadavg_end": _loadavg()}
+
+
+def main() -> None:
+    """Run the benchmark and print one JSON line."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--activations", type=int, default=60)
+    parser.add_argument("--lead-ms", type=float, default=200.0)
+    parser.add_argument("--settle-ms", type=float, default=500.0)
+    args = parser.parse_args()
+    try:
+        sizes = [int(x) for x in args.sizes.split(",")]
+    except ValueError:
+        parser.error(f"--sizes {args.sizes!r} is not accepted: symbol counts, e.g. 1000,10000")
+    if any(size < 1 for size in sizes):
+        parser.error(f"--sizes {args.sizes!r} is not accepted: each at least 1")
+    modes = args.modes.split(",")
+    if not set(modes) <= set(MODES):
+        parser.error(f"--modes {args.modes!r} is not accepted: a list of {', '.join(MODES)}")
+    most = len(CAL.sessions(FIRST_DAY, LAST_DAY)) - TRAILING - 2
+    if not 1 <= args.activations <= most:
+        parser.error(f"--activations {args.activations} is not accepted: use 1 to {most}")
+    if not 10 <= args.lead_ms <= 10_000:
+        parser.error(f"--lead-ms {args.lead_ms} is not accepted: use 10 to 10000")
+    if not 0 <= args.settle_ms <= 60_000:
+        parser.error(f"--settle-ms {args.settle_ms} is not accepted: use 0 to 60000")
+    out: dict[str, Any] = {"bench": "open_realtime", "loadavg_start": _loadavg(),
+                           "switch_interval_us": round(sys.getswitchinterval() * 1e6),
+                           "lead_ms": args.lead_ms, "settle_ms": args.settle_ms}
+    out["opens"] = [opens(size, mode, args.activations, lead_s=args.lead_ms / 1e3,
+                          settle_s=args.settle_ms / 1e3)
+                    for size in sizes for mode in modes]
+    out["loadavg_end"] = _loadavg()
+    print(json.dumps(out, default=str))
+
+
+if __name__ == "__main__":
+    main()
