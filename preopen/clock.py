@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 import queue
 import threading
 import time
@@ -32,6 +33,7 @@ import pendulum
 from preopen.errors import PreopenTimeoutError
 
 __all__ = [
+    "SPIN_S",
     "Alarm",
     "Clock",
     "Deliver",
@@ -39,6 +41,7 @@ __all__ = [
     "SystemClock",
     "as_utc",
     "seconds_reader",
+    "spin_until",
 ]
 
 #: What an alarm calls when it falls due: the instant, and an acknowledgement
@@ -116,7 +119,6 @@ class SystemClock:
     def __init__(self, *, offset: dt.timedelta = dt.timedelta(0)) -> None:
         """Create the clock."""
         self.offset = offset
-        self._offset_s = offset.total_seconds()
 
     def now(self) -> pendulum.DateTime:
         """The system time plus the offset, in UTC."""
@@ -124,7 +126,7 @@ class SystemClock:
 
     def seconds(self) -> float:
         """:meth:`now` as POSIX seconds, without building a datetime."""
-        return time.time() + self._offset_s
+        return time.time() + self.offset.total_seconds()
 
     def alarm(self, deliver: Deliver, *, name: str = "alarm") -> Alarm:
         """Create an alarm with its own timer thread."""
@@ -139,6 +141,33 @@ class SystemClock:
 # wake-up cannot leave it blocked forever.
 _MAX_WAIT_S = 60.0
 _STOP = object()
+
+#: The timer thread sleeps until this long before a wake-up and spins the
+#: rest, giving up the interpreter and the core at each turn: an OS timed wait on a busy
+#: machine wakes late (0.4-0.5 ms at the median here, 3-4 ms in the worst
+#: of 40, ``bench/open_realtime.py``), and the open must not. A wake-up
+#: asked for or a cancel arriving while it spins waits at most this long.
+SPIN_S = 0.005
+
+def spin_until(read: Callable[[], float], until: float, *, at_most_s: float) -> bool:
+    """Spin until ``read()`` reaches ``until``, giving up the core at each turn.
+
+    Gives up after ``at_most_s`` seconds of ``time.perf_counter`` (a clock
+    that does not move with real time never gets there). Returns whether
+    ``until`` was reached.
+    """
+    give_up = time.perf_counter() + at_most_s
+    while read() < until:
+        if time.perf_counter() > give_up:
+            return False
+        _yield()
+    return True
+
+
+# One turn of a spin: sched_yield gives up the interpreter and the core
+# for about a microsecond (a thread doing work beside it runs at full speed;
+# time.sleep(0) takes about 60 us a turn here, so a tick would be that late).
+_yield: Callable[[], None] = getattr(os, "sched_yield", lambda: time.sleep(0))
 
 
 class _SystemAlarm:
@@ -179,23 +208,30 @@ class _SystemAlarm:
 
     def _run(self) -> None:
         due: pendulum.DateTime | None = None
+        due_s = 0.0  # ``due`` as POSIX seconds on the clock
+        seconds = self._clock.seconds
         while True:
             wait = _MAX_WAIT_S
             if due is not None:
-                wait = min(_MAX_WAIT_S, max(0.0, (due - self._clock.now()).total_seconds()))
+                wait = min(_MAX_WAIT_S, max(0.0, due_s - SPIN_S - seconds()))
             try:
                 item = self._requests.get(timeout=wait)
             except queue.Empty:
-                if due is not None:
-                    now = self._clock.now()
-                    if now >= due:
-                        due = None
-                        self._fire(now)
+                if due is not None and (late := seconds() - due_s) >= -SPIN_S:
+                    # The last SPIN_S spun: no OS timer's lateness. A clock that
+                    # does not get there in twice that (stepped back) is waited for again.
+                    if not spin_until(seconds, due_s, at_most_s=2 * SPIN_S):
+                        continue
+                    # Reached by the spin, it is delivered with the instant it fell
+                    # due (building the clock's datetime here took 0.15 ms); woken
+                    # past it (a stall, a jump), with the clock's now.
+                    fired, due = (due if late < 0 else self._clock.now()), None
+                    self._fire(fired)
                 continue
             if item is _STOP:
                 return
             assert isinstance(item, pendulum.DateTime)  # noqa: S101 - only wake_at feeds the queue
-            due = item
+            due, due_s = item, item.timestamp()
 
     def _fire(self, now: pendulum.DateTime) -> None:
         try:

@@ -28,6 +28,7 @@ Open swapped in that no Activate has confirmed yet, or ``None``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from preopen.actors.child import SupervisedActor, describe, resolve
 from preopen.actors.messages import (
+    OPEN_LEAD_S,
     Activate,
     Activated,
     ActivationRefused,
@@ -43,23 +45,24 @@ from preopen.actors.messages import (
     Disarm,
     OnActivated,
     Open,
+    OpenSoon,
     Release,
     Retire,
     SetSymbols,
     SymbolsChanged,
     Tick,
 )
+from preopen.clock import seconds_reader, spin_until
 from preopen.status import ErrorInfo
 
 if TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import Callable
 
     import pendulum
 
     from preopen.actors.child import Address
     from preopen.actors.tree import CalendarState, Cell, SessionState
-    from preopen.clock import Clock
+    from preopen.clock import Alarm, Clock
     from preopen.model import SessionSnapshot
 
 __all__ = ["SessionDataActor", "SessionDataWiring"]
@@ -77,12 +80,15 @@ class SessionDataWiring:
         calendar: the CalendarActor's cell, read for the session in progress.
         clock: the runtime's clock.
         scheduler: where activations and symbol changes are reported.
+        open_alarm: on a real-time clock, its wake-up ahead of an armed open
+            (:class:`OpenSoon`); ``None``: the open tick alone swaps.
     """
 
     cell: Cell[SessionState]
     calendar: Cell[CalendarState]
     clock: Clock
     scheduler: Address
+    open_alarm: Alarm | None = None
 
 
 class SessionDataActor(SupervisedActor[SessionDataWiring]):
@@ -92,6 +98,7 @@ class SessionDataActor(SupervisedActor[SessionDataWiring]):
         """Nothing replaced yet, nothing opened unconfirmed."""
         self._replaced: list[SessionSnapshot] = []
         self._opened: tuple[SessionSnapshot, SessionSnapshot | None, float] | None = None
+        self._seconds = seconds_reader(self.wiring.clock)
 
     def on_stop(self) -> None:
         """A stopped runtime opens nothing: the armed snapshot is withdrawn."""
@@ -106,12 +113,8 @@ class SessionDataActor(SupervisedActor[SessionDataWiring]):
         match message:
             case Activate(snapshot=snapshot, sent_at=sent_at, symbols=symbols):
                 self._activate(snapshot, sent_at, symbols)
-            case Open(now=now, delivered_at=delivered_at):
-                self._on_open(now, delivered_at, state.callbacks)
-            case Arm() as armed:
-                cell.state = replace(state, armed=armed)
-            case Disarm(session=session):
-                self._disarm(session)
+            case Open() | OpenSoon() | Arm() | Disarm():
+                self._armed_open(message, state)
             case Release():
                 self._replaced.clear()
             case Retire(session=session):
@@ -127,13 +130,40 @@ class SessionDataActor(SupervisedActor[SessionDataWiring]):
                 return super().handle(message)
         return None
 
+    def _armed_open(self, message: Open | OpenSoon | Arm | Disarm, state: SessionState) -> None:
+        """The messages of the armed open (see the module's docstring)."""
+        match message:
+            case Open(now=now, delivered_at=delivered_at):
+                self._on_open(now, delivered_at, state.callbacks)
+            case OpenSoon():
+                self._open_on_time(state)
+            case Arm() as armed:
+                self.wiring.cell.state = replace(state, armed=armed)
+                if self.wiring.open_alarm is not None:
+                    self.wiring.open_alarm.wake_at(
+                        armed.opens_at - dt.timedelta(seconds=OPEN_LEAD_S))
+            case Disarm(session=session):
+                self._disarm(session)
+
+    def _open_on_time(self, state: SessionState) -> None:
+        """Woken ahead of the armed open: spin until its instant, then swap.
+
+        Blocks this actor for at most ``2 * OPEN_LEAD_S``; the open tick that
+        the scheduler's alarm delivers meanwhile finds the snapshot swapped.
+        """
+        armed = state.armed
+        if armed is None or state.snapshot is armed.snapshot:
+            return  # withdrawn since, or swapped already
+        if spin_until(self._seconds, armed.opens_s, at_most_s=2 * OPEN_LEAD_S):
+            self._on_open(armed.opens_at, time.perf_counter(), state.callbacks)
+
     def _on_open(self, now: pendulum.DateTime, delivered_at: float,
                  callbacks: tuple[Callable[[SessionSnapshot], object], ...]) -> None:
         opened = None
         try:
             opened = self._open(now, delivered_at)
         finally:  # the scheduler gets its tick whatever happened here
-            self.wiring.scheduler.tell(Tick(now, swapped=opened is not None))
+            self.wiring.scheduler.tell(Tick(now, swapped=self.wiring.cell.state.serves(now)))
         if opened is not None:  # after the tick: a callback finds the session open
             self._call_back(callbacks, opened)
 

@@ -31,11 +31,12 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from preopen.actors.calendar_actor import CalendarActor, CalendarWiring
 from preopen.actors.child import Address, ChildKey, Outstanding, Role, ThreadLedger
+from preopen.actors.delivery import Alarms, Deliveries
 from preopen.actors.loader import LoaderActor, LoaderWiring
-from preopen.actors.messages import Open, Tick
 from preopen.actors.scheduler import SchedulerActor, SchedulerWiring
 from preopen.actors.session_data import SessionDataActor, SessionDataWiring
 from preopen.actors.supervisor import ChildSpec, RestartPolicy, Supervisor
+from preopen.clock import SystemClock
 from preopen.errors import PreopenTimeoutError, RuntimeStoppedError
 from preopen.status import Event, EventKind, RuntimeStatus
 
@@ -93,6 +94,11 @@ class SessionState:
     symbols: frozenset[str] | None = None
     callbacks: tuple[Callable[[SessionSnapshot], object], ...] = ()
     armed: Arm | None = None
+
+    def serves(self, now: pendulum.DateTime) -> bool:
+        """Whether the snapshot served is of the session in progress at ``now``."""
+        snapshot = self.snapshot
+        return snapshot is not None and snapshot.open <= now < snapshot.close
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +186,8 @@ class Tree:
     Attributes:
         clock: the clock it runs on.
         alarm: the scheduler's wake-up on that clock.
+        open_alarm: the SessionDataActor's wake-up ahead of an armed open
+            (a real-time clock only).
         supervisor: the root actor's address.
         scheduler: the SchedulerActor's address.
         session_data: the SessionDataActor's address.
@@ -194,6 +202,7 @@ class Tree:
 
     clock: Clock
     alarm: Alarm
+    open_alarm: Alarm | None
     supervisor: Address
     scheduler: Address
     session_data: Address
@@ -277,29 +286,19 @@ def build_tree(settings: Settings, clock: Clock, store: BarStore,
     loaders = tuple(Address(ChildKey(Role.LOADER, i), outstanding)
                     for i in range(settings.loaders))
 
-    def deliver(now: pendulum.DateTime, ack: Future[None] | None) -> None:
-        # Everything the tick starts goes through the addresses: the tick is
-        # handled, with all it caused, once nothing is outstanding. An armed
-        # open goes to the SessionDataActor first (it swaps, then tells the
-        # scheduler the tick): one thread woken before the host's read, not two.
-        armed = session_cell.state.armed
-        if armed is not None and armed.opens_at <= now < armed.closes_at:
-            told = session_address.tell(Open(now, time.perf_counter()))
-        else:
-            told = scheduler.tell(Tick(now))
-        if not told:
-            if ack is not None:
-                ack.set_exception(RuntimeStoppedError("the runtime is stopped"))
-        elif ack is not None:
-            outstanding.when_idle(ack)
-
-    alarm = clock.alarm(deliver, name="preopen-tick")
-    thread = getattr(alarm, "thread", None)
-    if thread is not None:
+    deliveries = Deliveries(session_cell, session_address, scheduler, outstanding)
+    alarm = clock.alarm(deliveries.tick, name="preopen-tick")
+    # Only a real-time clock wakes the SessionDataActor ahead of an armed open:
+    # its spin waits for the clock to move, which a simulated one does not.
+    open_alarm = (clock.alarm(deliveries.open_soon, name="preopen-open")
+                  if isinstance(clock, SystemClock) else None)
+    alarms = Alarms(alarm, open_alarm)
+    for thread in alarms.threads():
         ledger.record(thread)
     calendar_spec = ChildSpec(calendar_address, CalendarActor, CalendarWiring(calendar_cell))
     session_spec = ChildSpec(session_address, SessionDataActor,
-                             SessionDataWiring(session_cell, calendar_cell, clock, scheduler))
+                             SessionDataWiring(session_cell, calendar_cell, clock, scheduler,
+                                               open_alarm))
     loader_specs = tuple(ChildSpec(address, LoaderActor, LoaderWiring(store, scheduler))
                          for address in loaders)
     scheduler_spec = ChildSpec(scheduler, SchedulerActor, SchedulerWiring(
@@ -316,10 +315,10 @@ def build_tree(settings: Settings, clock: Clock, store: BarStore,
         board=board,
         clock=clock,
         notify=scheduler,
-        on_escalate=alarm.cancel,
+        on_escalate=alarms.cancel,
     )
-    return Tree(clock=clock, alarm=alarm, supervisor=supervisor, scheduler=scheduler,
-                session_data=session_address, calendar_actor=calendar_address,
+    return Tree(clock=clock, alarm=alarm, open_alarm=open_alarm, supervisor=supervisor,
+                scheduler=scheduler, session_data=session_address, calendar_actor=calendar_address,
                 loaders=loaders, session=session_cell, calendar=calendar_cell, board=board,
                 outstanding=outstanding, ledger=ledger)
 
@@ -356,8 +355,10 @@ class Shutdown:
         """
         self._tree.tell_stop()
         self.interrupt_store()
-        with contextlib.suppress(PreopenTimeoutError):
-            self._tree.alarm.cancel()  # its thread is joined in finish, with the others
+        for alarm in (self._tree.alarm, self._tree.open_alarm):
+            if alarm is not None:
+                with contextlib.suppress(PreopenTimeoutError):
+                    alarm.cancel()  # its thread is joined in finish, with the others
 
     def finish(self, deadline: float) -> None:
         """Join the threads until ``deadline`` (monotonic), close an owned store, publish."""

@@ -20,8 +20,15 @@ import pytest
 from support.week import XNYS, at, grid_bars
 
 from preopen.actors import Planner
-from preopen.actors.messages import Activate, Arm, Disarm, ListSymbols, LoadBatch
-from preopen.clock import SimulatedClock, seconds_reader
+from preopen.actors.messages import (
+    OPEN_LEAD_S,
+    Activate,
+    Arm,
+    Disarm,
+    ListSymbols,
+    LoadBatch,
+)
+from preopen.clock import SimulatedClock, SystemClock, seconds_reader
 from preopen.errors import NoSnapshotError
 from preopen.runtime import Runtime
 from preopen.settings import Settings
@@ -340,3 +347,111 @@ def test_a_symbol_added_as_the_open_swaps_takes_the_swap_back_until_it_is_loaded
         status = runtime.status()
         assert (status.serving, status.last_error) == (DAY, None)
     assert seen == [SYMBOLS[:2], SYMBOLS]
+
+
+# --- a real-time clock: the SessionDataActor woken ahead of the open ------------------
+
+
+class HeldAlarm:
+    """The scheduler's alarm, delivered only when the test says so."""
+
+    def __init__(self, deliver) -> None:
+        self.deliver = deliver
+        self.due = None
+
+    def wake_at(self, instant) -> None:
+        self.due = instant
+
+    def cancel(self) -> None:
+        self.due = None
+
+
+class ManualRealClock(SystemClock):
+    """A real-time clock (so the tree wakes the SessionDataActor ahead of an armed open)
+    whose time is set by the test: the scheduler's ticks are held, the open alarm is the
+    system clock's own, asked again after each move."""
+
+    def __init__(self, start: pendulum.DateTime) -> None:
+        super().__init__()
+        self.at = start.timestamp()
+        self.held: HeldAlarm | None = None
+        self.open_alarm = None
+        self.open_due = None
+        self.spinning = threading.Event()  # the SessionDataActor read the clock
+
+    def seconds(self) -> float:
+        if threading.current_thread().name == "preopen-session_data":
+            self.spinning.set()
+        return self.at
+
+    def now(self) -> pendulum.DateTime:
+        return pendulum.from_timestamp(self.at, tz="UTC")
+
+    def alarm(self, deliver, *, name="alarm"):
+        if name == "preopen-tick":
+            self.held = HeldAlarm(deliver)
+            return self.held
+        clock = self
+        real = super().alarm(deliver, name=name)
+
+        class Recorded:
+            thread = real.thread
+
+            def wake_at(self, instant) -> None:
+                clock.open_due = instant
+                real.wake_at(instant)
+
+            def cancel(self) -> None:
+                real.cancel()
+
+        self.open_alarm = real
+        return Recorded()
+
+    def move_to(self, instant: pendulum.DateTime) -> None:
+        self.at = instant.timestamp()
+        if self.open_due is not None:
+            self.open_alarm.wake_at(self.open_due)  # look again
+
+
+def test_a_real_time_clock_swaps_the_armed_snapshot_at_the_open_before_the_tick(store_url):
+    clock = ManualRealClock(at(DAY, "09:00"))
+    seen: list[dt.date] = []
+    called = threading.Event()
+
+    def callback(snapshot):
+        seen.append(snapshot.session)
+        called.set()
+
+    with Runtime.start(small(store_url), clock=clock, timeout=WAIT) as runtime:
+        runtime.on_activated(callback)
+        runtime.settle(timeout=WAIT)  # prefetched and armed; the open alarm set
+        assert clock.open_due == at(DAY, "09:30") - dt.timedelta(seconds=OPEN_LEAD_S)
+        clock.spinning.clear()
+        clock.move_to(clock.open_due)  # the open alarm rings; the actor spins
+        assert clock.spinning.wait(WAIT)
+        assert not called.is_set()  # not before the open
+        clock.move_to(at(DAY, "09:30"))
+        assert called.wait(WAIT)  # swapped at the open, with no tick delivered
+        assert seen == [DAY]
+        assert runtime.snapshot().session == DAY
+        clock.held.deliver(at(DAY, "09:30"), None)  # the tick, late: it only confirms
+        runtime.settle(timeout=WAIT)
+        status = runtime.status()
+        assert (status.serving, status.activations, status.fallbacks) == (DAY, 1, 0)
+    assert seen == [DAY]
+
+
+def test_a_real_time_clock_that_does_not_reach_the_open_leaves_the_swap_to_the_tick(store_url):
+    clock = ManualRealClock(at(DAY, "09:00"))
+    seen: list[dt.date] = []
+    with Runtime.start(small(store_url), clock=clock, timeout=WAIT) as runtime:
+        runtime.on_activated(lambda snapshot: seen.append(snapshot.session))
+        runtime.settle(timeout=WAIT)
+        clock.move_to(clock.open_due)  # rings; the actor spins, the time stands still
+        runtime.settle(timeout=WAIT)  # it gave up after 2 x OPEN_LEAD_S
+        assert seen == []
+        clock.move_to(at(DAY, "09:30"))
+        clock.held.deliver(at(DAY, "09:30"), None)
+        runtime.settle(timeout=WAIT)
+        assert seen == [DAY]
+        assert runtime.status().serving == DAY

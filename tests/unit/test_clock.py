@@ -10,7 +10,7 @@ import pendulum
 import pykka
 import pytest
 
-from preopen.clock import Clock, SimulatedClock, SystemClock, as_utc
+from preopen.clock import SPIN_S, Clock, SimulatedClock, SystemClock, as_utc
 from preopen.errors import PreopenTimeoutError
 
 NY = "America/New_York"
@@ -197,3 +197,30 @@ def test_system_clock_offset_is_kept():
     clock = SystemClock(offset=dt.timedelta(hours=-3))
     assert clock.offset == dt.timedelta(hours=-3)
     assert clock.now().timezone_name == "UTC"
+
+
+class SteppingClock(SystemClock):
+    """A system clock whose time moves only when read: 0.25 ms a reading."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readings = 0
+        self.start = 1_732_631_400.0  # 2024-11-26 14:30 UTC
+
+    def seconds(self) -> float:
+        self.readings += 1
+        return self.start + self.readings * 0.00025
+
+    def now(self):
+        return pendulum.from_timestamp(self.seconds(), tz="UTC")
+
+
+def test_system_alarm_spinning_the_last_stretch_fires_at_the_first_reading_past_the_due():
+    clock = SteppingClock()
+    fired: queue.Queue = queue.Queue()
+    alarm = clock.alarm(lambda now, ack: fired.put(now), name="spin")
+    due = clock.start + 0.5 * SPIN_S  # inside the spin window from the first look
+    alarm.wake_at(pendulum.from_timestamp(due, tz="UTC"))
+    now = fired.get(timeout=5)
+    alarm.cancel()
+    assert due <= now.timestamp() < due + 2 * 0.00025  # the reading past it, or the next

@@ -29,7 +29,7 @@ DAY = dt.date(2024, 11, 26)
 # The walk of docs/architecture.md, from the tick to the swap.
 WALK = [
     "clock.py",  # the simulated alarm delivers the open tick
-    "actors/tree.py",  # the tree's delivery finds a snapshot armed: tells the SessionDataActor
+    "actors/delivery.py",  # the tree's delivery finds a snapshot armed: tells the SessionDataActor
     "actors/child.py",  # the address numbers the message; the child unwraps it
     "actors/session_data.py",  # the swap of the armed snapshot
 ]
