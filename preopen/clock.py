@@ -224,8 +224,10 @@ class _SystemAlarm:
                         continue
                     # Reached by the spin, it is delivered with the instant it fell
                     # due (building the clock's datetime here took 0.15 ms); woken
-                    # past it (a stall, a jump), with the clock's now.
-                    fired, due = (due if late < 0 else self._clock.now()), None
+                    # past it (a stall), or past it by more than a spin's turn
+                    # once there (the clock stepped forward), with the clock's now.
+                    on_time = late < 0 and seconds() - due_s < SPIN_S
+                    fired, due = (due if on_time else self._clock.now()), None
                     self._fire(fired)
                 continue
             if item is _STOP:

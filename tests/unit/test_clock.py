@@ -224,3 +224,32 @@ def test_system_alarm_spinning_the_last_stretch_fires_at_the_first_reading_past_
     now = fired.get(timeout=5)
     alarm.cancel()
     assert due <= now.timestamp() < due + 2 * 0.00025  # the reading past it, or the next
+
+
+class SteppedClock(SystemClock):
+    """A system clock read from a script: each reading takes the next value, the last repeats."""
+
+    def __init__(self, readings: list[float]) -> None:
+        super().__init__()
+        self.readings = readings
+
+    def seconds(self) -> float:
+        if len(self.readings) > 1:
+            return self.readings.pop(0)
+        return self.readings[0]
+
+    def now(self):
+        return pendulum.from_timestamp(self.seconds(), tz="UTC")
+
+
+def test_a_clock_stepping_forward_while_the_timer_spins_is_delivered_as_its_now():
+    due = 1_732_631_400.0  # 2024-11-26 14:30 UTC
+    # The wait's reading and the lateness's are just before the due; then the clock
+    # steps an hour forward (NTP, a resumed machine) while the timer spins.
+    clock = SteppedClock([due - 0.001, due - 0.001, due + 3600.0])
+    fired: queue.Queue = queue.Queue()
+    alarm = clock.alarm(lambda now, ack: fired.put(now), name="stepped")
+    alarm.wake_at(pendulum.from_timestamp(due, tz="UTC"))
+    now = fired.get(timeout=5)
+    alarm.cancel()
+    assert now.timestamp() == due + 3600.0  # not the stale due: the scheduler plans from now
