@@ -19,11 +19,14 @@ The armed open: a snapshot frozen complete before its session opens is
 armed here (:class:`~preopen.planning.Arm`). From its open on a host's read
 finds it in the cell before any thread has run (the runtime compares the
 clock with the armed open), and the open tick comes here first
-(:class:`Open`): the swap and the host's callbacks run, then the scheduler
-is told the tick. The scheduler's :class:`Activate` of that same snapshot
-then only confirms it (``Activated``, with the latency from the tick's
-delivery); callbacks run once. Invariant: ``_opened`` is the snapshot an
-Open swapped in that no Activate has confirmed yet, or ``None``.
+(:class:`Open`): the swap, then the scheduler is told the tick, then the
+host's callbacks run. On a real-time clock this actor is also woken
+``OPEN_LEAD_S`` ahead (:class:`OpenSoon`) and spins to the open's instant
+to swap then. The scheduler's :class:`Activate` of that same snapshot then
+only confirms it (``Activated``, with the latency of the swap); callbacks
+run once. Invariant: ``_opened`` is the snapshot an open swapped in that no
+Activate has confirmed yet (with the one it replaced, and the latency), or
+``None``.
 """
 
 from __future__ import annotations
