@@ -100,6 +100,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
@@ -157,6 +158,35 @@ class SharedStore:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+@dataclass(frozen=True)
+class OpensRun:
+    """What a run of consecutive opens drives: its sessions, symbols, store and settings.
+
+    Attributes:
+        targets: the warm-up session, then one per measured open.
+        names: the symbols; ``store``: their shared bars; ``settings``: the runtime's.
+        start: where the clock starts (the close before the first target).
+    """
+
+    targets: Sequence[dt.date]
+    names: Sequence[str]
+    store: SharedStore
+    settings: Settings
+    start: pendulum.DateTime
+
+    @classmethod
+    def of(cls, size: int, activations: int) -> OpensRun:
+        """``size`` symbols, ``activations`` measured opens after one warm-up."""
+        sessions = CAL.sessions(FIRST_DAY, LAST_DAY)
+        names = symbol_names(size)
+        settings = Settings(store="sqlite:///unused.db", intervals=(INTERVAL,), loaders=2,
+                            batch_size=500, check_interval_minutes=60, trailing_days=TRAILING,
+                            symbols=tuple(names))
+        return cls(sessions[TRAILING + 1:TRAILING + 2 + activations], names,
+                   SharedStore(names, sessions[:TRAILING + 2 + activations]), settings,
+                   CAL.close_at(sessions[TRAILING]))
 
 
 class StampedClock(SimulatedClock):
@@ -297,14 +327,16 @@ class GcWatch:
         return [(g, b - a) for g, a, b in self.runs if a < stop and b > start]
 
 
-def _percentiles(samples: list[float]) -> dict[str, float]:
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50, p99 (interpolated) and max of ``samples`` (seconds), in microseconds."""
     arr = np.array(samples) * 1e6
     return {"p50": round(float(np.percentile(arr, 50)), 1),
             "p99": round(float(np.percentile(arr, 99)), 1),
             "max": round(float(arr.max()), 1)}
 
 
-def _loadavg() -> list[float]:
+def loadavg() -> list[float]:
+    """The load average over 1, 5 and 15 minutes."""
     return [round(x, 2) for x in os.getloadavg()]
 
 
@@ -312,14 +344,9 @@ def host_seen(size: int, mode: str, activations: int, poll_sleep_s: float | None
               gc_watch: GcWatch, *, settle_s: float = 0.0) -> dict[str, Any]:
     """Drive ``activations`` + 1 consecutive opens; time each from its tick to the host's read."""
     began = time.perf_counter()
-    sessions = CAL.sessions(FIRST_DAY, LAST_DAY)
-    targets = sessions[TRAILING + 1:TRAILING + 2 + activations]
-    names = symbol_names(size)
-    store = SharedStore(names, sessions[:TRAILING + 2 + activations])
-    clock = StampedClock(CAL.close_at(sessions[TRAILING]))
-    settings = Settings(store="sqlite:///unused.db", intervals=(INTERVAL,), loaders=2,
-                        batch_size=500, check_interval_minutes=60, trailing_days=TRAILING,
-                        symbols=tuple(names))
+    run = OpensRun.of(size, activations)
+    targets, names, store, settings = run.targets, run.names, run.store, run.settings
+    clock = StampedClock(run.start)
     host_s: list[float] = []
     swap_s: list[float] = []
     prefetch_s: list[float] = []
@@ -363,8 +390,8 @@ def host_seen(size: int, mode: str, activations: int, poll_sleep_s: float | None
             host.stop_polling()
         snapshot_mb = runtime.snapshot().nbytes / 1e6
     return {"symbols": size, "interval": INTERVAL, "sessions": TRAILING, "mode": mode,
-            "activations": len(host_s), "host_us": _percentiles(host_s),
-            "swap_us": _percentiles(swap_s),
+            "activations": len(host_s), "host_us": percentiles(host_s),
+            "swap_us": percentiles(swap_s),
             "gc_in_open": {"count": len(gc_in_open),
                            "max_generation": max((g for g, _ in gc_in_open), default=None),
                            "max_ms": round(max((d for _, d in gc_in_open), default=0.0) * 1e3,
@@ -373,7 +400,7 @@ def host_seen(size: int, mode: str, activations: int, poll_sleep_s: float | None
                           "total_ms": round((gc_watch.forced_s - forced_before[1]) * 1e3, 1)},
             "prefetch_s_median": round(statistics.median(prefetch_s), 3),
             "snapshot_mb": round(snapshot_mb, 1),
-            "wall_s": round(time.perf_counter() - began, 1), "loadavg_end": _loadavg()}
+            "wall_s": round(time.perf_counter() - began, 1), "loadavg_end": loadavg()}
 
 
 def _seconds(value: float | None, what: str) -> float:
@@ -488,7 +515,7 @@ def main() -> None:
     if args.switch_interval_us is not None:
         sys.setswitchinterval(args.switch_interval_us / 1e6)
     poll_sleep_s = None if args.poll_sleep_us is None else args.poll_sleep_us / 1e6
-    out: dict[str, Any] = {"bench": "activation", "loadavg_start": _loadavg(),
+    out: dict[str, Any] = {"bench": "activation", "loadavg_start": loadavg(),
                            "switch_interval_us": round(sys.getswitchinterval() * 1e6),
                            "gc_collect": not args.no_gc_collect,
                            "poll_sleep_us": args.poll_sleep_us, "settle_ms": args.settle_ms}
@@ -501,7 +528,7 @@ def main() -> None:
             out["session_start_pg"] = session_start_pg(1000, args.repeats)
         except psycopg.OperationalError as exc:
             out["session_start_pg"] = {"skipped": f"no PostgreSQL at {DSN}: {exc}"}
-    out["loadavg_end"] = _loadavg()
+    out["loadavg_end"] = loadavg()
     print(json.dumps(out, default=str))
 
 

@@ -39,8 +39,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -49,12 +47,21 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from activation import CAL, FIRST_DAY, INTERVAL, LAST_DAY, MODES, TRAILING, Host, SharedStore
+from activation import (
+    CAL,
+    FIRST_DAY,
+    INTERVAL,
+    LAST_DAY,
+    MODES,
+    TRAILING,
+    Host,
+    OpensRun,
+    loadavg,
+    percentiles,
+)
 
 from preopen.clock import SystemClock, as_utc
 from preopen.runtime import Runtime
-from preopen.settings import Settings
-from preopen.store.synthetic import symbol_names
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -149,29 +156,13 @@ class ClockHost(Host):
         self.reads.put((snapshot.session, read_at))
 
 
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {"p50": round(statistics.median(ordered) * 1e6, 1),
-            "p99": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e6, 1),
-            "max": round(ordered[-1] * 1e6, 1)}
-
-
-def _loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def opens(size: int, mode: str, activations: int, *, lead_s: float,
           settle_s: float) -> dict[str, Any]:
     """Drive ``activations`` + 1 opens in real time; time each from the open to the read."""
-    began, load_start = time.perf_counter(), _loadavg()
-    sessions = CAL.sessions(FIRST_DAY, LAST_DAY)
-    targets = sessions[TRAILING + 1:TRAILING + 2 + activations]
-    names = symbol_names(size)
-    store = SharedStore(names, sessions[:TRAILING + 2 + activations])
-    clock = JumpClock(CAL.close_at(sessions[TRAILING]))
-    settings = Settings(store="sqlite:///unused.db", intervals=(INTERVAL,), loaders=2,
-                        batch_size=500, check_interval_minutes=60, trailing_days=TRAILING,
-                        symbols=tuple(names))
+    began, load_start = time.perf_counter(), loadavg()
+    run = OpensRun.of(size, activations)
+    targets, names, store, settings = run.targets, run.names, run.store, run.settings
+    clock = JumpClock(run.start)
     host_s: list[float] = []
     late_s: list[float] = []
     swap_s: list[float] = []
@@ -212,10 +203,10 @@ def opens(size: int, mode: str, activations: int, *, lead_s: float,
         finally:
             host.stop_polling()
     return {"symbols": size, "interval": INTERVAL, "sessions": TRAILING, "mode": mode,
-            "activations": len(host_s), "host_us": _percentiles(host_s),
-            "tick_late_us": _percentiles(late_s), "swap_us": _percentiles(swap_s),
+            "activations": len(host_s), "host_us": percentiles(host_s),
+            "tick_late_us": percentiles(late_s), "swap_us": percentiles(swap_s),
             "wall_s": round(time.perf_counter() - began, 1), "loadavg_start": load_start,
-            "loadavg_end": _loadavg()}
+            "loadavg_end": loadavg()}
 
 
 def main() -> None:
@@ -243,13 +234,13 @@ def main() -> None:
         parser.error(f"--lead-ms {args.lead_ms} is not accepted: use 10 to 10000")
     if not 0 <= args.settle_ms <= 60_000:
         parser.error(f"--settle-ms {args.settle_ms} is not accepted: use 0 to 60000")
-    out: dict[str, Any] = {"bench": "open_realtime", "loadavg_start": _loadavg(),
+    out: dict[str, Any] = {"bench": "open_realtime", "loadavg_start": loadavg(),
                            "switch_interval_us": round(sys.getswitchinterval() * 1e6),
                            "lead_ms": args.lead_ms, "settle_ms": args.settle_ms}
     out["opens"] = [opens(size, mode, args.activations, lead_s=args.lead_ms / 1e3,
                           settle_s=args.settle_ms / 1e3)
                     for size in sizes for mode in modes]
-    out["loadavg_end"] = _loadavg()
+    out["loadavg_end"] = loadavg()
     print(json.dumps(out, default=str))
 
 
