@@ -223,11 +223,11 @@ class SessionDataActor(SupervisedActor[SessionDataWiring]):
             self.context.address.outstanding.settled(self._current)
         if state.snapshot is not None:
             self._replaced.append(state.snapshot)  # let go of on Release, off the critical path
-        self._call_back(state.callbacks, snapshot)
-        # Only now wake the scheduler: its bookkeeping would compete with the
-        # host's first reads (callbacks, or a reader woken by the settle above)
-        # for the interpreter.
+        # Answered before the callbacks: the status showing the activation (which
+        # AsyncRuntime.activate waits for) must not wait for a host's callback.
+        # An open that must be fast is armed, and its answer comes after them.
         wiring.scheduler.tell(Activated(snapshot.session, symbols, latency))
+        self._call_back(state.callbacks, snapshot)
 
     def _call_back(self, callbacks: tuple[Callable[[SessionSnapshot], object], ...],
                    snapshot: SessionSnapshot) -> None:
