@@ -218,6 +218,76 @@ def test_interrupt_from_another_thread_cancels_a_load(seeded, faulty):
         store.close()
 
 
+class _Watched(threading.Condition):
+    """The store's read turn, telling when a caller starts waiting for it."""
+
+    def __init__(self):
+        super().__init__()
+        self.waiting = threading.Event()
+
+    def wait(self, timeout=None):
+        self.waiting.set()
+        return super().wait(timeout)
+
+
+def _load_in_thread(store, outcome, done):
+    def load():
+        try:
+            outcome.append(store.load(["A"], "1m", START, END))
+        except BaseException as exc:  # noqa: BLE001 - the outcome is checked by the caller
+            outcome.append(exc)
+        done.set()
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_load_waits_for_the_read_turn_and_is_cancelled_there_by_interrupt(seeded, faulty):
+    store = open_store(seeded, load_timeout=3600)
+    store._turn = turn = _Watched()  # to see the second load wait for its turn
+    faulty.on, faulty.started = "json_each", threading.Event()
+    first, second = threading.Event(), threading.Event()
+    outcomes: tuple[list, list] = ([], [])
+    threads = [_load_in_thread(store, outcomes[0], first)]
+    try:
+        assert faulty.started.wait(WAIT)  # the first load holds the turn, its query running
+        threads.append(_load_in_thread(store, outcomes[1], second))
+        assert turn.waiting.wait(WAIT)
+        assert not second.is_set()
+        store.interrupt()
+        assert first.wait(WAIT)
+        assert second.wait(WAIT), "interrupt() did not end the wait for the read turn"
+        assert all(isinstance(o[0], StoreInterruptedError) for o in outcomes)
+        faulty.on = ""
+        assert len(store.load(["A"], "1m", START, END)["A"]) == 780  # the turn was given back
+    finally:
+        store.interrupt()
+        for thread in threads:
+            thread.join(WAIT)
+        store.close()
+
+
+def test_a_load_that_cannot_get_the_read_turn_before_its_deadline_times_out(seeded, faulty):
+    store = open_store(seeded, load_timeout=3600)
+    faulty.on, faulty.started = "json_each", threading.Event()
+    done = threading.Event()
+    outcome: list = []
+    thread = _load_in_thread(store, outcome, done)
+    try:
+        assert faulty.started.wait(WAIT)
+        store.load_timeout = 0.2  # the next call's deadline; the first keeps its hour
+        with pytest.raises(StoreTimeoutError, match="waiting for another query") as caught:
+            store.load(["B"], "1m", START, END)
+        assert caught.value.seconds == pytest.approx(0.2)
+        assert not done.is_set()  # the first load still holds the turn
+    finally:
+        store.interrupt()
+        thread.join(WAIT)
+        store.close()
+    assert isinstance(outcome[0], StoreInterruptedError)
+
+
 def test_fingerprints_match_the_bars_and_see_a_one_ulp_correction(tmp_path):
     store = open_store(f"sqlite:///{tmp_path}/f.db", create=True)
     try:
