@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from preopen.model._attach import SnapshotFollower, attach, verify_published
 from preopen.model._bars import FIELDS, RECORD_DTYPE, BarRepairs, Bars, to_ns
+from preopen.model._block import bars_from_block
 from preopen.model._closed import closed_day_spans, drop_closed_days
 from preopen.model._handoff import Handoff, HandoffTable, handoff, handoffs
 from preopen.model._intervals import DAILY, INTERVALS, parse_interval
@@ -62,6 +63,7 @@ __all__ = [
     "ValidationReport",
     "assemble_tables",
     "attach",
+    "bars_from_block",
     "check_bars",
     "check_join",
     "check_table",

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 
 from preopen.errors import StoreSchemaError
-from preopen.model import FIELDS, RECORD_DTYPE, Bars
+from preopen.model import FIELDS, RECORD_DTYPE, Bars, bars_from_block
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
     #: One symbol's bars as arrays: ts (int64 ns), open, high, low, close, volume.
     Columns = tuple[NDArray[np.generic], ...]
+    #: Parsed tuples: their symbol indexes and their (tuples, 6, n) native int64 block.
+    Decoded = tuple[NDArray[np.int32], NDArray[np.int64]]
 
 __all__ = [
     "HEADER",
@@ -109,41 +111,42 @@ class ArrayTupleReader:
 
     def __init__(self) -> None:
         """Start before the header."""
-        self._pending = bytearray()
+        self._pending = b""
         self._header_seen = False
         self.finished = False
 
-    def feed(self, chunk: bytes | bytearray | memoryview) -> list[tuple[int, Columns]]:
-        """Return (symbol index, columns) for every tuple completed by ``chunk``.
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[Decoded]:
+        """Return (symbol indexes, block) for the tuples completed by ``chunk``.
 
-        The columns are ts (int64 ns, increasing) and the five prices
-        (float64), native; empty for a symbol without bars.
+        A block is native int64 of shape (tuples, 6, n): per tuple its ts
+        (int64 ns) and five prices (the bits of float64), each row in ts
+        order (a tuple aggregated in scan order is sorted here: an order the
+        query does not promise, not a repair); a symbol without bars has no
+        row. A run of regular tuples of one length (every tuple of a clean
+        load) is one block parsed in a few numpy calls.
         """
-        self._pending += chunk
-        data = memoryview(self._pending)
+        data = self._pending + bytes(chunk) if self._pending else bytes(chunk)
         offset = 0
-        out: list[tuple[int, Columns]] = []
+        out: list[Decoded] = []
         if not self._header_seen:
             if len(data) < len(HEADER):
+                self._pending = data
                 return out
-            if bytes(data[: len(HEADER) - 4]) != HEADER[:-4]:
+            if data[: len(HEADER) - 4] != HEADER[:-4]:
                 raise _schema_error("the stream does not start with the binary copy header")
             offset = len(HEADER) + _INT32.unpack_from(data, len(HEADER) - 4)[0]
             self._header_seen = True
         while not self.finished:
-            parsed = self._parse_tuple(data, offset)
+            parsed = self._parse(data, offset)
             if parsed is None:
                 break
             offset, item = parsed
             if item is not None:
                 out.append(item)
-        data.release()
-        del self._pending[:offset]
+        self._pending = data[offset:]
         return out
 
-    def _parse_tuple(
-        self, data: memoryview, offset: int
-    ) -> tuple[int, tuple[int, Columns] | None] | None:
+    def _parse(self, data: bytes, offset: int) -> tuple[int, Decoded | None] | None:
         if len(data) - offset < _INT16.size:
             return None
         nfields = _INT16.unpack_from(data, offset)[0]
@@ -152,57 +155,75 @@ class ArrayTupleReader:
             return offset + _INT16.size, None
         if nfields != _NFIELDS:
             raise _schema_error(f"a tuple has {nfields} fields, expected {_NFIELDS}")
-        whole = _decode_regular(data, offset)
-        if whole is not None:
-            return whole if whole[1] is not None else None
+        run = _decode_run(data, offset)
+        if run is not None:
+            return run
         fields = _field_bounds(data, offset + _INT16.size)
         if fields is None:
             return None
         end, bounds = fields
-        return end, _decode(data, bounds)
+        index, columns = _decode(data, bounds)
+        if not columns:
+            return end, None
+        ts, *prices = columns
+        block = np.stack([ts, *(p.view(np.int64) for p in prices)])[np.newaxis]
+        return end, (np.array([index], np.int32), block)
 
 
-def _decode_regular(
-    data: memoryview, offset: int
-) -> tuple[int, tuple[int, Columns] | None] | None:
-    """The common tuple, six one-dimensional arrays of n elements, in a few numpy calls.
+def _decode_run(data: bytes, offset: int) -> tuple[int, Decoded] | None:
+    """The run of regular tuples of one length at ``offset``, in a few numpy calls.
 
-    Every array field of such a tuple takes ``4 + 20 + 12 n`` bytes, so the
-    six are one strided (6, n) view: one byteswapping copy makes the six
-    native columns (rows of one block). Returns (end, (index, columns)),
-    (offset, None) while not even the head is there, or None for any other
-    tuple (NULLs, empty arrays, other sizes, one not wholly received yet),
-    which the general path reads and checks field by field.
+    A regular tuple holds six one-dimensional arrays of n elements, no NULL:
+    each array field takes ``4 + 20 + 12 n`` bytes, so a run of such tuples
+    of one n is one structured view, checked in one pass, and one
+    byteswapping copy makes the native (tuples, 6, n) block. Returns (end,
+    (indexes, block)) for the leading tuples that are regular and wholly
+    received, or None when the first is not (the general path reads it and
+    checks it field by field).
     """
     if len(data) - offset < _REGULAR_HEAD.size:
-        return offset, None
-    _nfields, len_index, index, _length, ndim, _nulls, _oid, n, _lower = (
+        return None
+    _nfields, len_index, _index, _length, ndim, _nulls, _oid, n, _lower = (
         _REGULAR_HEAD.unpack_from(data, offset))
     if len_index != _INT4 or ndim != 1 or n < 1:
         return None
-    field = _INT4 + 20 + 12 * n
-    first = offset + _INT16.size + 2 * _INT4
-    end = first + len(FIELDS) * field
-    if end > len(data):
-        return None  # the general path knows whether the tuple is incomplete or malformed
-    fields = np.frombuffer(data, _regular_field(n), len(FIELDS), first)
-    ok = (fields["length"] == field - _INT4) & (fields["ndim"] == 1) & (fields["nulls"] == 0)
-    ok &= fields["size"] == n
-    elements = fields["elements"]
-    if not (bool(ok.all()) and bool((elements["length"] == _FLOAT8).all())):
+    dtype = _regular_tuple(n)
+    count = (len(data) - offset) // dtype.itemsize
+    if not count:
         return None
-    block = elements["value"].astype(np.int64)
-    del fields, elements  # no view of ``data`` outlives the call (its buffer is released)
-    ts = block[0]
+    view = np.frombuffer(data, dtype, count, offset)
+    fields = view["fields"]
+    ok = (view["nfields"] == _NFIELDS) & (view["len_index"] == _INT4)
+    ok &= np.all(
+        (fields["length"] == _INT4 + 20 + 12 * n - _INT4) & (fields["ndim"] == 1)
+        & (fields["nulls"] == 0) & (fields["size"] == n), axis=1)
+    # Only the leading regular tuples: past the first other one the bytes are not tuples.
+    k = count if bool(ok.all()) else int(np.argmin(ok))
+    if k:
+        sizes_ok = np.all(fields["elements"]["length"][:k] == _FLOAT8, axis=(1, 2))
+        k = k if bool(sizes_ok.all()) else int(np.argmin(sizes_ok))
+    if not k:
+        return None
+    indexes = view["index"][:k].astype(np.int32)
+    block = fields["elements"]["value"][:k].astype(np.int64)
+    ts = block[:, 0]
     ts += PG_EPOCH_US
     ts *= 1000
-    if n > 1 and not bool(np.all(ts[1:] > ts[:-1])):
-        # The set shape aggregates in scan order: put the bars in ts order.
-        block = np.ascontiguousarray(block[:, np.argsort(ts, kind="stable")])
-    # A fresh native block no one else holds: read-only, Bars takes its rows as they are.
-    block.flags.writeable = False
-    prices = [block[k].view(np.float64) for k in range(1, len(FIELDS))]
-    return end, (index, (block[0], *prices))
+    if n > 1:
+        unordered = np.flatnonzero(~np.all(ts[:, 1:] > ts[:, :-1], axis=1))
+        for i in unordered.tolist():
+            # The set shape aggregates in scan order: put the bars in ts order.
+            block[i] = block[i][:, np.argsort(block[i, 0], kind="stable")]
+    return offset + k * dtype.itemsize, (indexes, block)
+
+
+@functools.cache
+def _regular_tuple(n: int) -> np.dtype[np.void]:
+    """One regular tuple: its field count, the symbol index field and six array fields."""
+    return np.dtype([
+        ("nfields", ">i2"), ("len_index", ">i4"), ("index", ">i4"),
+        ("fields", _regular_field(n), (len(FIELDS),)),
+    ])
 
 
 @functools.cache
@@ -214,7 +235,7 @@ def _regular_field(n: int) -> np.dtype[np.void]:
     ])
 
 
-def _field_bounds(data: memoryview, position: int) -> tuple[int, list[tuple[int, int]]] | None:
+def _field_bounds(data: bytes, position: int) -> tuple[int, list[tuple[int, int]]] | None:
     """(end, [(start, length)] of the 7 fields), or None when the tuple is incomplete."""
     bounds: list[tuple[int, int]] = []
     for _ in range(_NFIELDS):
@@ -229,7 +250,7 @@ def _field_bounds(data: memoryview, position: int) -> tuple[int, list[tuple[int,
     return position, bounds
 
 
-def _decode(data: memoryview, bounds: list[tuple[int, int]]) -> tuple[int, Columns]:
+def _decode(data: bytes, bounds: list[tuple[int, int]]) -> tuple[int, Columns]:
     index_start, index_length = bounds[0]
     if index_length != _INT4:
         raise _schema_error("the symbol index is not an int4")
@@ -260,7 +281,7 @@ def _decode(data: memoryview, bounds: list[tuple[int, int]]) -> tuple[int, Colum
 
 
 def _array_values(
-    data: memoryview, start: int, length: int, element: np.dtype[np.void]
+    data: bytes, start: int, length: int, element: np.dtype[np.void]
 ) -> NDArray[np.generic]:
     if length < _ARRAY_HEADER_SIZE:
         raise _schema_error("an array field is NULL or too short")
@@ -330,14 +351,30 @@ _BLOCK: Final = 8 << 20
 def read_arrays(
     copy: Iterable[bytes | bytearray | memoryview], symbols: list[str], interval: str
 ) -> dict[str, Bars]:
-    """Bars by symbol from an arrays-shaped COPY stream (one tuple a symbol, any order)."""
+    """Bars by symbol from an arrays-shaped COPY stream (one tuple a symbol, any order).
+
+    The stream's messages (one a tuple) are parsed in blocks of about
+    :data:`_BLOCK` bytes, so that a run of tuples of one length is parsed,
+    and its Bars built (:func:`~preopen.model.bars_from_block`), at once.
+    """
     reader = ArrayTupleReader()
     out: dict[str, Bars] = {}
+
+    def take(data: bytes) -> None:
+        for indexes, block in reader.feed(data):
+            names = [symbols[index - 1] for index in indexes.tolist()]
+            out.update(zip(names, bars_from_block(names, interval, block), strict=True))
+
+    pending: list[bytes | bytearray | memoryview] = []
+    size = 0
     for chunk in copy:
-        for index, columns in reader.feed(chunk):
-            if columns and columns[0].shape[0]:
-                symbol = symbols[index - 1]
-                out[symbol] = Bars.from_arrays(symbol, interval, *columns)
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= _BLOCK:
+            take(b"".join(pending))
+            pending.clear()
+            size = 0
+    take(b"".join(pending))
     if not reader.finished:
         raise _schema_error("the stream ended inside a tuple or without its trailer")
     return out

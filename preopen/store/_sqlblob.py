@@ -14,14 +14,17 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 
 from preopen.errors import StoreDataError, StoreError
-from preopen.model import Bars
+from preopen.model import Bars, bars_from_block
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
 
     from numpy.typing import NDArray
 
-__all__ = ["BLOB_DTYPE", "PRICES", "bars_from_blob", "chunks", "records_from_blob", "rows"]
+__all__ = [
+    "BLOB_DTYPE", "PRICES", "bars_from_blob", "bars_from_blobs", "chunks", "records_from_blob",
+    "rows",
+]
 
 PRICES: Final = ("open", "high", "low", "close", "volume")
 #: The stored ``bar`` blob: what one row holds, bit for bit.
@@ -58,6 +61,47 @@ def bars_from_blob(blob: bytes, symbol: str, interval: str, table: str) -> Bars:
     """One symbol's stored blobs as Bars."""
     # One copy for the six columns (a transpose of the packed rows).
     return Bars.from_records(symbol, interval, records_from_blob(blob, symbol, table))
+
+
+def bars_from_blobs(
+    found: Iterable[tuple[str, bytes | None]], interval: str, table: str
+) -> dict[str, Bars]:
+    """Bars of many symbols from their blobs: those of one length built as one block.
+
+    The blobs of a batch mostly have one length (every symbol with the
+    session's full count of bars): they are joined and transposed into one
+    native (symbols, 6, n) block in one copy, and
+    :func:`~preopen.model.bars_from_block` wraps its rows. A symbol without
+    bars (``None``) is left out; a malformed blob raises as
+    :func:`bars_from_blob` does.
+
+    Raises:
+        StoreDataError: a blob is not a whole number of bars.
+    """
+    size = BLOB_DTYPE.itemsize
+    by_length: dict[int, list[tuple[str, bytes]]] = {}
+    out: dict[str, Bars] = {}
+    for symbol, blob in found:
+        if not blob:
+            continue
+        if len(blob) % size:
+            out[symbol] = bars_from_blob(blob, symbol, interval, table)  # raises
+        by_length.setdefault(len(blob), []).append((symbol, blob))
+    for length, group in by_length.items():
+        n = length // size
+        names = [symbol for symbol, _ in group]
+        words = np.frombuffer(b"".join(blob for _, blob in group), "<i8")
+        # One copy: (symbols, bars, 6) little-endian words -> (symbols, 6, bars) native.
+        block = np.ascontiguousarray(
+            words.reshape(len(group), n, len(PRICES) + 1).transpose(0, 2, 1), dtype=np.int64)
+        ts = block[:, 0]
+        if n > 1:
+            for i in np.flatnonzero(~np.all(ts[:, 1:] > ts[:, :-1], axis=1)).tolist():
+                # group_concat does not promise the subquery's order: restore it
+                # (the primary key rules out duplicates: no repair of the data).
+                block[i] = block[i][:, np.argsort(block[i, 0], kind="stable")]
+        out.update(zip(names, bars_from_block(names, interval, block), strict=True))
+    return out
 
 
 def rows(

@@ -57,7 +57,7 @@ from preopen.store._base import DEFAULT_LOAD_TIMEOUT, check_request
 from preopen.store._fingerprint import EMPTY, canonical_digest
 from preopen.store._sqlblob import (
     PRICES,
-    bars_from_blob,
+    bars_from_blobs,
     chunks,
     records_from_blob,
     rows,
@@ -326,9 +326,8 @@ class SQLiteStore:
         with self._call("load") as conn:
             for offset in range(0, len(wanted), _BATCH):
                 batch = json.dumps(wanted[offset : offset + _BATCH])
-                for symbol, blob in self._read(conn, sql, (batch, interval, lo, hi)):
-                    if blob is not None:
-                        found[symbol] = bars_from_blob(blob, symbol, interval, self.table)
+                rows = self._read(conn, sql, (batch, interval, lo, hi))
+                found.update(bars_from_blobs(rows, interval, self.table))
         return {symbol: found.get(symbol) or Bars.empty(symbol, interval) for symbol in wanted}
 
     def fingerprints(

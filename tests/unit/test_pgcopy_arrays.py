@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from preopen.errors import StoreSchemaError
+from preopen.model import Bars
 from preopen.store._pgcopy import HEADER, PG_EPOCH_US, TRAILER, read_arrays
 
 INT8_OID, FLOAT8_OID = 20, 701
@@ -86,3 +87,47 @@ def test_elements_that_are_not_eight_bytes_are_refused():
         data += array(column, FLOAT8_OID, ">d")
     with pytest.raises(StoreSchemaError, match="not 8 bytes"):
         read_arrays([stream(data)], ["AAA"], "1m")
+
+
+def expected_bars(symbol, ts_us, prices):
+    ts = np.array([(t + PG_EPOCH_US) * 1000 for t in ts_us], np.int64)
+    order = np.argsort(ts, kind="stable")
+    return Bars.from_arrays(symbol, "1m", ts[order], *(np.array(c)[order] for c in prices))
+
+
+def test_runs_of_one_length_broken_by_other_tuples_give_every_symbols_bars():
+    # Runs of n=4 split by an n=2 tuple, a symbol without bars and a tuple in scan order.
+    shapes = [4, 4, 4, 2, 4, None, 4, 4]
+    tuples, expected, symbols = [], {}, []
+    for i, n in enumerate(shapes, start=1):
+        symbol = f"S{i}"
+        symbols.append(symbol)
+        if n is None:
+            tuples.append(tuple_of(i, [], [], null=True))
+            continue
+        ts, prices = columns(n, i)
+        if i == 7:  # scan order: reversed
+            ts, prices = ts[::-1], [c[::-1] for c in prices]
+        tuples.append(tuple_of(i, ts, prices))
+        expected[symbol] = expected_bars(symbol, ts, prices)
+    data = stream(*tuples)
+    for chunks in ([data], [data[:7], data[7:200], data[200:]],
+                   [data[i : i + 50] for i in range(0, len(data), 50)]):
+        got = read_arrays(chunks, symbols, "1m")
+        assert sorted(got) == sorted(expected)
+        for symbol, bars in expected.items():
+            assert got[symbol].equals(bars), symbol
+            assert not got[symbol].repairs
+
+
+def test_a_malformed_tuple_after_a_run_is_refused():
+    ts, prices = columns(3, 8)
+    bad = struct.pack(">h", 7) + struct.pack(">ii", 4, 2)
+    body = struct.pack(">iiIii", 1, 0, INT8_OID, 3, 1) + b"".join(
+        struct.pack(">i", 4) + struct.pack(">i", v % 1000) for v in ts)
+    bad += struct.pack(">i", len(body)) + body
+    for column in prices:
+        bad += array(column, FLOAT8_OID, ">d")
+    data = stream(tuple_of(1, ts, prices), bad, tuple_of(3, ts, prices))
+    with pytest.raises(StoreSchemaError, match="not 8 bytes"):
+        read_arrays([data], ["A", "B", "C"], "1m")
