@@ -17,12 +17,17 @@ from preopen.errors import StoreDataError, StoreError
 from preopen.model import Bars, bars_from_block
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterator, Mapping, Sequence
 
     from numpy.typing import NDArray
 
 __all__ = [
-    "BLOB_DTYPE", "PRICES", "bars_from_blob", "bars_from_blobs", "chunks", "records_from_blob",
+    "BLOB_DTYPE",
+    "PRICES",
+    "bars_from_blob",
+    "bars_from_concatenated",
+    "chunks",
+    "records_from_blob",
     "rows",
 ]
 
@@ -63,44 +68,41 @@ def bars_from_blob(blob: bytes, symbol: str, interval: str, table: str) -> Bars:
     return Bars.from_records(symbol, interval, records_from_blob(blob, symbol, table))
 
 
-def bars_from_blobs(
-    found: Iterable[tuple[str, bytes | None]], interval: str, table: str
+def bars_from_concatenated(
+    names: Sequence[str], counts: Sequence[int], data: bytes | None, interval: str
 ) -> dict[str, Bars]:
-    """Bars of many symbols from their blobs: those of one length built as one block.
+    """Bars of many symbols from their blobs concatenated: ``counts[i]`` bars of ``names[i]``.
 
-    The blobs of a batch mostly have one length (every symbol with the
-    session's full count of bars): they are joined and transposed into one
-    native (symbols, 6, n) block in one copy, and
-    :func:`~preopen.model.bars_from_block` wraps its rows. A symbol without
-    bars (``None``) is left out; a malformed blob raises as
-    :func:`bars_from_blob` does.
-
-    Raises:
-        StoreDataError: a blob is not a whole number of bars.
+    The symbols of one count (a batch's symbols mostly have the session's
+    full count of bars) are one native (symbols, 6, n) block, made with one
+    transposing copy; :func:`~preopen.model.bars_from_block` wraps its rows.
+    A symbol with no bars is left out. The caller has checked that ``data``
+    holds ``sum(counts)`` whole bars.
     """
-    size = BLOB_DTYPE.itemsize
-    by_length: dict[int, list[tuple[str, bytes]]] = {}
+    words = np.frombuffer(data or b"", "<i8").reshape(-1, len(PRICES) + 1)
+    ends = np.cumsum(np.asarray(counts, np.int64))
+    starts = ends - np.asarray(counts, np.int64)
+    by_count: dict[int, list[int]] = {}
+    for i, count in enumerate(counts):
+        if count:
+            by_count.setdefault(count, []).append(i)
     out: dict[str, Bars] = {}
-    for symbol, blob in found:
-        if not blob:
-            continue
-        if len(blob) % size:
-            out[symbol] = bars_from_blob(blob, symbol, interval, table)  # raises
-        by_length.setdefault(len(blob), []).append((symbol, blob))
-    for length, group in by_length.items():
-        n = length // size
-        names = [symbol for symbol, _ in group]
-        words = np.frombuffer(b"".join(blob for _, blob in group), "<i8")
+    for n, rows in by_count.items():
+        if len(rows) == len(names):
+            group = words.reshape(len(rows), n, len(PRICES) + 1)  # every symbol: no gather
+        else:
+            group = np.concatenate(
+                [words[starts[i] : ends[i]] for i in rows]).reshape(len(rows), n, -1)
         # One copy: (symbols, bars, 6) little-endian words -> (symbols, 6, bars) native.
-        block = np.ascontiguousarray(
-            words.reshape(len(group), n, len(PRICES) + 1).transpose(0, 2, 1), dtype=np.int64)
+        block = np.ascontiguousarray(group.transpose(0, 2, 1), dtype=np.int64)
         ts = block[:, 0]
         if n > 1:
-            for i in np.flatnonzero(~np.all(ts[:, 1:] > ts[:, :-1], axis=1)).tolist():
-                # group_concat does not promise the subquery's order: restore it
-                # (the primary key rules out duplicates: no repair of the data).
-                block[i] = block[i][:, np.argsort(block[i, 0], kind="stable")]
-        out.update(zip(names, bars_from_block(names, interval, block), strict=True))
+            for k in np.flatnonzero(~np.all(ts[:, 1:] > ts[:, :-1], axis=1)).tolist():
+                # Nothing in SQL promises the concatenation's order within a symbol:
+                # restore it (the primary key rules out duplicates: no repair).
+                block[k] = block[k][:, np.argsort(block[k, 0], kind="stable")]
+        picked = [names[i] for i in rows]
+        out.update(zip(picked, bars_from_block(picked, interval, block), strict=True))
     return out
 
 

@@ -4,9 +4,10 @@ Layout: one row per bar in a WITHOUT ROWID table clustered on
 ``(symbol, interval, ts)``, WAL mode. Beside the readable columns each row
 carries ``bar``, its 48 bytes (little-endian int64 ns ts, then five float64:
 :data:`BLOB_DTYPE`), written by the same statement. The load path reads only
-``bar``: one query per batch returns one row per symbol, the
-``group_concat`` of its bars' blobs in ts order, which ``numpy.frombuffer``
-turns into Bars without a Python object per bar. The blob also keeps what
+``bar``: per batch of symbols, in one read transaction, one row of their
+bar counts and one row of all their bars' blobs concatenated (symbol after
+symbol, each in ts order), which ``numpy.frombuffer`` turns into Bars
+without a Python object per bar. The blob also keeps what
 SQLite's REAL columns cannot: NaN (bound as NULL) and -0.0 (stored as integer
 0), so the round trip is bit-exact. A row must be written through
 :meth:`SQLiteStore.write` (or with a ``bar`` that matches its columns) for
@@ -56,8 +57,10 @@ from preopen.model import Bars, parse_interval, to_ns
 from preopen.store._base import DEFAULT_LOAD_TIMEOUT, check_request
 from preopen.store._fingerprint import EMPTY, canonical_digest
 from preopen.store._sqlblob import (
+    BLOB_DTYPE,
     PRICES,
-    bars_from_blobs,
+    bars_from_blob,
+    bars_from_concatenated,
     chunks,
     records_from_blob,
     rows,
@@ -78,8 +81,13 @@ _COLUMNS: Final = ("symbol", "interval", "ts", "open", "high", "low", "close", "
 # turn fetches (500 symbols x 5 sessions of 1m bars: 47 MB of blobs), and
 # lets two loaders' queries take turns at that grain.
 _BATCH: Final = 500
-# SQLite VM instructions between two looks at the deadline.
-_PROGRESS_STEPS: Final = 10_000
+# SQLite VM instructions between two looks at the deadline: about 0.1 s of a
+# load here. Each look takes the interpreter, which a busy Python thread
+# holds up to the switch interval (5 ms): every 10,000 instructions, a
+# 10,000-symbol session took 17-20 s to load beside one such thread against
+# 3.7-5.2 s at this spacing. interrupt() does not wait for a look (it
+# interrupts the connection itself).
+_PROGRESS_STEPS: Final = 1_000_000
 @dataclass(slots=True)
 class _Call:
     """One call in flight on one connection: what its progress handler checks."""
@@ -271,12 +279,16 @@ class SQLiteStore:
         with self._turn:
             self._turn.notify_all()  # a call waiting for its turn is cancelled too
 
-    def _read(self, conn: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> list[Any]:
-        """Every row of one read query, run in this store's read turn (see the module's note).
+    def _read(
+        self, conn: sqlite3.Connection, *queries: tuple[str, tuple[object, ...]]
+    ) -> list[list[Any]]:
+        """Every row of each read query, in one read transaction and this store's read turn.
 
-        Waits for the turn no longer than the call's deadline, and not past
-        :meth:`interrupt`; either ends the wait as the query itself would
-        end (a timeout, an interruption).
+        One transaction: the queries see the same state of the file (a
+        writer between them would otherwise make their answers disagree).
+        Waits for the turn (see the module's note) no longer than the call's
+        deadline, and not past :meth:`interrupt`; either ends the wait as
+        the query itself would end (a timeout, an interruption).
         """
         call = self._calls[threading.get_ident()][1]
         with self._turn:
@@ -292,7 +304,12 @@ class SQLiteStore:
                 self._turn.wait(left)
             self._reading = True
         try:
-            return conn.execute(sql, params).fetchall()
+            conn.execute("begin")
+            try:
+                return [conn.execute(sql, params).fetchall() for sql, params in queries]
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("commit")
         finally:
             with self._turn:
                 self._reading = False
@@ -315,20 +332,51 @@ class SQLiteStore:
         wanted = check_request(symbols, interval, start, end, url=self.url)
         lo, hi = to_ns(start), to_ns(end)
         found: dict[str, Bars] = {}
-        # One query per batch; per symbol a correlated subquery walks the
-        # primary key in ts order (a GROUP BY over the batch would sort every
-        # row's blob in a temporary b-tree instead: 2.5x slower).
+        table = self._quoted
+        where = "b.symbol = j.value and b.interval = ?2 and b.ts >= ?3 and b.ts < ?4"
+        # Per batch one row of each: the symbols' counts, and all their bars'
+        # blobs concatenated, symbol after symbol (CROSS JOIN keeps json_each
+        # the outer loop; the primary key gives each symbol's bars in ts
+        # order). One row, not one a symbol: the sqlite3 module gives up and
+        # takes back the interpreter at every row, and a busy Python thread
+        # in the process (a host's, another loader's parsing) then holds each
+        # row up to the switch interval (5 ms): a 10,000-symbol session took
+        # 57-60 s beside one such thread against 3.1-4.4 s alone.
+        counts_sql = (
+            f"select json_group_array((select count(*) from {table} as b where {where})) "  # noqa: S608 - quoted identifier
+            "from json_each(?1) as j"
+        )
+        bars_sql = (
+            "select cast(group_concat(b.bar, x'') as blob) from json_each(?1) as j "  # noqa: S608 - quoted identifier
+            f"cross join {table} as b where {where}"
+        )
+        with self._call("load") as conn:
+            for offset in range(0, len(wanted), _BATCH):
+                names = wanted[offset : offset + _BATCH]
+                params = (json.dumps(names), interval, lo, hi)
+                (counts_row,), (bars_row,) = self._read(
+                    conn, (counts_sql, params), (bars_sql, params))
+                counts = [int(count) for count in json.loads(counts_row[0])]
+                data = bars_row[0]
+                if sum(counts) * BLOB_DTYPE.itemsize != len(data or b""):
+                    # A malformed blob: the per-symbol read names its symbol.
+                    found.update(self._load_each(conn, names, interval, lo, hi))
+                    continue
+                found.update(bars_from_concatenated(names, counts, data, interval))
+        return {symbol: found.get(symbol) or Bars.empty(symbol, interval) for symbol in wanted}
+
+    def _load_each(
+        self, conn: sqlite3.Connection, names: list[str], interval: str, lo: int, hi: int
+    ) -> dict[str, Bars]:
+        """Bars of ``names`` read one row a symbol, each blob checked on its own."""
         sql = (
             "select j.value, (select cast(group_concat(bar, x'') as blob) from ("  # noqa: S608 - quoted identifier
             f"select bar from {self._quoted} where symbol = j.value "
             "and interval = ?2 and ts >= ?3 and ts < ?4 order by ts)) from json_each(?1) j"
         )
-        with self._call("load") as conn:
-            for offset in range(0, len(wanted), _BATCH):
-                batch = json.dumps(wanted[offset : offset + _BATCH])
-                rows = self._read(conn, sql, (batch, interval, lo, hi))
-                found.update(bars_from_blobs(rows, interval, self.table))
-        return {symbol: found.get(symbol) or Bars.empty(symbol, interval) for symbol in wanted}
+        (rows,) = self._read(conn, (sql, (json.dumps(names), interval, lo, hi)))
+        return {symbol: bars_from_blob(blob, symbol, interval, self.table)
+                for symbol, blob in rows if blob is not None}
 
     def fingerprints(
         self,
@@ -353,7 +401,7 @@ class SQLiteStore:
         with self._call("fingerprints") as conn:
             for offset in range(0, len(wanted), _BATCH):
                 batch = json.dumps(wanted[offset : offset + _BATCH])
-                rows = self._read(conn, sql, (batch, interval, json.dumps(bounds)))
+                (rows,) = self._read(conn, (sql, (batch, interval, json.dumps(bounds))))
                 for symbol, k, blob in rows:
                     if blob is not None:
                         records = records_from_blob(blob, symbol, self.table)

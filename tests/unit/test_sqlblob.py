@@ -1,12 +1,10 @@
-"""The SQLite store's blobs: many symbols' built at once are what one at a time gives."""
+"""The SQLite store's blobs: many symbols' bars built from one concatenation, as one at a time."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from preopen.errors import StoreDataError
-from preopen.store._sqlblob import BLOB_DTYPE, bars_from_blob, bars_from_blobs
+from preopen.store._sqlblob import BLOB_DTYPE, bars_from_blob, bars_from_concatenated
 
 
 def blob(ts, seed):
@@ -18,27 +16,31 @@ def blob(ts, seed):
     return records.tobytes()
 
 
-def test_blobs_of_mixed_lengths_and_orders_give_the_bars_of_one_at_a_time():
-    found = [
+def check(found):
+    names = [symbol for symbol, _ in found]
+    counts = [len(data) // BLOB_DTYPE.itemsize if data else 0 for _, data in found]
+    data = b"".join(data for _, data in found if data) or None
+    got = bars_from_concatenated(names, counts, data, "1m")
+    assert sorted(got) == sorted(symbol for symbol, data in found if data)
+    for symbol, data in found:
+        if data:
+            assert got[symbol].equals(bars_from_blob(data, symbol, "1m", "bars")), symbol
+            assert not got[symbol].repairs
+    return got
+
+
+def test_mixed_counts_and_orders_give_the_bars_of_one_at_a_time():
+    got = check([
         ("A", blob([1, 2, 3], 1)),
-        ("B", blob([3, 1, 2], 2)),  # group_concat's order is not promised
+        ("B", blob([3, 1, 2], 2)),  # an order SQL does not promise
         ("C", None),  # no bars
         ("D", blob([5, 6], 3)),
         ("E", blob([7, 8, 9], 4)),
         ("F", blob([4], 5)),
-    ]
-    got = bars_from_blobs(found, "1m", "bars")
-    assert sorted(got) == ["A", "B", "D", "E", "F"]
-    for symbol, data in found:
-        if data is not None:
-            one = bars_from_blob(data, symbol, "1m", "bars")
-            assert got[symbol].equals(one), symbol
-            assert not got[symbol].repairs
+    ])
     assert got["B"].ts.tolist() == [1, 2, 3]
 
 
-def test_a_malformed_blob_names_its_symbol():
-    found = [("A", blob([1, 2], 1)), ("B", blob([1, 2], 2)[:-8])]
-    with pytest.raises(StoreDataError, match="'B'") as caught:
-        bars_from_blobs(found, "1m", "bars")
-    assert caught.value.symbol == "B"
+def test_one_count_for_every_symbol_and_no_bars_at_all():
+    check([("A", blob([1, 2], 1)), ("B", blob([2, 3], 2)), ("C", blob([3, 4], 3))])
+    assert bars_from_concatenated(["A", "B"], [0, 0], None, "1m") == {}

@@ -1,8 +1,9 @@
 """A SQLite store opened for loading never changes the file; failures are classified.
 
 Read-only, full-disk and locked errors are injected (tests run as root, who
-writes through file modes): a connection class whose ``execute`` raises or
-blocks, passed to sqlite3.connect as its factory.
+writes through file modes): a connection class whose ``execute`` raises,
+blocks or lets a writer in after a statement, passed to sqlite3.connect as
+its factory.
 """
 
 import datetime as dt
@@ -89,8 +90,13 @@ class _Faulty(sqlite3.Connection):
     on = ""
     error: Exception | None = None
     started: threading.Event | None = None
+    after = None  # called once the statement ran
 
     def execute(self, sql, *args):
+        if self.on and self.on in sql and self.after is not None:
+            cursor = super().execute(sql, *args)
+            self.after()
+            return cursor
         if self.on and self.on in sql:
             if self.error is not None:
                 raise self.error
@@ -343,3 +349,38 @@ def test_a_file_that_cannot_be_opened_at_all_is_store_wide(seeded, monkeypatch):
     with pytest.raises(StoreWideError, match="cannot open") as caught:
         open_store(seeded)
     assert is_store_wide(caught.value)
+
+
+
+def test_a_write_between_a_batch_s_two_queries_is_not_seen_by_either(seeded, faulty):
+    # The counts and the concatenated bars are read in one transaction: a
+    # writer adding a bar to A and removing one of B in between (the same
+    # total) would otherwise shift a bar from one symbol to the other.
+    path = seeded.removeprefix("sqlite:///")
+    store = open_store(seeded)
+    late = int(dt.datetime(2024, 7, 2, 23, 0, tzinfo=dt.UTC).timestamp()) * 10**9
+    extra = Bars.from_arrays("A", "1m", [late], [1.0], [1.0], [1.0], [1.0], [1.0])
+
+    def write():
+        faulty.on = ""  # once
+        writer = open_store(seeded, create=True)
+        writer.write("1m", {"A": extra})
+        writer.close()
+        conn = sqlite3.connect(path)
+        conn.execute("delete from bars where symbol = 'B' and ts = "
+                     "(select min(ts) from bars where symbol = 'B')")
+        conn.commit()
+        conn.close()
+
+    try:
+        before = store.load(["A", "B"], "1m", START, END)
+        faulty.on, faulty.after = "json_group_array", staticmethod(write)
+        during = store.load(["A", "B"], "1m", START, END)
+        assert faulty.on == "", "the write did not run between the two queries"
+        for symbol in ("A", "B"):
+            assert during[symbol].equals(before[symbol]), symbol
+        after = store.load(["A", "B"], "1m", START, END)
+        assert (len(after["A"]), len(after["B"])) == (781, 779)
+        assert int(after["A"].ts[-1]) == late
+    finally:
+        store.close()

@@ -187,7 +187,7 @@ def test_base_exceptions_pass_through(store, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sqlite_module, "bars_from_blobs", boom)
+    monkeypatch.setattr(sqlite_module, "bars_from_concatenated", boom)
     store.write("1m", synthetic_bars(["A"], XNYS, DAYS[:1], "1m"))
     with pytest.raises(KeyboardInterrupt):
         store.load(["A"], "1m", START, END)
