@@ -27,12 +27,7 @@ full, cannot open, not a database) are told apart from the rest; see
 
 Threads: each thread gets its own connection (sqlite3 connections must not
 be used by two threads at once); :meth:`close` closes them all. The read
-queries of one store take turns (:meth:`SQLiteStore._read`): two threads
-stepping queries of one file at once were slower together than one after
-the other (two loaders, 10,000 symbols x one session of 1m bars in batches
-of 500: 3.1-3.3 s at once against 2.6-2.8 s in turns, the library's own
-locks contending), so a loader turns its rows into Bars while the other
-one's query runs.
+queries of one store take turns (:class:`~preopen.store._sqlturn.ReadTurn`).
 """
 
 from __future__ import annotations
@@ -66,6 +61,7 @@ from preopen.store._sqlblob import (
     rows,
 )
 from preopen.store._sqlerrors import BUSY, LOCKED, classify, result_code
+from preopen.store._sqlturn import ReadTurn
 from preopen.storeurl import parse_store_url
 
 if TYPE_CHECKING:
@@ -142,10 +138,8 @@ class SQLiteStore:
         self._calls: dict[int, tuple[sqlite3.Connection, _Call]] = {}
         self._generation = 0
         self._closed = False
-        # The read turn: at most one load or fingerprints query steps at a
-        # time (see the module's note); waiters wake on release and interrupt().
-        self._turn = threading.Condition()
-        self._reading = False
+        # At most one load or fingerprints query of this store steps at a time.
+        self._turn = ReadTurn()
         # Read-only in a directory where SQLite cannot create the -shm file of
         # a WAL database: then no writer can be at work either, and the file
         # is opened immutable (see _check_table's caller).
@@ -276,44 +270,34 @@ class SQLiteStore:
         for conn, _call in list(self._calls.values()):
             with contextlib.suppress(sqlite3.Error):
                 conn.interrupt()
-        with self._turn:
-            self._turn.notify_all()  # a call waiting for its turn is cancelled too
+        self._turn.wake_all()  # a call waiting for its turn is cancelled too
 
     def _read(
         self, conn: sqlite3.Connection, *queries: tuple[str, tuple[object, ...]]
     ) -> list[list[Any]]:
-        """Every row of each read query, in one read transaction and this store's read turn.
+        """Every row of each read query, in one read transaction and the store's read turn.
 
         One transaction: the queries see the same state of the file (a
         writer between them would otherwise make their answers disagree).
-        Waits for the turn (see the module's note) no longer than the call's
-        deadline, and not past :meth:`interrupt`; either ends the wait as
-        the query itself would end (a timeout, an interruption).
+        The wait for the turn (:class:`ReadTurn`) ends at the call's
+        deadline or at :meth:`interrupt`, as the query itself would.
         """
         call = self._calls[threading.get_ident()][1]
-        with self._turn:
-            while self._reading:
-                if self._generation != call.generation:
-                    call.interrupted = True
-                    raise sqlite3.OperationalError("interrupted while waiting for the read turn")
-                left = call.deadline - time.monotonic()
-                if left <= 0:
-                    call.timed_out = True
-                    raise sqlite3.OperationalError(
-                        "timed out waiting for another query of this store to end")
-                self._turn.wait(left)
-            self._reading = True
         try:
-            conn.execute("begin")
-            try:
-                return [conn.execute(sql, params).fetchall() for sql, params in queries]
-            finally:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("commit")
-        finally:
-            with self._turn:
-                self._reading = False
-                self._turn.notify()
+            with self._turn.held(call.deadline,
+                                 lambda: self._generation != call.generation):
+                conn.execute("begin")
+                try:
+                    return [conn.execute(sql, params).fetchall() for sql, params in queries]
+                finally:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("commit")
+        except InterruptedError as exc:
+            call.interrupted = True
+            raise sqlite3.OperationalError(str(exc)) from exc
+        except TimeoutError as exc:
+            call.timed_out = True
+            raise sqlite3.OperationalError(str(exc)) from exc
 
     # -- reads --------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from preopen.errors import (
 )
 from preopen.model import Bars
 from preopen.store import EMPTY, fingerprints_of, open_store
+from preopen.store._sqlturn import ReadTurn
 from preopen.store.synthetic import synthetic_bars
 
 XNYS = get_calendar("XNYS")
@@ -251,7 +252,8 @@ def _load_in_thread(store, outcome, done):
 
 def test_a_load_waits_for_the_read_turn_and_is_cancelled_there_by_interrupt(seeded, faulty):
     store = open_store(seeded, load_timeout=3600)
-    store._turn = turn = _Watched()  # to see the second load wait for its turn
+    turn = _Watched()
+    store._turn = ReadTurn(turn)  # to see the second load wait for its turn
     faulty.on, faulty.started = "json_each", threading.Event()
     first, second = threading.Event(), threading.Event()
     outcomes: tuple[list, list] = ([], [])
