@@ -386,3 +386,23 @@ def test_a_write_between_a_batch_s_two_queries_is_not_seen_by_either(seeded, fau
         assert int(after["A"].ts[-1]) == late
     finally:
         store.close()
+
+
+def test_two_malformed_bars_whose_bytes_add_up_are_still_found_and_named(seeded):
+    # 40 bytes in A and 56 in B: the batch holds a whole number of bars, but
+    # neither symbol does; each symbol's bytes are checked before the split.
+    path = seeded.removeprefix("sqlite:///")
+    conn = sqlite3.connect(path)
+    conn.execute("pragma ignore_check_constraints = on")
+    for symbol, blob in (("A", "zeroblob(40)"), ("B", "zeroblob(56)")):
+        conn.execute(f"update bars set bar = {blob} where symbol = '{symbol}' and ts = "  # noqa: S608 - test data
+                     f"(select min(ts) from bars where symbol = '{symbol}')")
+    conn.commit()
+    conn.close()
+    store = open_store(seeded)
+    try:
+        with pytest.raises(StoreDataError, match="'A'") as caught:
+            store.load(["A", "B"], "1m", START, END)
+        assert caught.value.symbol == "A"
+    finally:
+        store.close()
