@@ -294,7 +294,6 @@ class SQLiteStore:
         for conn, _call in list(self._calls.values()):
             with contextlib.suppress(sqlite3.Error):
                 conn.interrupt()
-        self._turn.wake_all()  # a call waiting for its turn is cancelled too
 
     @contextlib.contextmanager
     def _reading(self, conn: sqlite3.Connection) -> Iterator[Callable[..., list[Any]]]:

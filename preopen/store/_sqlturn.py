@@ -7,16 +7,21 @@ library's own locks and the interpreter's hand-overs contend), so a store's
 loads take turns: while one loader's query runs, the other turns its rows
 into Bars.
 
-A caller waits for its turn no longer than its deadline and not past a
-cancellation; :meth:`ReadTurn.wake_all` wakes every waiter to look again (a
-store's ``interrupt``). Invariant: at most one holder at a time; a holder
-always gives the turn back (even when its query raises).
+The turn is a pool of one read slot, as a connection pool is: a
+``queue.Queue`` holding one token, taken for the turn and put back after
+it. Nothing else is shared. A caller waits for the token no longer than its
+deadline; a cancelled caller (the store's ``interrupt``) gives it back at
+once. A waiter is not woken by the cancellation itself: the holder is
+interrupted too (its connection's query ends), so the token comes back
+promptly and the waiter, taking it, finds itself cancelled. Invariant: one
+token, so at most one holder; a holder always puts it back, even when its
+query raises.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
+import queue
 import time
 from typing import TYPE_CHECKING
 
@@ -30,39 +35,31 @@ class ReadTurn:
     """One store's read turn.
 
     Args:
-        condition: the condition variable to wait on (a new one by default).
+        slot: the queue that holds the token (a new one by default; it must
+            be empty and unbounded or of size 1).
     """
 
-    def __init__(self, condition: threading.Condition | None = None) -> None:
-        """Nobody holds the turn yet."""
-        self._condition = condition if condition is not None else threading.Condition()
-        self._held = False
+    def __init__(self, slot: queue.Queue[str] | None = None) -> None:
+        """Nobody holds the turn yet: the token is in its slot."""
+        self._slot: queue.Queue[str] = slot if slot is not None else queue.Queue(maxsize=1)
+        self._slot.put_nowait("the read turn")
 
     @contextlib.contextmanager
     def held(self, deadline: float, cancelled: Callable[[], bool]) -> Iterator[None]:
         """Hold the turn for the ``with`` block; wait for it until ``deadline`` (monotonic).
 
         Raises:
-            InterruptedError: ``cancelled()`` turned true while waiting.
+            InterruptedError: ``cancelled()`` was true once the turn came.
             TimeoutError: the deadline passed while waiting.
         """
-        with self._condition:
-            while self._held:
-                if cancelled():
-                    raise InterruptedError("interrupted while waiting for the read turn")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError("timed out waiting for another query of this store to end")
-                self._condition.wait(left)
-            self._held = True
         try:
+            token = self._slot.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise TimeoutError(
+                "timed out waiting for another query of this store to end") from None
+        try:
+            if cancelled():
+                raise InterruptedError("interrupted while waiting for the read turn")
             yield
         finally:
-            with self._condition:
-                self._held = False
-                self._condition.notify()
-
-    def wake_all(self) -> None:
-        """Wake every waiter to look at its deadline and cancellation again."""
-        with self._condition:
-            self._condition.notify_all()
+            self._slot.put_nowait(token)

@@ -9,6 +9,7 @@ its factory.
 import datetime as dt
 import functools
 import hashlib
+import queue
 import sqlite3
 import threading
 
@@ -225,16 +226,17 @@ def test_interrupt_from_another_thread_cancels_a_load(seeded, faulty):
         store.close()
 
 
-class _Watched(threading.Condition):
-    """The store's read turn, telling when a caller starts waiting for it."""
+class _Watched(queue.Queue):
+    """The store's read slot, telling when a caller starts waiting for the turn."""
 
     def __init__(self):
-        super().__init__()
+        super().__init__(maxsize=1)
         self.waiting = threading.Event()
 
-    def wait(self, timeout=None):
-        self.waiting.set()
-        return super().wait(timeout)
+    def get(self, block=True, timeout=None):
+        if self.empty():
+            self.waiting.set()
+        return super().get(block, timeout)
 
 
 def _load_in_thread(store, outcome, done):
@@ -265,7 +267,7 @@ def test_a_load_waits_for_the_read_turn_and_is_cancelled_there_by_interrupt(seed
         assert not second.is_set()
         store.interrupt()
         assert first.wait(WAIT)
-        assert second.wait(WAIT), "interrupt() did not end the wait for the read turn"
+        assert second.wait(WAIT), "the wait for the read turn did not end at interrupt()"
         assert all(isinstance(o[0], StoreInterruptedError) for o in outcomes)
         faulty.on = ""
         assert len(store.load(["A"], "1m", START, END)["A"]) == 780  # the turn was given back
