@@ -4,9 +4,9 @@ Layout: one row per bar in a WITHOUT ROWID table clustered on
 ``(symbol, interval, ts)``, WAL mode. Beside the readable columns each row
 carries ``bar``, its 48 bytes (little-endian int64 ns ts, then five float64:
 :data:`BLOB_DTYPE`), written by the same statement. The load path reads only
-``bar``: per batch of symbols, in one read transaction, one row of the
-bytes of each symbol's bars, then their bars' blobs concatenated (symbol
-after symbol, each in ts order) in rows of about 4 MB, which
+``bar``: per batch of symbols, in one read transaction, one row of their
+bar counts, then their bars' blobs concatenated (symbol after symbol, each
+in ts order) in rows of about 4 MB, which
 ``numpy.frombuffer`` turns into Bars without a Python object per bar. The blob also keeps what
 SQLite's REAL columns cannot: NaN (bound as NULL) and -0.0 (stored as integer
 0), so the round trip is bit-exact. A row must be written through
@@ -84,21 +84,22 @@ _BATCH: Final = 500
 # same or faster (3.5-3.7 s against 3.7-4.2 s a prefetch), a five-session
 # one 5-10% slower (11.1-15.2 s against 12.1-13.1 s; the counts are a
 # second scan), and beside a busy Python thread 4-5 s against 57-60 s.
-# Each symbol's bytes come first, so a malformed bar (not 48 bytes) is
-# found before the concatenation and read one row a symbol, which names it.
+# The concatenating query also counts the bars that are not 48 bytes: one
+# such bar sends the batch to the read one row a symbol, which names it (two
+# whose bytes add up to whole bars would otherwise shift bars between symbols).
 _CHUNK_BYTES: Final = 4 << 20
 
 
-def _runs(sizes: list[int]) -> Iterator[tuple[int, int]]:
+def _runs(counts: list[int]) -> Iterator[tuple[int, int]]:
     """[i, j) runs of symbols, each holding about _CHUNK_BYTES of bars (at least one symbol)."""
     start, size = 0, 0
-    for k, symbol_size in enumerate(sizes):
-        size += symbol_size
+    for k, count in enumerate(counts):
+        size += count * BLOB_DTYPE.itemsize
         if size >= _CHUNK_BYTES:
             yield start, k + 1
             start, size = k + 1, 0
-    if start < len(sizes):
-        yield start, len(sizes)
+    if start < len(counts):
+        yield start, len(counts)
 
 
 # SQLite VM instructions between two looks at the deadline: about 0.1 s of a
@@ -342,9 +343,9 @@ class SQLiteStore:
         wanted = check_request(symbols, interval, start, end, url=self.url)
         lo, hi = to_ns(start), to_ns(end)
         found: dict[str, Bars] = {}
-        table = self._quoted
+        table, size = self._quoted, BLOB_DTYPE.itemsize
         where = "b.symbol = j.value and b.interval = ?2 and b.ts >= ?3 and b.ts < ?4"
-        # Per batch one row of the symbols' byte counts, then their bars' blobs
+        # Per batch one row of the symbols' counts, then their bars' blobs
         # concatenated, symbol after symbol (CROSS JOIN keeps json_each the
         # outer loop; the primary key gives each symbol's bars in ts order),
         # a row for each run of symbols holding about _CHUNK_BYTES. A few
@@ -353,32 +354,29 @@ class SQLiteStore:
         # process (a host's, another loader's parsing) then holds each row
         # up to the switch interval (5 ms): a 10,000-symbol session took
         # 57-60 s beside one such thread against 3.1-4.4 s alone.
-        sizes_sql = (
-            "select json_group_array((select coalesce(sum(length(b.bar)), 0) "  # noqa: S608 - quoted identifier
-            f"from {table} as b where {where})) from json_each(?1) as j"
+        counts_sql = (
+            f"select json_group_array((select count(*) from {table} as b where {where})) "  # noqa: S608 - quoted identifier
+            "from json_each(?1) as j"
         )
+        # With the concatenation, how many bars are not 48 bytes (nearly free:
+        # each blob is read for the concatenation anyway).
         bars_sql = (
-            "select cast(group_concat(b.bar, x'') as blob) from json_each(?1) as j "  # noqa: S608 - quoted identifier
-            f"cross join {table} as b where {where}"
+            f"select cast(group_concat(b.bar, x'') as blob), total(length(b.bar) <> {size}) "  # noqa: S608 - quoted identifier
+            f"from json_each(?1) as j cross join {table} as b where {where}"
         )
         with self._call("load") as conn:
             for offset in range(0, len(wanted), _BATCH):
                 names = wanted[offset : offset + _BATCH]
                 with self._reading(conn) as fetch:
-                    (row,) = fetch(sizes_sql, (json.dumps(names), interval, lo, hi))
-                    sizes = [int(size) for size in json.loads(row[0])]
-                    if any(size % BLOB_DTYPE.itemsize for size in sizes):
-                        blobs = None  # a malformed bar: read one row a symbol, named
-                    else:
-                        blobs = [
-                            fetch(bars_sql, (json.dumps(names[i:j]), interval, lo, hi))[0][0]
-                            for i, j in _runs(sizes)
-                        ]
-                data = b"".join(blob for blob in blobs or () if blob)
-                if blobs is None or len(data) != sum(sizes):
+                    (row,) = fetch(counts_sql, (json.dumps(names), interval, lo, hi))
+                    counts = [int(count) for count in json.loads(row[0])]
+                    parts = [fetch(bars_sql, (json.dumps(names[i:j]), interval, lo, hi))[0]
+                             for i, j in _runs(counts)]
+                data = b"".join(blob for blob, _ in parts if blob)
+                if any(bad for _, bad in parts) or len(data) != sum(counts) * size:
+                    # A malformed bar: the per-symbol read names its symbol.
                     found.update(self._load_each(conn, names, interval, lo, hi))
                     continue
-                counts = [size // BLOB_DTYPE.itemsize for size in sizes]
                 found.update(bars_from_concatenated(names, counts, data, interval))
         return {symbol: found.get(symbol) or Bars.empty(symbol, interval) for symbol in wanted}
 
