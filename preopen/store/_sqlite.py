@@ -61,6 +61,14 @@ from preopen.store._sqlblob import (
     rows,
 )
 from preopen.store._sqlerrors import BUSY, LOCKED, classify, result_code
+from preopen.store._sqlitesql import (
+    bars_query,
+    counts_query,
+    fingerprints_query,
+    per_symbol_query,
+    runs,
+    symbols_query,
+)
 from preopen.store._sqlturn import ReadTurn
 from preopen.storeurl import parse_store_url
 
@@ -77,31 +85,6 @@ _COLUMNS: Final = ("symbol", "interval", "ts", "open", "high", "low", "close", "
 # turn fetches (500 symbols x 5 sessions of 1m bars: 47 MB of blobs), and
 # lets two loaders' queries take turns at that grain.
 _BATCH: Final = 500
-# Bytes of bars one load query concatenates, about: bounds what SQLite's
-# concatenation and its bytes object hold at once (a batch of 500 symbols x
-# 5 sessions of 1m bars is 47 MB) at a few rows a batch. Measured against
-# one row a symbol (10,000 symbols, two loaders): a one-session load the
-# same or faster (3.5-3.7 s against 3.7-4.2 s a prefetch), a five-session
-# one 5-10% slower (11.1-15.2 s against 12.1-13.1 s; the counts are a
-# second scan), and beside a busy Python thread 4-5 s against 57-60 s.
-# The concatenating query also counts the bars that are not 48 bytes: one
-# such bar sends the batch to the read one row a symbol, which names it (two
-# whose bytes add up to whole bars would otherwise shift bars between symbols).
-_CHUNK_BYTES: Final = 4 << 20
-
-
-def _runs(counts: list[int]) -> Iterator[tuple[int, int]]:
-    """[i, j) runs of symbols, each holding about _CHUNK_BYTES of bars (at least one symbol)."""
-    start, size = 0, 0
-    for k, count in enumerate(counts):
-        size += count * BLOB_DTYPE.itemsize
-        if size >= _CHUNK_BYTES:
-            yield start, k + 1
-            start, size = k + 1, 0
-    if start < len(counts):
-        yield start, len(counts)
-
-
 # SQLite VM instructions between two looks at the deadline: about 0.1 s of a
 # load here. Each look takes the interpreter, which a busy Python thread
 # holds up to the switch interval (5 ms): every 10,000 instructions, a
@@ -343,27 +326,9 @@ class SQLiteStore:
         wanted = check_request(symbols, interval, start, end, url=self.url)
         lo, hi = to_ns(start), to_ns(end)
         found: dict[str, Bars] = {}
-        table, size = self._quoted, BLOB_DTYPE.itemsize
-        where = "b.symbol = j.value and b.interval = ?2 and b.ts >= ?3 and b.ts < ?4"
-        # Per batch one row of the symbols' counts, then their bars' blobs
-        # concatenated, symbol after symbol (CROSS JOIN keeps json_each the
-        # outer loop; the primary key gives each symbol's bars in ts order),
-        # a row for each run of symbols holding about _CHUNK_BYTES. A few
-        # rows, not one a symbol: the sqlite3 module gives up and takes back
-        # the interpreter at every row, and a busy Python thread in the
-        # process (a host's, another loader's parsing) then holds each row
-        # up to the switch interval (5 ms): a 10,000-symbol session took
-        # 57-60 s beside one such thread against 3.1-4.4 s alone.
-        counts_sql = (
-            f"select json_group_array((select count(*) from {table} as b where {where})) "  # noqa: S608 - quoted identifier
-            "from json_each(?1) as j"
-        )
-        # With the concatenation, how many bars are not 48 bytes (nearly free:
-        # each blob is read for the concatenation anyway).
-        bars_sql = (
-            f"select cast(group_concat(b.bar, x'') as blob), total(length(b.bar) <> {size}) "  # noqa: S608 - quoted identifier
-            f"from json_each(?1) as j cross join {table} as b where {where}"
-        )
+        # In a few rows a batch, in one read transaction (see _sqlitesql.py).
+        counts_sql, bars_sql = counts_query(self._quoted), bars_query(self._quoted)
+        size = BLOB_DTYPE.itemsize
         with self._call("load") as conn:
             for offset in range(0, len(wanted), _BATCH):
                 names = wanted[offset : offset + _BATCH]
@@ -371,7 +336,7 @@ class SQLiteStore:
                     (row,) = fetch(counts_sql, (json.dumps(names), interval, lo, hi))
                     counts = [int(count) for count in json.loads(row[0])]
                     parts = [fetch(bars_sql, (json.dumps(names[i:j]), interval, lo, hi))[0]
-                             for i, j in _runs(counts)]
+                             for i, j in runs(counts)]
                 data = b"".join(blob for blob, _ in parts if blob)
                 if any(bad for _, bad in parts) or len(data) != sum(counts) * size:
                     # A malformed bar: the per-symbol read names its symbol.
@@ -384,13 +349,8 @@ class SQLiteStore:
         self, conn: sqlite3.Connection, names: list[str], interval: str, lo: int, hi: int
     ) -> dict[str, Bars]:
         """Bars of ``names`` read one row a symbol, each blob checked on its own."""
-        sql = (
-            "select j.value, (select cast(group_concat(bar, x'') as blob) from ("  # noqa: S608 - quoted identifier
-            f"select bar from {self._quoted} where symbol = j.value "
-            "and interval = ?2 and ts >= ?3 and ts < ?4 order by ts)) from json_each(?1) j"
-        )
         with self._reading(conn) as fetch:
-            rows = fetch(sql, (json.dumps(names), interval, lo, hi))
+            rows = fetch(per_symbol_query(self._quoted), (json.dumps(names), interval, lo, hi))
         return {symbol: bars_from_blob(blob, symbol, interval, self.table)
                 for symbol, blob in rows if blob is not None}
 
@@ -408,12 +368,7 @@ class SQLiteStore:
         bounds = [(to_ns(start), to_ns(end)) for start, end in ranges]
         wanted = check_request(symbols, interval, 0, 0, url=self.url)
         out: dict[str, list[Fingerprint]] = {s: [EMPTY] * len(bounds) for s in wanted}
-        sql = (
-            "select j.value, r.key, (select cast(group_concat(bar, x'') as blob) from ("  # noqa: S608 - quoted identifier
-            f"select bar from {self._quoted} where symbol = j.value and interval = ?2 "
-            "and ts >= r.value ->> 0 and ts < r.value ->> 1 order by ts)) "
-            "from json_each(?1) j, json_each(?3) r"
-        )
+        sql = fingerprints_query(self._quoted)
         with self._call("fingerprints") as conn:
             for offset in range(0, len(wanted), _BATCH):
                 batch = json.dumps(wanted[offset : offset + _BATCH])
@@ -429,12 +384,7 @@ class SQLiteStore:
 
     def symbols(self) -> tuple[str, ...]:
         """Every symbol with bars, sorted (a skip scan of the primary key)."""
-        sql = (
-            "with recursive s(symbol) as ("  # noqa: S608 - quoted identifier
-            f"select min(symbol) from {self._quoted} union all "
-            f"select (select min(symbol) from {self._quoted} where symbol > s.symbol) "
-            "from s where s.symbol is not null) select symbol from s where symbol is not null"
-        )
+        sql = symbols_query(self._quoted)
         with self._call("symbols") as conn:
             return tuple(row[0] for row in conn.execute(sql))
 
