@@ -29,6 +29,7 @@ __all__ = [
     "chunks",
     "records_from_blob",
     "rows",
+    "stamped_within",
 ]
 
 PRICES: Final = ("open", "high", "low", "close", "volume")
@@ -104,6 +105,12 @@ def bars_from_concatenated(
         picked = [names[i] for i in rows]
         out.update(zip(picked, bars_from_block(picked, interval, block), strict=True))
     return out
+
+
+def stamped_within(data: bytes, lo: int, hi: int) -> bool:
+    """Whether every bar of whole bars ``data`` has ``lo <= ts < hi`` (one strided pass)."""
+    ts = np.frombuffer(data, "<i8")[:: len(PRICES) + 1]
+    return not ts.shape[0] or (int(ts.min()) >= lo and int(ts.max()) < hi)
 
 
 def rows(

@@ -59,6 +59,7 @@ from preopen.store._sqlblob import (
     chunks,
     records_from_blob,
     rows,
+    stamped_within,
 )
 from preopen.store._sqlerrors import BUSY, LOCKED, classify, result_code
 from preopen.store._sqlitesql import (
@@ -335,10 +336,10 @@ class SQLiteStore:
                 with self._reading(conn) as fetch:
                     (row,) = fetch(counts_sql, (json.dumps(names), interval, lo, hi))
                     counts = [int(count) for count in json.loads(row[0])]
-                    parts = [fetch(bars_sql, (json.dumps(names[i:j]), interval, lo, hi))[0]
+                    blobs = [fetch(bars_sql, (json.dumps(names[i:j]), interval, lo, hi))[0][0]
                              for i, j in runs(counts)]
-                data = b"".join(blob for blob, _ in parts if blob)
-                if any(bad for _, bad in parts) or len(data) != sum(counts) * size:
+                data = b"".join(blob for blob in blobs if blob)
+                if len(data) != sum(counts) * size or not stamped_within(data, lo, hi):
                     # A malformed bar: the per-symbol read names its symbol.
                     found.update(self._load_each(conn, names, interval, lo, hi))
                     continue

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from preopen.store._sqlblob import BLOB_DTYPE, bars_from_blob, bars_from_concatenated
+from preopen.store._sqlblob import (
+    BLOB_DTYPE,
+    bars_from_blob,
+    bars_from_concatenated,
+    stamped_within,
+)
 
 
 def blob(ts, seed):
@@ -44,3 +49,13 @@ def test_mixed_counts_and_orders_give_the_bars_of_one_at_a_time():
 def test_one_count_for_every_symbol_and_no_bars_at_all():
     check([("A", blob([1, 2], 1)), ("B", blob([2, 3], 2)), ("C", blob([3, 4], 3))])
     assert bars_from_concatenated(["A", "B"], [0, 0], None, "1m") == {}
+
+
+def test_stamped_within_reads_every_bar_s_ts_and_a_shifted_concatenation_fails_it():
+    data = blob([10, 20, 30], 1) + blob([15, 25], 2)
+    assert stamped_within(data, 10, 31)
+    assert not stamped_within(data, 11, 31)
+    assert not stamped_within(data, 10, 30)
+    assert stamped_within(b"", 0, 1)
+    shifted = data[8:] + bytes(8)  # what a 40-byte bar does to the bars after it
+    assert not stamped_within(shifted, 10, 31)
