@@ -77,16 +77,21 @@ def test_arrays_of_different_lengths_are_refused():
         read_arrays([stream(tuple_of(1, ts, prices))], ["AAA"], "1m")
 
 
-def test_elements_that_are_not_eight_bytes_are_refused():
-    ts, prices = columns(2, 5)
-    data = struct.pack(">h", 7) + struct.pack(">ii", 4, 1)
-    body = struct.pack(">iiIii", 1, 0, INT8_OID, 2, 1) + b"".join(
+def four_byte_ts_tuple(index, ts, prices):
+    """A tuple whose ts array holds 4-byte elements (not a timestamptz[])."""
+    data = struct.pack(">h", 7) + struct.pack(">ii", 4, index)
+    body = struct.pack(">iiIii", 1, 0, INT8_OID, len(ts), 1) + b"".join(
         struct.pack(">i", 4) + struct.pack(">i", v % 1000) for v in ts)
     data += struct.pack(">i", len(body)) + body
     for column in prices:
         data += array(column, FLOAT8_OID, ">d")
+    return data
+
+
+def test_elements_that_are_not_eight_bytes_are_refused():
+    ts, prices = columns(2, 5)
     with pytest.raises(StoreSchemaError, match="not 8 bytes"):
-        read_arrays([stream(data)], ["AAA"], "1m")
+        read_arrays([stream(four_byte_ts_tuple(1, ts, prices))], ["AAA"], "1m")
 
 
 def expected_bars(symbol, ts_us, prices):
@@ -122,12 +127,7 @@ def test_runs_of_one_length_broken_by_other_tuples_give_every_symbols_bars():
 
 def test_a_malformed_tuple_after_a_run_is_refused():
     ts, prices = columns(3, 8)
-    bad = struct.pack(">h", 7) + struct.pack(">ii", 4, 2)
-    body = struct.pack(">iiIii", 1, 0, INT8_OID, 3, 1) + b"".join(
-        struct.pack(">i", 4) + struct.pack(">i", v % 1000) for v in ts)
-    bad += struct.pack(">i", len(body)) + body
-    for column in prices:
-        bad += array(column, FLOAT8_OID, ">d")
+    bad = four_byte_ts_tuple(2, ts, prices)
     data = stream(tuple_of(1, ts, prices), bad, tuple_of(3, ts, prices))
     with pytest.raises(StoreSchemaError, match="not 8 bytes"):
         read_arrays([data], ["A", "B", "C"], "1m")

@@ -164,15 +164,19 @@ def test_a_locked_database_on_load_is_a_transient_timeout(seeded, faulty):
         store.close()
 
 
-def test_malformed_bars_of_one_symbol_are_not_store_wide(seeded):
-    path = seeded.removeprefix("sqlite:///")
-    conn = sqlite3.connect(path)
-    conn.execute("drop trigger if exists none")
+def plant_short_bars(seeded, sizes):
+    """Give each symbol's first bar a blob of ``sizes[symbol]`` bytes (past the CHECK)."""
+    conn = sqlite3.connect(seeded.removeprefix("sqlite:///"))
     conn.execute("pragma ignore_check_constraints = on")
-    conn.execute("update bars set bar = zeroblob(40) where symbol = 'B' and ts = "
-                 "(select min(ts) from bars where symbol = 'B')")
+    for symbol, size in sizes.items():
+        conn.execute("update bars set bar = zeroblob(?) where symbol = ? and ts = "
+                     "(select min(ts) from bars where symbol = ?)", (size, symbol, symbol))
     conn.commit()
     conn.close()
+
+
+def test_malformed_bars_of_one_symbol_are_not_store_wide(seeded):
+    plant_short_bars(seeded, {"B": 40})
     store = open_store(seeded)
     try:
         with pytest.raises(StoreDataError, match="'B'") as caught:
@@ -392,15 +396,8 @@ def test_a_write_between_a_batch_s_two_queries_is_not_seen_by_either(seeded, fau
 
 def test_two_malformed_bars_whose_bytes_add_up_are_still_found_and_named(seeded):
     # 40 bytes in A and 56 in B: the batch holds a whole number of bars, but
-    # neither symbol does; each symbol's bytes are checked before the split.
-    path = seeded.removeprefix("sqlite:///")
-    conn = sqlite3.connect(path)
-    conn.execute("pragma ignore_check_constraints = on")
-    for symbol, blob in (("A", "zeroblob(40)"), ("B", "zeroblob(56)")):
-        conn.execute(f"update bars set bar = {blob} where symbol = '{symbol}' and ts = "  # noqa: S608 - test data
-                     f"(select min(ts) from bars where symbol = '{symbol}')")
-    conn.commit()
-    conn.close()
+    # neither symbol does; the shifted bars' stamps give it away.
+    plant_short_bars(seeded, {"A": 40, "B": 56})
     store = open_store(seeded)
     try:
         with pytest.raises(StoreDataError, match="'A'") as caught:
