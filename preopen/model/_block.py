@@ -38,7 +38,8 @@ __all__ = ["bars_from_block"]
 
 
 def bars_from_block(
-    symbols: Sequence[str], interval: str, block: NDArray[np.int64]
+    symbols: Sequence[str], interval: str, block: NDArray[np.int64], *,
+    sorted_by_store: bool = True,
 ) -> list[Bars]:
     """One Bars per row of ``block``, for ``symbols[i]``.
 
@@ -49,6 +50,10 @@ def bars_from_block(
             the columns of :data:`FIELDS`, ts as int64 nanoseconds and each
             price as the bits of a float64. It is made read-only and viewed
             by the Bars of its ordered rows: the caller gives it up.
+        sorted_by_store: False when nothing promised the rows' order (a
+            set-oriented aggregate, a concatenation): a row out of ts order
+            is then put in order here, in the block, and that is no repair;
+            True: it is a repair (:attr:`BarRepairs.was_unsorted`).
 
     Raises:
         BarsError: a block of another shape or type, a count of symbols
@@ -68,8 +73,11 @@ def bars_from_block(
             f"{len(FIELDS)}, n) for {len(symbols)} symbols, got shape {shape}"
         )
     parse_interval(interval)
-    block.flags.writeable = False
     ts = block[:, 0]
+    if not sorted_by_store and block.shape[2] > 1:
+        for i in np.flatnonzero(~np.all(ts[:, 1:] >= ts[:, :-1], axis=1)).tolist():
+            block[i] = block[i][:, np.argsort(block[i, 0], kind="stable")]
+    block.flags.writeable = False
     ordered = np.all(ts[:, 1:] > ts[:, :-1], axis=1).tolist()
     out: list[Bars] = []
     for symbol, row, in_order in zip(symbols, block, ordered, strict=True):

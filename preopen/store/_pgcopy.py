@@ -209,11 +209,6 @@ def _decode_run(data: bytes, offset: int) -> tuple[int, Decoded] | None:
     ts = block[:, 0]
     ts += PG_EPOCH_US
     ts *= 1000
-    if n > 1:
-        unordered = np.flatnonzero(~np.all(ts[:, 1:] > ts[:, :-1], axis=1))
-        for i in unordered.tolist():
-            # The set shape aggregates in scan order: put the bars in ts order.
-            block[i] = block[i][:, np.argsort(block[i, 0], kind="stable")]
     return offset + k * dtype.itemsize, (indexes, block)
 
 
@@ -363,7 +358,9 @@ def read_arrays(
     def take(data: bytes) -> None:
         for indexes, block in reader.feed(data):
             names = [symbols[index - 1] for index in indexes.tolist()]
-            out.update(zip(names, bars_from_block(names, interval, block), strict=True))
+            # The set shape aggregates in scan order: bars_from_block puts them in ts order.
+            built = bars_from_block(names, interval, block, sorted_by_store=False)
+            out.update(zip(names, built, strict=True))
 
     pending: list[bytes | bytearray | memoryview] = []
     size = 0

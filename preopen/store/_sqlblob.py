@@ -96,14 +96,11 @@ def bars_from_concatenated(
                 [words[starts[i] : ends[i]] for i in rows]).reshape(len(rows), n, -1)
         # One copy: (symbols, bars, 6) little-endian words -> (symbols, 6, bars) native.
         block = np.ascontiguousarray(group.transpose(0, 2, 1), dtype=np.int64)
-        ts = block[:, 0]
-        if n > 1:
-            for k in np.flatnonzero(~np.all(ts[:, 1:] > ts[:, :-1], axis=1)).tolist():
-                # Nothing in SQL promises the concatenation's order within a symbol:
-                # restore it (the primary key rules out duplicates: no repair).
-                block[k] = block[k][:, np.argsort(block[k, 0], kind="stable")]
         picked = [names[i] for i in rows]
-        out.update(zip(picked, bars_from_block(picked, interval, block), strict=True))
+        # Nothing in SQL promises the concatenation's order within a symbol:
+        # bars_from_block restores it (the primary key rules out duplicates).
+        built = bars_from_block(picked, interval, block, sorted_by_store=False)
+        out.update(zip(picked, built, strict=True))
     return out
 
 

@@ -80,3 +80,14 @@ def test_an_empty_symbol_or_a_bad_interval_is_refused():
         bars_from_block([""], "1m", block.copy())
     with pytest.raises(BarsError, match="7m"):
         bars_from_block(["A"], "7m", block.copy())
+
+
+def test_rows_in_an_order_no_one_promised_are_sorted_without_a_repair():
+    unsorted = np.array([2, 0, 1, 3]) * NS
+    duplicated = np.array([1, 0, 1, 2]) * NS
+    rows = [(unsorted, prices(4, 6)), (duplicated, prices(4, 7))]
+    built = bars_from_block(["A", "B"], "1m", block_of(rows), sorted_by_store=False)
+    assert built[0].equals(Bars.from_arrays("A", "1m", unsorted, *rows[0][1]))
+    assert not built[0].repairs
+    assert built[1].repairs.duplicates_dropped == 1
+    assert not built[1].repairs.was_unsorted
