@@ -3,7 +3,7 @@
 An incremental prefetch keeps the bars the served snapshot already holds for
 the sessions both snapshots cover, and loads only the rest.
 :func:`reuse_bars` cuts those bars out of the served snapshot's tables as
-views (a ``searchsorted`` on each symbol's ts, no copy);
+views (a bisection of every symbol's ts at once, no copy);
 :func:`assemble_tables` concatenates, per symbol, the reused view and the
 freshly loaded bars straight into the new interval table, so each column is
 copied once, as a full load's assembly copies it. A reused key whose
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from preopen.model._reserve import ColumnReservation
     from preopen.model._snapshot import SessionSnapshot
 
-__all__ = ["assemble_tables", "clean_keys", "known_heads", "reuse_bars"]
+__all__ = ["assemble_tables", "clean_keys", "known_heads", "reuse_bars", "row_searchsorted"]
 
 Key = tuple[str, str]
 
@@ -75,21 +75,43 @@ def reuse_bars(
         table = served.tables.get(interval)
         if table is None:
             continue
-        offsets = table.offsets
-        for symbol in symbols:
-            i = table.index(symbol)
-            if i < 0 or table.duplicates[i] or table.unsorted[i]:
-                continue
-            start, stop = int(offsets[i]), int(offsets[i + 1])
-            ts = table.ts[start:stop]
-            lo, hi = np.searchsorted(ts, (lo_ns, hi_ns), side="left")
-            a, b = start + int(lo), start + max(int(lo), int(hi))
-            columns = (
-                table.ts[a:b], table.open[a:b], table.high[a:b],
-                table.low[a:b], table.close[a:b], table.volume[a:b],
+        wanted = [(symbol, table.index(symbol)) for symbol in symbols]
+        rows = np.array([i for _, i in wanted], dtype=np.intp)
+        names = [symbol for symbol, i in wanted if i >= 0]
+        rows = rows[rows >= 0]
+        usable = (table.duplicates[rows] == 0) & ~table.unsorted[rows]
+        rows = rows[usable]
+        names = [name for name, ok in zip(names, usable.tolist(), strict=True) if ok]
+        starts, stops = table.offsets[rows], table.offsets[rows + 1]
+        lo = row_searchsorted(table.ts, starts, stops, lo_ns)
+        hi = np.maximum(lo, row_searchsorted(table.ts, starts, stops, hi_ns))
+        t, o, h, low, c, v = table.columns
+        for symbol, a, b in zip(names, lo.tolist(), hi.tolist(), strict=True):
+            out[symbol, interval] = Bars(
+                symbol, interval, (t[a:b], o[a:b], h[a:b], low[a:b], c[a:b], v[a:b])
             )
-            out[symbol, interval] = Bars(symbol, interval, columns)
     return out
+
+
+def row_searchsorted(
+    values: NDArray[np.int64], starts: NDArray[np.int64], stops: NDArray[np.int64], x: int
+) -> NDArray[np.int64]:
+    """Per row ``[starts[i], stops[i])`` of ascending ``values``: the first position >= ``x``.
+
+    ``np.searchsorted(values[starts[i]:stops[i]], x) + starts[i]`` for every
+    row at once: one bisection step over all rows per halving (about 11 for
+    2,000 bars a row) rather than a call per row.
+    """
+    lo, hi = starts.astype(np.int64), stops.astype(np.int64)
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            return lo
+        mid = (lo + hi) // 2
+        below = np.zeros(lo.shape[0], dtype=bool)
+        below[open_] = values[mid[open_]] < x
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(open_ & ~below, mid, hi)
 
 
 def clean_keys(report: ValidationReport, keys: Iterable[Key]) -> frozenset[Key]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from preopen.model._bars import Bars, to_ns
 from preopen.model._intervals import DAILY, parse_interval
@@ -293,20 +294,34 @@ def check_table(
         if contiguous:
             columns = [c[int(starts[lo]) : int(stops[hi - 1])] for c in table.columns]
         else:
-            a, b = starts[lo:hi].tolist(), stops[lo:hi].tolist()
-            columns = [_gather(c, a, b) for c in table.columns]
+            columns = [_gather(c, starts[lo:hi], stops[lo:hi]) for c in table.columns]
         _check_slice(columns, stops[lo:hi] - starts[lo:hi], grid, breaks, out[lo:hi])
         lo = hi
     return out
 
 
-def _gather(column: NDArray[Any], starts: list[int], stops: list[int]) -> NDArray[Any]:
+def _gather(
+    column: NDArray[Any], starts: NDArray[np.int64], stops: NDArray[np.int64]
+) -> NDArray[Any]:
     """``column[starts[i]:stops[i]]`` of every row, one after another (one copy).
 
-    Concatenating the rows' slices copies at memory speed; fancy indexing
-    with the positions was 10x slower here.
+    Rows of one length at one stride (a day-over-day snapshot's new session:
+    every symbol's last 390 bars) are one strided 2-D view, copied in one
+    call; other rows are concatenated slice by slice (at memory speed, but
+    about a microsecond a slice; fancy indexing was 10x slower here).
     """
-    return np.concatenate([column[a:b] for a, b in zip(starts, stops, strict=True)])
+    lengths = stops - starts
+    m = lengths.shape[0]
+    if m > 1 and column.ndim == 1 and column.strides[0] == column.itemsize:
+        steps = np.diff(starts)
+        length, step = int(lengths[0]), int(steps[0])
+        # The view's last row ends at stops[-1] <= len(column): in bounds.
+        if length > 0 and step >= length and (lengths == length).all() and (steps == step).all():
+            view = as_strided(column[int(starts[0]):], shape=(m, length),
+                              strides=(step * column.itemsize, column.itemsize), writeable=False)
+            return view.reshape(-1)
+    pairs = zip(starts.tolist(), stops.tolist(), strict=True)
+    return np.concatenate([column[a:b] for a, b in pairs])
 
 
 def _check_slice(
