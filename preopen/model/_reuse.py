@@ -35,6 +35,7 @@ from preopen.model._table import BarTable, _concat_columns
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Collection, Iterable, Mapping
+    from typing import Any
 
     from numpy.typing import NDArray
 
@@ -200,8 +201,15 @@ def _table(
     lengths = np.fromiter((sum(len(b) for b in parts) for parts in per_symbol), np.int64, n)
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    flat = [b for parts in per_symbol for b in parts]
-    t, o, h, lo, c, v = _concat_columns(flat, int(offsets[-1]), reserved)
+    total = int(offsets[-1])
+    heads = [parts[0] if len(parts) > 1 else None for parts in per_symbol]
+    placed = reserved.take_prefilled(offsets, symbols, heads) if reserved is not None else None
+    if placed is not None:
+        # The reused heads are in place (each row as predicted): copy the loaded bars after them.
+        t, o, h, lo, c, v = _after_heads(placed, per_symbol, offsets)
+    else:
+        flat = [b for parts in per_symbol for b in parts]
+        t, o, h, lo, c, v = _concat_columns(flat, total, reserved)
     # The repairs are the loaded part's: a reused part never had any.
     duplicates = np.fromiter((p[-1].repairs.duplicates_dropped for p in per_symbol), np.int64, n)
     unsorted = np.fromiter((p[-1].repairs.was_unsorted for p in per_symbol), np.bool_, n)
@@ -209,3 +217,18 @@ def _table(
         interval, symbols, offsets, (t, o, h, lo, c, v),
         duplicates=duplicates, unsorted=unsorted, check_order=False,
     )
+
+
+def _after_heads(
+    columns: list[NDArray[Any]], per_symbol: list[list[Bars]], offsets: NDArray[np.int64]
+) -> list[NDArray[Any]]:
+    """Write each row's last part after its head (already in ``columns``); read-only columns."""
+    ends = offsets[1:].tolist()
+    for parts, end in zip(per_symbol, ends, strict=True):
+        tail = parts[-1]
+        at = end - len(tail)
+        for column, values in zip(columns, tail.columns, strict=True):
+            column[at:end] = values
+    for column in columns:
+        column.flags.writeable = False
+    return columns

@@ -191,8 +191,31 @@ class Cycle:
             for interval, expected in zip(self.spec.intervals, self.spec.expected, strict=True)
         }
 
+    def prefill(self, symbols: Collection[str]) -> int:
+        """Copy the reused bars into the reserved memory while the rest loads; intervals started.
+
+        Each interval's rows are predicted as a full load of ``symbols``
+        with every symbol complete would make them (sorted, the calendar's
+        expected count each), so a reused head goes at the start of its
+        row; the freeze keeps the copy only if the table is that one. See
+        :meth:`~preopen.model.ColumnReservation.prefill`.
+        """
+        reuse = self.reuse
+        if reuse is None:
+            return 0
+        names = tuple(sorted(symbols))
+        started = 0
+        for interval, expected in zip(self.spec.intervals, self.spec.expected, strict=True):
+            reservation = self.reserved.get(interval)
+            if reservation is None:
+                continue
+            heads = [reuse.bars.get((name, interval)) for name in names]
+            heads = [head if head is not None and len(head) else None for head in heads]
+            started += reservation.prefill(names, heads, expected)
+        return started
+
     def close(self, timeout: float) -> None:
-        """Give up the reserved memory: end its fault-in threads (each within ``timeout`` s)."""
+        """Give up the reserved memory: end its threads (fault-in, prefill) within ``timeout`` s."""
         reserved, self.reserved = self.reserved, {}
         for reservation in reserved.values():
             reservation.close(timeout)

@@ -211,6 +211,7 @@ class Loading:
         if fresh and added:
             # The keys queued are the shard's symbols at every interval.
             cycle.reserve(added // max(1, len(cycle.spec.intervals)), self._memory)
+            cycle.prefill(symbols)
         # Done at once: nothing to load at all (an empty set), unless the load
         # was adopted from a served snapshot that already has everything.
         if load.done and (added or cycle.served is None):

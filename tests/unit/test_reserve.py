@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import numpy as np
 import pytest
 from support.week import XNYS
 
-from preopen.model import BarTable, ColumnReservation, SessionSnapshot, TableMemory
+from preopen.model import (
+    Bars,
+    BarTable,
+    ColumnReservation,
+    SessionSnapshot,
+    TableMemory,
+    assemble_tables,
+)
 from preopen.store.synthetic import symbol_names, synthetic_bars
 
 WAIT = 10.0
@@ -140,3 +148,88 @@ def test_close_ends_the_fault_in_thread_of_a_reservation_given_up():
     assert reservation.close(WAIT)  # the thread ended (within one chunk of being told)
     assert reservation.faulted.is_set()
     assert ColumnReservation(0).close(WAIT)  # nothing to end
+
+
+# --- the prefill: reused heads copied into place while the rest loads -----------------
+
+
+def split_rows(n=8):
+    """Per symbol of a 2-session load: the first session (the head) and the second (the tail)."""
+    days = XNYS.trailing_sessions(DAY, 2)
+    heads = synthetic_bars(symbol_names(n), XNYS, days[:1], "1m", seed=5)
+    tails = synthetic_bars(symbol_names(n), XNYS, days[1:], "1m", seed=6)
+    reused = {(s, "1m"): b for s, b in heads.items()}
+    loaded = {(s, "1m"): b for s, b in tails.items()}
+    return reused, loaded, 780  # two full 1m sessions a symbol
+
+
+def prefilled(reused, names, row_bars, capacity):
+    reservation = ColumnReservation(capacity)
+    heads = [reused.get((name, "1m")) for name in names]
+    assert reservation.prefill(tuple(names), heads, row_bars)
+    return reservation
+
+
+def test_prefilled_heads_are_kept_and_only_the_loaded_bars_copied():
+    reused, loaded, row_bars = split_rows()
+    names = sorted(s for s, _ in loaded)
+    reservation = prefilled(reused, names, row_bars, len(names) * row_bars)
+    tables = assemble_tables(loaded, reused, {"1m": reservation})
+    plain = assemble_tables(loaded, reused)
+    assert tables["1m"].equals(plain["1m"])
+    assert repr(reservation) == f"ColumnReservation({len(names) * row_bars} bars, taken)"
+
+
+def changed(bars):
+    close = bars.close.copy()
+    close[0] += 1.0
+    return Bars.from_arrays(bars.symbol, "1m", bars.ts, bars.open, np.maximum(bars.high, close),
+                            bars.low, close, bars.volume)
+
+
+def test_a_table_other_than_predicted_is_copied_whole_over_the_prefill():
+    reused, loaded, row_bars = split_rows()
+    names = sorted(s for s, _ in loaded)
+    short = names[3]
+    b = loaded[short, "1m"]
+    cases = {
+        # a row one bar short of the prediction: every later row starts earlier
+        "short row": ({**loaded, (short, "1m"): Bars.from_arrays(
+            short, "1m", *(c[:-1] for c in b.columns))}, reused),
+        # a symbol the prediction did not have
+        "new symbol": ({**loaded, ("ZZZ", "1m"): Bars.from_arrays("ZZZ", "1m", *b.columns)},
+                       reused),
+        # another head than the one copied (a price changed)
+        "other head": (loaded, {**reused, (short, "1m"): changed(reused[short, "1m"])}),
+    }
+    for case, (now_loaded, now_reused) in cases.items():
+        reservation = prefilled(reused, names, row_bars, (len(names) + 1) * row_bars)
+        table = assemble_tables(now_loaded, now_reused, {"1m": reservation})["1m"]
+        assert table.equals(assemble_tables(now_loaded, now_reused)["1m"]), case
+        assert table.ts.base is not None, case
+
+
+def test_a_prefill_that_cannot_fit_is_not_started():
+    reused, loaded, row_bars = split_rows(4)
+    names = sorted(s for s, _ in loaded)
+    heads = [reused[name, "1m"] for name in names]
+    assert not ColumnReservation(4 * row_bars - 1).prefill(tuple(names), heads, row_bars)
+    assert not ColumnReservation(4 * row_bars).prefill(tuple(names), heads, 380)  # heads: 390
+    reservation = ColumnReservation(4 * row_bars)
+    assert not reservation.prefill(tuple(names[:3]), heads, row_bars)  # a head a row
+    assert reservation.prefill(tuple(names), heads, row_bars)
+    assert not reservation.prefill(tuple(names), heads, row_bars)  # once
+    # Rows other than predicted: not taken as prefilled, still free for a whole copy.
+    offsets = np.arange(5) * row_bars
+    offsets[1:] -= 1
+    assert reservation.take_prefilled(offsets, tuple(names), heads) is None
+    assert reservation.take_prefilled(offsets + 1, tuple(names), heads[:3]) is None
+    assert reservation.take(4 * row_bars - 1) is not None
+
+
+def test_close_ends_the_prefill_thread():
+    reused, loaded, row_bars = split_rows(200)
+    names = sorted(s for s, _ in loaded)
+    reservation = prefilled(reused, names, row_bars, len(names) * row_bars)
+    assert reservation.close(WAIT)
+    assert not [t for t in threading.enumerate() if t.name == "preopen-prefill"]
