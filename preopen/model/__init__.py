@@ -14,6 +14,7 @@ from preopen.model._attach import SnapshotFollower, attach, verify_published
 from preopen.model._bars import FIELDS, RECORD_DTYPE, BarRepairs, Bars, to_ns
 from preopen.model._block import bars_from_block
 from preopen.model._closed import closed_day_spans, drop_closed_days
+from preopen.model._grid import SessionGrid, expected_count, session_grid
 from preopen.model._handoff import Handoff, HandoffTable, handoff, handoffs
 from preopen.model._intervals import DAILY, INTERVALS, parse_interval
 from preopen.model._join import Gap, JoinCheck, check_join, join_live
@@ -29,15 +30,7 @@ from preopen.model._reserve import ColumnReservation, TableMemory
 from preopen.model._reuse import assemble_tables, clean_keys, known_heads, reuse_bars
 from preopen.model._snapshot import SessionSnapshot
 from preopen.model._table import BarTable
-from preopen.model._validate import (
-    SessionGrid,
-    check_bars,
-    check_table,
-    expected_count,
-    session_grid,
-    validate,
-    validate_tables,
-)
+from preopen.model._validate import check_bars, check_table, validate, validate_tables
 
 __all__ = [
     "COUNT_FIELDS",

@@ -39,9 +39,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from preopen.model._bars import to_ns
+from preopen.model._grid import session_grid
 from preopen.model._intervals import parse_interval
 from preopen.model._join import ns_to_datetime
-from preopen.model._validate import session_grid
 
 if TYPE_CHECKING:
     import datetime as dt

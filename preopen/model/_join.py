@@ -21,8 +21,8 @@ import numpy as np
 
 from preopen.errors import BarsError, LiveGapError, LiveJoinError, LiveOverlapError
 from preopen.model._bars import Bars, to_ns
+from preopen.model._grid import session_grid
 from preopen.model._intervals import parse_interval
-from preopen.model._validate import session_grid
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray

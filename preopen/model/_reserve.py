@@ -23,19 +23,12 @@ libc, nothing is faulted ahead and the copy faults the pages as before. The
 thread holds the mapping until it ends, so dropping a reservation early
 never unmaps memory under it.
 
-A day-over-day prefetch also knows most of what the table will hold before
-anything loads: the served snapshot's bars it reuses. :meth:`ColumnReservation.prefill`
-copies them into place on a second daemon thread while the new session
-loads, at the rows a table of complete symbols would give them (row ``j``
-of ``n`` sorted symbols at ``j * row_bars``, ``row_bars`` being the
-calendar's expected count); the freeze then copies only the loaded bars
-(:meth:`ColumnReservation.take_prefilled`), and only if the table is
-exactly that one (the same symbols, every row ``row_bars`` long, each row's
-reused bars the very ones copied); otherwise it copies everything, as
-without a prefill, over whatever the thread wrote. Invariant: nothing
-reads the memory before the thread has ended (``take`` waits for it), and
-the reused bars it reads are views of the served snapshot, which nothing
-writes.
+A day-over-day prefetch knows four fifths of its table before anything
+loads: :meth:`ColumnReservation.prefill` copies the reused bars on a second
+thread, each at the start of the row a table of complete symbols gives it;
+the freeze keeps that copy only if the table is exactly the predicted one
+(:meth:`ColumnReservation.take_prefilled`), else copies everything over it.
+Nothing reads the memory while that thread may write it.
 
 A planner also keeps the memory of the tables it built (:class:`TableMemory`):
 faulting in is paid again every day otherwise (0.6-2.5 s measured for a

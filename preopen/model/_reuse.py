@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from preopen.model._reserve import ColumnReservation
     from preopen.model._snapshot import SessionSnapshot
 
-__all__ = ["assemble_tables", "clean_keys", "known_heads", "reuse_bars", "row_searchsorted"]
+__all__ = ["assemble_tables", "clean_keys", "known_heads", "reuse_bars"]
 
 Key = tuple[str, str]
 

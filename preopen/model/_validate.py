@@ -1,13 +1,8 @@
 """validate: check bars against the calendar's sessions, vectorised.
 
-For each interval the calendar gives a grid of expected stamps: intraday
-bars start at ``start + k * interval`` for every k with the start before the
-end of each trading span of the session (the last bar of a 6.5 h session at
-1h is the half-hour 15:30 bar), and daily bars are stamped at the session's
-open. A session with a midday break has two spans, the open to the break's
-start and the break's end to the close, so the grid stops for the break and
-restarts at its end (Tokyo at 1h: 09:00, 10:00, 11:00, then 12:30, 13:30,
-14:30); a bar stamped inside the break is outside the session's trading. Every check is a numpy pass
+Bars are checked against the grid of stamps the calendar expects
+(:func:`~preopen.model.session_grid`); a bar stamped inside a midday break
+is outside the session's trading. Every check is a numpy pass
 over a whole :class:`~preopen.model.BarTable` (searchsorted against the grid,
 per-symbol counts by ``bincount``), in slices of about 65,000 bars to
 bound the temporaries: no Python work per bar, nor per symbol. Bars an
@@ -18,13 +13,14 @@ of a day-over-day snapshot) can be taken as known (``validate_tables``'s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from preopen.model._bars import Bars, to_ns
-from preopen.model._intervals import DAILY, parse_interval
+from preopen.model._bars import Bars
+from preopen.model._grid import SessionGrid, expected_count, session_grid
+from preopen.model._intervals import DAILY
 from preopen.model._report import COUNT_FIELDS, SymbolReport, ValidationReport
 from preopen.model._table import BarTable
 
@@ -37,60 +33,7 @@ if TYPE_CHECKING:
 
     from preopen.calendar import ExchangeCalendar
 
-__all__ = [
-    "SessionGrid",
-    "check_bars",
-    "check_table",
-    "expected_count",
-    "session_grid",
-    "validate",
-    "validate_tables",
-]
-
-
-class SessionGrid(NamedTuple):
-    """The expected bar stamps of some sessions at one interval.
-
-    Attributes:
-        stamps: expected ts (int64 UTC ns), ascending.
-        session_of: for each stamp, the index of its session in ``opens``.
-        opens: each trading span's start (int64 UTC ns), ascending: a
-            session's open, and the end of its break when it has one.
-        closes: each trading span's end (int64 UTC ns): the start of the
-            break, or the session's close.
-    """
-
-    stamps: NDArray[np.int64]
-    session_of: NDArray[np.intp]
-    opens: NDArray[np.int64]
-    closes: NDArray[np.int64]
-
-
-def session_grid(
-    calendar: ExchangeCalendar, sessions: Sequence[dt.date], interval: str
-) -> SessionGrid:
-    """Return the expected stamps of ``sessions`` at ``interval``.
-
-    Raises:
-        BarsError: an unknown interval.
-        NotASessionError: a date that is not a session of the calendar.
-    """
-    step = parse_interval(interval)
-    days = sorted(set(sessions))
-    spans = [(i, a, b) for i, day in enumerate(days) for a, b in calendar.trading_spans(day)]
-    opens = np.array([to_ns(a) for _, a, _ in spans], dtype=np.int64)
-    closes = np.array([to_ns(b) for _, _, b in spans], dtype=np.int64)
-    span_session = np.array([i for i, _, _ in spans], dtype=np.intp)
-    if interval == DAILY:
-        first = np.ones(len(spans), dtype=bool)
-        first[1:] = span_session[1:] != span_session[:-1]
-        return SessionGrid(opens[first], np.arange(len(days), dtype=np.intp), opens, closes)
-    # ceil((end - start) / step) per span: a trailing partial bar is still a bar.
-    counts = -((opens - closes) // step)
-    span_of = np.repeat(np.arange(len(spans), dtype=np.intp), counts)
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    stamps = opens[span_of] + (np.arange(span_of.shape[0]) - starts) * step
-    return SessionGrid(stamps.astype(np.int64), span_session[span_of], opens, closes)
+__all__ = ["check_bars", "check_table", "validate", "validate_tables"]
 
 
 def validate(
@@ -230,11 +173,6 @@ def _check_known(  # noqa: PLR0917 - the table, its grid, and what is known of i
         rest[:, _F["empty"]] = 0
         out[rows] = rest
     return out
-
-
-def expected_count(grid: SessionGrid) -> int:
-    """Bars expected per symbol on a grid: the one place the expected count comes from."""
-    return int(grid.stamps.shape[0])
 
 
 _F: Final = {name: i for i, name in enumerate(COUNT_FIELDS)}
