@@ -127,6 +127,19 @@ def _fault_in(
         done.set()
 
 
+def _columns(anchor: NDArray[np.uint8], capacity: int, bars: int) -> list[NDArray[Any]]:
+    """The six columns of ``bars`` bars in memory laid out for ``capacity``: one after another.
+
+    Column ``k`` starts at byte ``8 * capacity * k``. Each is a view whose
+    base is ``anchor`` (numpy collapses a view of a view).
+    """
+    stride = 8 * capacity
+    return [
+        anchor[stride * k : stride * k + 8 * bars].view(np.int64 if k == 0 else np.float64)
+        for k in range(len(FIELDS))
+    ]
+
+
 def _copy_heads(  # noqa: PLR0917 - the memory, where its columns are, and what goes there
     buffer: mmap.mmap,
     capacity: int,
@@ -154,14 +167,9 @@ def _write_heads(
     buffer: mmap.mmap, capacity: int, heads: Sequence[Bars | None], row_bars: int,
     cancelled: threading.Event,
 ) -> bool:
-    # The columns as take() places them, capacity bars apart; these views
-    # (and the buffer's export) end with this call.
-    anchor = np.frombuffer(buffer, np.uint8)
-    stride = 8 * capacity
-    columns = [
-        anchor[stride * k : stride * (k + 1)].view(np.int64 if k == 0 else np.float64)
-        for k in range(len(FIELDS))
-    ]
+    # The columns as take() places them; these views (and the buffer's
+    # export) end with this call.
+    columns = _columns(np.frombuffer(buffer, np.uint8), capacity, capacity)
     for j, head in enumerate(heads):
         if cancelled.is_set():
             return False
@@ -333,15 +341,10 @@ class ColumnReservation:
             return None  # (a prefill thread still writing: the memory stays with it)
         self._buffer = None  # taken: the columns own it now
         self.faulted.wait(FAULT_WAIT_S)  # then the copy only copies (see the module's note)
-        stride = 8 * self.capacity
         anchor = np.frombuffer(buffer, np.uint8)
         if self._memory is not None:
             self._memory.keep(buffer, anchor)
-        # A view's base is the anchor (numpy collapses a view of a view).
-        return [
-            anchor[stride * k : stride * k + 8 * total].view(np.int64 if k == 0 else np.float64)
-            for k in range(len(FIELDS))
-        ]
+        return _columns(anchor, self.capacity, total)
 
     def __repr__(self) -> str:
         """Capacity and state."""

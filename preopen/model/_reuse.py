@@ -76,13 +76,12 @@ def reuse_bars(
         table = served.tables.get(interval)
         if table is None:
             continue
-        wanted = [(symbol, table.index(symbol)) for symbol in symbols]
-        rows = np.array([i for _, i in wanted], dtype=np.intp)
-        names = [symbol for symbol, i in wanted if i >= 0]
-        rows = rows[rows >= 0]
+        found = [(symbol, i) for symbol in symbols if (i := table.index(symbol)) >= 0]
+        rows = np.array([i for _, i in found], dtype=np.intp)
+        # A row that was repaired when loaded is loaded again in full (module note).
         usable = (table.duplicates[rows] == 0) & ~table.unsorted[rows]
         rows = rows[usable]
-        names = [name for name, ok in zip(names, usable.tolist(), strict=True) if ok]
+        names = [symbol for (symbol, _), ok in zip(found, usable.tolist(), strict=True) if ok]
         starts, stops = table.offsets[rows], table.offsets[rows + 1]
         lo = row_searchsorted(table.ts, starts, stops, lo_ns)
         hi = np.maximum(lo, row_searchsorted(table.ts, starts, stops, hi_ns))

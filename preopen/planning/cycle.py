@@ -209,8 +209,9 @@ class Cycle:
             reservation = self.reserved.get(interval)
             if reservation is None:
                 continue
-            heads = [reuse.bars.get((name, interval)) for name in names]
-            heads = [head if head is not None and len(head) else None for head in heads]
+            # An empty reused cut is no head: assemble_tables gives its row the loaded bars only.
+            heads = [head if (head := reuse.bars.get((name, interval))) else None
+                     for name in names]
             started += reservation.prefill(names, heads, expected)
         return started
 
